@@ -1,0 +1,180 @@
+//! `Overloaded` as an HTTP response: `503` + `Retry-After`, or a trailers-only
+//! gRPC reply when the request was gRPC (feature `http`).
+
+use http::header::{CONTENT_TYPE, RETRY_AFTER};
+use http::{HeaderMap, HeaderValue, Response, StatusCode};
+
+use crate::Overloaded;
+
+/// The metadata key through which gRPC clients learn how long to back off
+/// (gRPC A6 retry design).
+pub const GRPC_RETRY_PUSHBACK_MS: &str = "grpc-retry-pushback-ms";
+
+/// Which gRPC status code a rejection carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+#[non_exhaustive]
+pub enum GrpcCode {
+    /// `RESOURCE_EXHAUSTED` (8): the server is out of capacity. The default;
+    /// clients do not retry it unless their retry policy names it, and honour
+    /// the pushback when they do.
+    #[default]
+    ResourceExhausted,
+    /// `UNAVAILABLE` (14): transient; retried by default retry policies.
+    Unavailable,
+}
+
+impl GrpcCode {
+    /// The numeric code (`8` or `14`).
+    #[must_use]
+    pub const fn code(self) -> u8 {
+        match self {
+            GrpcCode::ResourceExhausted => 8,
+            GrpcCode::Unavailable => 14,
+        }
+    }
+}
+
+/// Which HTTP status a rejection of a plain HTTP request carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+#[non_exhaustive]
+pub enum HttpStatus {
+    /// `503 Service Unavailable`: the server is overloaded. The default.
+    #[default]
+    ServiceUnavailable,
+    /// `429 Too Many Requests`: for services that refuse per client.
+    TooManyRequests,
+}
+
+impl HttpStatus {
+    /// The status code.
+    #[must_use]
+    pub const fn status_code(self) -> StatusCode {
+        match self {
+            HttpStatus::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            HttpStatus::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+        }
+    }
+}
+
+/// Whether a request is gRPC: its `content-type` starts with `application/grpc`.
+#[must_use]
+pub fn is_grpc(request_headers: &HeaderMap) -> bool {
+    request_headers
+        .get(CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"))
+}
+
+/// How an `Overloaded` becomes a response: the HTTP status for plain requests
+/// and the gRPC code for gRPC ones.
+///
+/// ```
+/// use http::{HeaderMap, HeaderValue, StatusCode};
+/// use tower_pressure_core::{Overloaded, Priority, Reason};
+/// use tower_pressure_core::http::{HttpStatus, Rejection};
+///
+/// let err = Overloaded::new(Reason::QueueFull, Priority::Low);
+/// let plain: http::Response<()> = Rejection::default().respond(&err, &HeaderMap::new());
+/// assert_eq!(plain.status(), StatusCode::SERVICE_UNAVAILABLE);
+///
+/// let mut grpc = HeaderMap::new();
+/// grpc.insert("content-type", HeaderValue::from_static("application/grpc"));
+/// let reply: http::Response<()> = Rejection::default().respond(&err, &grpc);
+/// assert_eq!(reply.status(), StatusCode::OK);
+/// assert_eq!(reply.headers()["grpc-status"], "8");
+///
+/// let r = Rejection::default().http_status(HttpStatus::TooManyRequests);
+/// assert_eq!(r.respond::<()>(&err, &HeaderMap::new()).status(), 429);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
+pub struct Rejection {
+    http_status: HttpStatus,
+    grpc_code: GrpcCode,
+}
+
+impl Rejection {
+    /// The HTTP status for plain requests. Default `503`.
+    #[must_use]
+    pub fn http_status(mut self, status: HttpStatus) -> Self {
+        self.http_status = status;
+        self
+    }
+
+    /// The gRPC code for gRPC requests. Default `RESOURCE_EXHAUSTED`.
+    #[must_use]
+    pub fn grpc_code(mut self, code: GrpcCode) -> Self {
+        self.grpc_code = code;
+        self
+    }
+
+    /// The response to a request with `request_headers`: a trailers-only gRPC
+    /// reply when the request is gRPC, else an HTTP error with `Retry-After`.
+    #[must_use]
+    pub fn respond<B: Default>(
+        &self,
+        err: &Overloaded,
+        request_headers: &HeaderMap,
+    ) -> Response<B> {
+        if is_grpc(request_headers) {
+            err.to_grpc_response(self.grpc_code)
+        } else {
+            err.to_http_response_with(self.http_status)
+        }
+    }
+}
+
+impl Overloaded {
+    /// `503 Service Unavailable` with `Retry-After` in whole seconds (at least
+    /// 1) and an empty body. The `Overloaded` is in the response extensions.
+    #[must_use]
+    pub fn to_http_response<B: Default>(&self) -> Response<B> {
+        self.to_http_response_with(HttpStatus::ServiceUnavailable)
+    }
+
+    /// Like [`to_http_response`](Overloaded::to_http_response) with the given status.
+    #[must_use]
+    pub fn to_http_response_with<B: Default>(&self, status: HttpStatus) -> Response<B> {
+        let mut res = Response::new(B::default());
+        *res.status_mut() = status.status_code();
+        res.headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from(self.retry_after_secs()));
+        res.extensions_mut().insert(self.clone());
+        res
+    }
+
+    /// A trailers-only gRPC reply: HTTP 200, `content-type: application/grpc`,
+    /// `grpc-status`, `grpc-message` and `grpc-retry-pushback-ms` in the one
+    /// header block, empty body. The `Overloaded` is in the extensions.
+    ///
+    /// A bare 503 would reach a gRPC client as `UNAVAILABLE` with no
+    /// pushback; this reply carries both the code and the advised back-off.
+    #[must_use]
+    pub fn to_grpc_response<B: Default>(&self, code: GrpcCode) -> Response<B> {
+        let mut res = Response::new(B::default());
+        let h = res.headers_mut();
+        h.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+        h.insert("grpc-status", HeaderValue::from(u16::from(code.code())));
+        // The message is our own ASCII text, so it needs no percent-encoding;
+        // the fallback only guards against a future non-ASCII reason text.
+        let message = HeaderValue::from_str(&self.to_string())
+            .unwrap_or_else(|_| HeaderValue::from_static("service overloaded"));
+        h.insert("grpc-message", message);
+        h.insert(
+            GRPC_RETRY_PUSHBACK_MS,
+            HeaderValue::from(self.pushback_ms()),
+        );
+        res.extensions_mut().insert(self.clone());
+        res
+    }
+
+    /// The gRPC pushback in milliseconds (`retry_after`, saturating).
+    #[must_use]
+    pub fn pushback_ms(&self) -> u64 {
+        u64::try_from(self.retry_after().as_millis()).unwrap_or(u64::MAX)
+    }
+}
