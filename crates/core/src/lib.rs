@@ -18,6 +18,8 @@
 //! - [`Overloaded`] is the one rejection error of the family.
 //! - [`Event`]s on an [`EventBus`] say what happened and why;
 //!   [`metrics`] holds the metric names.
+//! - [`LimitHandle`] lets one layer tune another's concurrency limit (the
+//!   adaptive tuner drives the admission limiter through it).
 //! - [`ConfigError`] is what every `build()` returns for a bad value.
 //!
 //! # Example
@@ -74,6 +76,7 @@ mod deadline;
 mod error;
 mod event;
 mod level;
+mod limit;
 mod overloaded;
 mod priority;
 mod signal;
@@ -92,6 +95,7 @@ pub use level::{
     DEFAULT_CRITICAL, DEFAULT_HIGH, DEFAULT_HYSTERESIS, DEFAULT_LOW, DEFAULT_MEDIUM,
     ParseLevelError, PressureLevel, Thresholds, ThresholdsBuilder,
 };
+pub use limit::{LimitControl, LimitHandle};
 pub use overloaded::{MIN_RETRY_AFTER, Overloaded, Reason};
 pub use priority::{Cohort, CohortOutOfRange, ParsePriorityError, Priority, PriorityOf};
 pub use signal::{

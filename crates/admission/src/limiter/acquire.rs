@@ -1,0 +1,127 @@
+//! [`Acquire`]: the future of [`PriorityLimiter::acquire`](super::PriorityLimiter::acquire).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use pin_project_lite::pin_project;
+use tokio::time::{Instant, Sleep};
+use tower_pressure_core::{Event, Overloaded};
+
+use super::queue::{Ask, Refusal};
+use super::{AdmitRequest, Permit, Shared};
+use crate::sync::{Arc, lock};
+
+pin_project! {
+    /// Waits for a [`Permit`]; see [`PriorityLimiter::acquire`](super::PriorityLimiter::acquire).
+    ///
+    /// Dropping it leaves the queue at once and passes on a permit granted to
+    /// it in the meantime.
+    #[must_use = "futures do nothing unless polled"]
+    pub struct Acquire {
+        waiter: Waiter,
+        ask: Ask,
+        #[pin]
+        give_up: Option<Sleep>,
+    }
+}
+
+/// The queue entry owned by one `Acquire`; dropping it cancels the entry.
+struct Waiter {
+    shared: Arc<Shared>,
+    key: Option<usize>,
+    started: bool,
+}
+
+impl Drop for Waiter {
+    fn drop(&mut self) {
+        if let Some(key) = self.key.take() {
+            self.shared
+                .with_wake(|st, now, wake| st.cancel(key, now, wake));
+        }
+    }
+}
+
+enum First {
+    Admitted(bool),
+    Queued(usize, Instant),
+    Refused(Refusal),
+}
+
+impl Acquire {
+    pub(crate) fn new(shared: Arc<Shared>, request: AdmitRequest) -> Acquire {
+        Acquire {
+            waiter: Waiter {
+                shared,
+                key: None,
+                started: false,
+            },
+            ask: Shared::ask(request),
+            give_up: None,
+        }
+    }
+}
+
+impl Future for Acquire {
+    type Output = Result<Permit, Overloaded>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        let w = &mut *this.waiter;
+        let ask = *this.ask;
+        let p = ask.priority;
+        if !w.started {
+            w.started = true;
+            let mut eviction = None;
+            let first = w.shared.with_wake(|st, now, wake| {
+                if let Some(measure) = st.try_admit_now(&ask) {
+                    return First::Admitted(measure);
+                }
+                let r = st.enqueue(ask, now, Some(cx.waker().clone()), wake);
+                eviction = st.last_eviction.take();
+                match r {
+                    Ok(e) => First::Queued(e.key, e.give_up_at),
+                    Err(refusal) => First::Refused(refusal),
+                }
+            });
+            if let Some((priority, by)) = eviction {
+                w.shared.emit(|| Event::Evicted { priority, by });
+            }
+            match first {
+                First::Admitted(measure) => {
+                    let at = measure.then(Instant::now);
+                    return Poll::Ready(Ok(Permit::new(w.shared.clone(), p, at)));
+                }
+                First::Refused(r) => return Poll::Ready(Err(w.shared.overloaded(p, r))),
+                First::Queued(key, give_up_at) => {
+                    w.key = Some(key);
+                    this.give_up.set(Some(tokio::time::sleep_until(give_up_at)));
+                }
+            }
+        }
+        let key = w.key.expect("`Acquire` polled after it completed");
+        let seen = lock(&w.shared.state).poll(key, cx.waker());
+        let outcome = match seen {
+            Some(outcome) => outcome,
+            None => match this.give_up.as_pin_mut().map(|s| s.poll(cx)) {
+                Some(Poll::Ready(())) => lock(&w.shared.state).time_out(key),
+                _ => return Poll::Pending,
+            },
+        };
+        // The entry is gone from the queue either way: nothing to cancel.
+        w.key = None;
+        Poll::Ready(match outcome {
+            Ok(()) => Ok(Permit::new(w.shared.clone(), p, Some(Instant::now()))),
+            Err(r) => Err(w.shared.overloaded(p, r)),
+        })
+    }
+}
+
+impl std::fmt::Debug for Acquire {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Acquire")
+            .field("priority", &self.ask.priority)
+            .field("queued", &self.waiter.key.is_some())
+            .finish()
+    }
+}

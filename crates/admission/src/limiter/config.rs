@@ -1,0 +1,229 @@
+//! [`PriorityLimiterBuilder`]: the limiter's validated configuration.
+
+use std::time::Duration;
+
+use tower_pressure_core::{ConfigError, EventBus, Priority};
+
+use super::PriorityLimiter;
+
+/// The default concurrency limit, 64: a starting point. Set it from the
+/// capacity you measured, or let an adaptive limit drive it.
+pub const DEFAULT_LIMIT: usize = 64;
+/// The default bound of the wait queue, 1000 (the original design's `maxQueueSize`).
+pub const DEFAULT_MAX_QUEUE: usize = 1000;
+/// Default queue timeouts, indexed by priority (`Bulk` first): 20 s, 20 s,
+/// 10 s, 5 s, 2.5 s — the original design's voice urgencies (low, low,
+/// normal, high, realtime).
+pub const DEFAULT_QUEUE_TIMEOUTS: [Duration; 5] = [
+    Duration::from_secs(20),
+    Duration::from_secs(20),
+    Duration::from_secs(10),
+    Duration::from_secs(5),
+    Duration::from_millis(2500),
+];
+/// Default weights of [`Drain::WeightedFair`], indexed by priority (`Bulk`
+/// first): 1, 2, 4, 8, 16.
+pub const DEFAULT_WEIGHTS: [f64; 5] = [1.0, 2.0, 4.0, 8.0, 16.0];
+/// The default CoDel interval, 100 ms (Facebook's "Fail at Scale" N).
+pub const DEFAULT_CODEL_INTERVAL: Duration = Duration::from_millis(100);
+/// The default CoDel target, 5 ms (Facebook's "Fail at Scale" M).
+pub const DEFAULT_CODEL_TARGET: Duration = Duration::from_millis(5);
+
+/// Which waiter gets the next free permit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Drain {
+    /// Highest priority first, first come first served within a class.
+    /// A lower class is never admitted while a higher one waits.
+    #[default]
+    Priority,
+    /// Oldest waiter first, whatever its class.
+    Fifo,
+    /// Newest waiter first, whatever its class.
+    Lifo,
+    /// Classes take turns in proportion to their weights (smooth weighted
+    /// round-robin, as nginx balances upstreams): `Bulk` is slowed but never
+    /// starved. First come first served within a class. The anchor is
+    /// Kubernetes API Priority and Fairness.
+    WeightedFair,
+}
+
+/// CoDel-style queue management (Facebook, "Fail at Scale", 2015).
+///
+/// When the queue has not been empty for `interval`, the queue is standing,
+/// not absorbing a burst: the queue timeout drops to `target` and the drain
+/// serves the newest waiters first (adaptive LIFO), whose callers are still
+/// there, while the oldest time out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Codel {
+    /// How long the queue must stay non-empty before the mode engages.
+    pub interval: Duration,
+    /// The queue timeout while it is engaged.
+    pub target: Duration,
+}
+
+impl Default for Codel {
+    fn default() -> Self {
+        Codel {
+            interval: DEFAULT_CODEL_INTERVAL,
+            target: DEFAULT_CODEL_TARGET,
+        }
+    }
+}
+
+/// The settings that do not change at run time.
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    pub(crate) drain: Drain,
+    pub(crate) codel: Option<Codel>,
+    pub(crate) timeouts: [Duration; 5],
+    pub(crate) weights: [f64; 5],
+    pub(crate) class_caps: [Option<usize>; 5],
+}
+
+/// Builds a [`PriorityLimiter`]; every value is checked by [`build`](Self::build).
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct PriorityLimiterBuilder {
+    pub(crate) limit: usize,
+    pub(crate) max_queue: usize,
+    pub(crate) config: Config,
+    pub(crate) events: Option<EventBus>,
+}
+
+impl Default for PriorityLimiterBuilder {
+    fn default() -> Self {
+        PriorityLimiterBuilder {
+            limit: DEFAULT_LIMIT,
+            max_queue: DEFAULT_MAX_QUEUE,
+            config: Config {
+                drain: Drain::default(),
+                codel: None,
+                timeouts: DEFAULT_QUEUE_TIMEOUTS,
+                weights: DEFAULT_WEIGHTS,
+                class_caps: [None; 5],
+            },
+            events: None,
+        }
+    }
+}
+
+impl PriorityLimiterBuilder {
+    /// How many permits may be held at once. At least 1. Default [`DEFAULT_LIMIT`].
+    pub fn limit(mut self, limit: usize) -> Self {
+        self.limit = limit;
+        self
+    }
+
+    /// How many requests may wait, all classes together. `0` means no
+    /// queue: a request that cannot be admitted at once is refused.
+    /// Default [`DEFAULT_MAX_QUEUE`].
+    pub fn max_queue(mut self, max_queue: usize) -> Self {
+        self.max_queue = max_queue;
+        self
+    }
+
+    /// Caps how many requests of one class may wait (within `max_queue`).
+    pub fn class_queue_cap(mut self, priority: Priority, cap: usize) -> Self {
+        self.config.class_caps[priority.index()] = Some(cap);
+        self
+    }
+
+    /// Which waiter gets the next permit. Default [`Drain::Priority`].
+    pub fn drain(mut self, drain: Drain) -> Self {
+        self.config.drain = drain;
+        self
+    }
+
+    /// Turns on CoDel-style queue management on top of the drain.
+    pub fn codel(mut self, codel: Codel) -> Self {
+        self.config.codel = Some(codel);
+        self
+    }
+
+    /// How long a request of `priority` may wait. Must be more than zero.
+    /// Defaults [`DEFAULT_QUEUE_TIMEOUTS`].
+    pub fn queue_timeout(mut self, priority: Priority, timeout: Duration) -> Self {
+        self.config.timeouts[priority.index()] = timeout;
+        self
+    }
+
+    /// The share of `priority` under [`Drain::WeightedFair`]. A finite number
+    /// above zero. Defaults [`DEFAULT_WEIGHTS`].
+    pub fn weight(mut self, priority: Priority, weight: f64) -> Self {
+        self.config.weights[priority.index()] = weight;
+        self
+    }
+
+    /// Publishes evictions, limit changes, emergency changes and sheds here.
+    pub fn events(mut self, bus: EventBus) -> Self {
+        self.events = Some(bus);
+        self
+    }
+
+    /// Validates and builds.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] naming the field when the limit is 0, a queue
+    /// timeout is 0, a weight is not a finite number above 0, or a CoDel
+    /// duration is 0 or the target is not below the interval.
+    pub fn build(self) -> Result<PriorityLimiter, ConfigError> {
+        self.validate()?;
+        Ok(PriorityLimiter::from_builder(self))
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        const TIMEOUT_FIELDS: [&str; 5] = [
+            "queue_timeout.bulk",
+            "queue_timeout.low",
+            "queue_timeout.normal",
+            "queue_timeout.high",
+            "queue_timeout.critical",
+        ];
+        const WEIGHT_FIELDS: [&str; 5] = [
+            "weight.bulk",
+            "weight.low",
+            "weight.normal",
+            "weight.high",
+            "weight.critical",
+        ];
+        if self.limit == 0 {
+            return Err(ConfigError::new("limit", 0, "must be at least 1"));
+        }
+        for (field, t) in TIMEOUT_FIELDS.into_iter().zip(self.config.timeouts) {
+            if t.is_zero() {
+                return Err(ConfigError::new(field, "0s", "must be more than zero"));
+            }
+        }
+        for (field, w) in WEIGHT_FIELDS.into_iter().zip(self.config.weights) {
+            if !(w.is_finite() && w > 0.0) {
+                return Err(ConfigError::new(
+                    field,
+                    w,
+                    "must be a finite number above 0",
+                ));
+            }
+        }
+        if let Some(c) = self.config.codel {
+            if c.interval.is_zero() {
+                return Err(ConfigError::new(
+                    "codel.interval",
+                    "0s",
+                    "must be more than zero",
+                ));
+            }
+            if c.target.is_zero() || c.target >= c.interval {
+                return Err(ConfigError::new(
+                    "codel.target",
+                    format!("{:?}", c.target),
+                    format!(
+                        "must be more than zero and below codel.interval ({:?})",
+                        c.interval
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}

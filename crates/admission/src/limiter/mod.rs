@@ -1,0 +1,455 @@
+//! [`PriorityLimiter`]: a concurrency limit with a bounded priority wait
+//! queue. Knows nothing of tower.
+
+mod acquire;
+pub(crate) mod config;
+mod list;
+pub(crate) mod queue;
+mod stats;
+
+#[cfg(all(test, loom))]
+mod loom_tests;
+#[cfg(test)]
+mod model_tests;
+
+use std::fmt;
+use std::task::Waker;
+use std::time::Duration;
+
+use tokio::time::Instant;
+use tower_pressure_core::{
+    Cohort, Deadline, Event, EventBus, LimitControl, LimitHandle, Overloaded, Priority, PriorityOf,
+    Reason,
+};
+
+use crate::sync::{Arc, Mutex, lock};
+
+pub use acquire::Acquire;
+pub use config::{Codel, Drain, PriorityLimiterBuilder};
+pub use stats::ClassCounts;
+
+use queue::{Ask, Refusal, State};
+
+/// What the limiter needs to know of a request.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AdmitRequest {
+    /// Its class.
+    pub priority: Priority,
+    /// Its cohort within the class. The limiter orders by priority alone;
+    /// the cohort is carried for shedders that refuse part of a class.
+    pub cohort: Cohort,
+    /// When its caller stops caring, if known.
+    pub deadline: Option<Deadline>,
+}
+
+impl AdmitRequest {
+    /// Reads priority, cohort and deadline from a request.
+    #[must_use]
+    pub fn of<R: PriorityOf + ?Sized>(request: &R) -> AdmitRequest {
+        AdmitRequest {
+            priority: request.priority(),
+            cohort: request.cohort(),
+            deadline: request.deadline(),
+        }
+    }
+}
+
+impl From<Priority> for AdmitRequest {
+    fn from(priority: Priority) -> Self {
+        AdmitRequest {
+            priority,
+            ..AdmitRequest::default()
+        }
+    }
+}
+
+/// A concurrency limit with a bounded priority wait queue.
+///
+/// At most `limit` [`Permit`]s are out at once. A request that finds none
+/// free waits in a queue of at most `max_queue` entries and is admitted in
+/// [`Drain`] order; it gives up after its class's queue timeout. When the
+/// queue is full, a newcomer pushes out the newest waiter of the lowest class
+/// below its own, or is refused at once. Every refusal is an [`Overloaded`]
+/// with an estimated `retry_after`.
+///
+/// Clones share one limiter. It guards any scarce resource: the
+/// `AdmissionLayer` puts it in front of a tower service, and it can sit in
+/// front of a database pool directly.
+///
+/// # Ordering and fairness
+///
+/// Under [`Drain::Priority`] no request is admitted while a request of a
+/// higher class waits, and requests of one class are admitted in arrival
+/// order. A request that finds a free permit and an empty queue is admitted
+/// without queueing. See [`Drain`] for the other orders and [`Codel`] for
+/// adaptive LIFO.
+///
+/// # Example
+///
+/// ```
+/// use tower_pressure_admission::PriorityLimiter;
+/// use tower_pressure_core::{Priority, Reason};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let db = PriorityLimiter::builder().limit(1).max_queue(0).build()?;
+///
+/// let permit = db.acquire(Priority::High).await?;
+/// // The one connection is taken and there is no queue: refused at once.
+/// let err = db.try_acquire(Priority::Low).unwrap_err();
+/// assert_eq!(err.reason(), Reason::QueueFull);
+/// drop(permit);
+/// assert!(db.try_acquire(Priority::Low).is_ok());
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct PriorityLimiter {
+    shared: Arc<Shared>,
+}
+
+pub(crate) struct Shared {
+    pub(crate) state: Mutex<State>,
+    events: Option<EventBus>,
+}
+
+impl PriorityLimiter {
+    /// A builder with the defaults.
+    pub fn builder() -> PriorityLimiterBuilder {
+        PriorityLimiterBuilder::default()
+    }
+
+    pub(crate) fn from_builder(b: PriorityLimiterBuilder) -> PriorityLimiter {
+        PriorityLimiter {
+            shared: Arc::new(Shared {
+                state: Mutex::new(State::new(b.limit, b.max_queue, b.config)),
+                events: b.events,
+            }),
+        }
+    }
+
+    /// Waits for a permit.
+    ///
+    /// Resolves at once when a permit is free and nobody waits; otherwise
+    /// queues (which needs a tokio runtime with time enabled, for the queue
+    /// timeout).
+    ///
+    /// # Errors
+    ///
+    /// [`Overloaded`] when the request is refused: the queue is full
+    /// ([`Reason::QueueFull`]), it timed out ([`Reason::QueueTimeout`]), it
+    /// was pushed out ([`Reason::Evicted`]), its deadline cannot be met
+    /// ([`Reason::DeadlineUnmeetable`]) or emergency mode is on
+    /// ([`Reason::Emergency`]).
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future leaves the queue at once; a permit granted to it
+    /// in the meantime is passed to the next waiter. Nothing is lost.
+    pub fn acquire(&self, request: impl Into<AdmitRequest>) -> Acquire {
+        Acquire::new(self.shared.clone(), request.into())
+    }
+
+    /// Takes a permit if one is free and nobody waits, without queueing.
+    ///
+    /// # Errors
+    ///
+    /// [`Overloaded`] with [`Reason::QueueFull`] (or [`Reason::Emergency`]).
+    pub fn try_acquire(&self, request: impl Into<AdmitRequest>) -> Result<Permit, Overloaded> {
+        let ask = Shared::ask(request.into());
+        let mut st = lock(&self.shared.state);
+        if let Some(measure) = st.try_admit_now(&ask) {
+            drop(st);
+            return Ok(Permit::new(
+                self.shared.clone(),
+                ask.priority,
+                measure.then(Instant::now),
+            ));
+        }
+        let reason = if st.emergency && ask.priority != Priority::Critical {
+            Reason::Emergency
+        } else {
+            Reason::QueueFull
+        };
+        st.stats.refused(ask.priority, reason);
+        let refusal = Refusal {
+            reason,
+            retry_after: st.retry_after(),
+            queue_len: st.queue_len(),
+        };
+        drop(st);
+        Err(self.shared.overloaded(ask.priority, refusal))
+    }
+
+    /// The fast path alone: a permit when one is free and nobody waits.
+    /// Counts nothing as refused.
+    pub(crate) fn try_admit_now(&self, request: AdmitRequest) -> Option<Permit> {
+        let ask = Shared::ask(request);
+        let measure = lock(&self.shared.state).try_admit_now(&ask)?;
+        Some(Permit::new(
+            self.shared.clone(),
+            ask.priority,
+            measure.then(Instant::now),
+        ))
+    }
+
+    /// A handle through which others read and tune the limit, the queue bound
+    /// and emergency mode.
+    #[must_use]
+    pub fn limit_handle(&self) -> LimitHandle {
+        LimitHandle::new(self.clone())
+    }
+
+    /// What the limiter is doing now, and has done so far.
+    #[must_use]
+    pub fn snapshot(&self) -> Snapshot {
+        let st = lock(&self.shared.state);
+        let mut queued = [0; 5];
+        let mut wait_p50 = [Duration::ZERO; 5];
+        let mut wait_p95 = [Duration::ZERO; 5];
+        let mut wait_p99 = [Duration::ZERO; 5];
+        for p in Priority::ALL {
+            let i = p.index();
+            queued[i] = st.class_len(p);
+            let h = &st.stats.waits[i];
+            wait_p50[i] = Duration::from_micros(h.value_at_quantile(0.50));
+            wait_p95[i] = Duration::from_micros(h.value_at_quantile(0.95));
+            wait_p99[i] = Duration::from_micros(h.value_at_quantile(0.99));
+        }
+        Snapshot {
+            in_flight: st.in_flight,
+            limit: st.limit,
+            max_queue: st.max_queue,
+            emergency: st.emergency,
+            queued,
+            counts: st.stats.counts,
+            cancelled: st.stats.cancelled,
+            wait_p50,
+            wait_p95,
+            wait_p99,
+        }
+    }
+
+    /// The concurrency limit.
+    #[must_use]
+    pub fn limit(&self) -> usize {
+        lock(&self.shared.state).limit
+    }
+
+    /// Sets the concurrency limit (at least 1). Raising it admits waiters at
+    /// once; lowering it never revokes a permit: in-flight work drains.
+    pub fn set_limit(&self, limit: usize) {
+        let (old, new) = self.shared.with_wake(|st, now, wake| {
+            let old = st.set_limit(limit, now, wake);
+            (old, st.limit)
+        });
+        if old != new {
+            self.shared
+                .emit(|| Event::LimitChanged { from: old, to: new });
+        }
+    }
+
+    /// Turns emergency mode on or off. While on, only `Critical` requests
+    /// are admitted; turning it on refuses every non-critical waiter.
+    pub fn set_emergency(&self, on: bool) {
+        let was = self
+            .shared
+            .with_wake(|st, now, wake| st.set_emergency(on, now, wake));
+        if was != on {
+            self.shared.emit(|| {
+                if on {
+                    Event::EmergencyEntered
+                } else {
+                    Event::EmergencyLeft
+                }
+            });
+        }
+    }
+}
+
+impl LimitControl for PriorityLimiter {
+    fn limit(&self) -> usize {
+        PriorityLimiter::limit(self)
+    }
+
+    fn set_limit(&self, limit: usize) {
+        PriorityLimiter::set_limit(self, limit);
+    }
+
+    fn in_flight(&self) -> usize {
+        lock(&self.shared.state).in_flight
+    }
+
+    fn queue_len(&self) -> usize {
+        lock(&self.shared.state).queue_len()
+    }
+
+    fn max_queue(&self) -> usize {
+        lock(&self.shared.state).max_queue
+    }
+
+    fn set_max_queue(&self, max_queue: usize) {
+        lock(&self.shared.state).max_queue = max_queue;
+    }
+
+    fn emergency(&self) -> bool {
+        lock(&self.shared.state).emergency
+    }
+
+    fn set_emergency(&self, on: bool) {
+        PriorityLimiter::set_emergency(self, on);
+    }
+}
+
+impl fmt::Debug for PriorityLimiter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let st = lock(&self.shared.state);
+        f.debug_struct("PriorityLimiter")
+            .field("limit", &st.limit)
+            .field("in_flight", &st.in_flight)
+            .field("queued", &st.queue_len())
+            .field("max_queue", &st.max_queue)
+            .finish()
+    }
+}
+
+impl Shared {
+    pub(crate) fn ask(r: AdmitRequest) -> Ask {
+        Ask {
+            priority: r.priority,
+            deadline: r.deadline,
+        }
+    }
+
+    /// Runs `f` under the lock, then wakes whoever it granted or refused.
+    pub(crate) fn with_wake<T>(
+        &self,
+        f: impl FnOnce(&mut State, Instant, &mut Vec<Waker>) -> T,
+    ) -> T {
+        let mut wake = Vec::new();
+        let out = {
+            let mut st = lock(&self.state);
+            f(&mut st, Instant::now(), &mut wake)
+        };
+        for w in wake {
+            w.wake();
+        }
+        out
+    }
+
+    pub(crate) fn overloaded(&self, priority: Priority, r: Refusal) -> Overloaded {
+        self.emit(|| Event::Shed {
+            layer: tower_pressure_core::metrics::LAYER_ADMISSION,
+            priority,
+            reason: r.reason,
+        });
+        #[cfg(feature = "metrics")]
+        metrics::counter!(
+            tower_pressure_core::metrics::SHED_TOTAL,
+            tower_pressure_core::metrics::LABEL_LAYER => tower_pressure_core::metrics::LAYER_ADMISSION,
+            tower_pressure_core::metrics::LABEL_PRIORITY => priority.as_str(),
+            tower_pressure_core::metrics::LABEL_REASON => r.reason.as_label(),
+        )
+        .increment(1);
+        Overloaded::new(r.reason, priority)
+            .with_retry_after(r.retry_after)
+            .with_queue_len(r.queue_len)
+    }
+
+    pub(crate) fn emit(&self, event: impl FnOnce() -> Event) {
+        if let Some(bus) = self.events.as_ref().filter(|b| b.has_subscribers()) {
+            bus.emit(event());
+        }
+    }
+
+    pub(crate) fn admitted_metric(&self, _priority: Priority) {
+        #[cfg(feature = "metrics")]
+        metrics::counter!(
+            tower_pressure_core::metrics::ADMITTED_TOTAL,
+            tower_pressure_core::metrics::LABEL_LAYER => tower_pressure_core::metrics::LAYER_ADMISSION,
+            tower_pressure_core::metrics::LABEL_PRIORITY => _priority.as_str(),
+        )
+        .increment(1);
+    }
+}
+
+/// The right to use one unit of the limited resource. Dropping it gives the
+/// unit back — on every path: success, error, panic, cancellation.
+#[must_use = "dropping a permit gives its capacity back at once"]
+pub struct Permit {
+    shared: Arc<Shared>,
+    priority: Priority,
+    /// Set when this permit's hold time is measured for the estimates.
+    granted_at: Option<Instant>,
+}
+
+impl Permit {
+    /// A permit already counted in flight; `granted_at` is set when its hold
+    /// time is to be measured.
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        priority: Priority,
+        granted_at: Option<Instant>,
+    ) -> Permit {
+        shared.admitted_metric(priority);
+        Permit {
+            shared,
+            priority,
+            granted_at,
+        }
+    }
+
+    /// The priority it was granted to.
+    #[must_use]
+    pub fn priority(&self) -> Priority {
+        self.priority
+    }
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        let held = self.granted_at.map(|t| t.elapsed());
+        self.shared
+            .with_wake(|st, now, wake| st.release(held, now, wake));
+    }
+}
+
+impl fmt::Debug for Permit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Permit")
+            .field("priority", &self.priority)
+            .finish()
+    }
+}
+
+/// What a [`PriorityLimiter`] is doing now, and has done so far.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Snapshot {
+    /// Permits held now.
+    pub in_flight: usize,
+    /// The concurrency limit.
+    pub limit: usize,
+    /// The queue bound.
+    pub max_queue: usize,
+    /// Whether emergency mode is on.
+    pub emergency: bool,
+    /// Requests waiting now, by priority (`Bulk` first).
+    pub queued: [usize; 5],
+    /// What happened to the requests of each priority so far.
+    pub counts: [ClassCounts; 5],
+    /// Requests that left the queue because their caller went away.
+    pub cancelled: u64,
+    /// Median queue wait by priority, over every admission (zero waits included).
+    pub wait_p50: [Duration; 5],
+    /// 95th percentile queue wait by priority.
+    pub wait_p95: [Duration; 5],
+    /// 99th percentile queue wait by priority.
+    pub wait_p99: [Duration; 5],
+}
+
+impl Snapshot {
+    /// Requests waiting now, all classes.
+    #[must_use]
+    pub fn queue_len(&self) -> usize {
+        self.queued.iter().sum()
+    }
+}

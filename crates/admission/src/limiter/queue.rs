@@ -1,0 +1,478 @@
+//! The queue core: who holds a permit, who waits, and who goes next.
+//!
+//! Pure bookkeeping under the limiter's one mutex: no atomics, no clocks (the
+//! caller passes `now`), no async. Wakers to wake are collected and woken by
+//! the caller after the lock is released.
+
+use std::task::Waker;
+use std::time::Duration;
+
+use slab::Slab;
+use tokio::time::Instant;
+use tower_pressure_core::{Deadline, Priority, Reason};
+
+use super::config::{Config, Drain};
+use super::list::{Link, Linked, List, Which};
+use super::stats::Stats;
+
+/// The most a `retry_after` estimate advises.
+pub(crate) const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
+
+/// What a waiter is waiting for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Status {
+    Waiting,
+    /// Holds a permit its future has not picked up yet.
+    Granted,
+    /// Refused while waiting; its future has not picked the reason up yet.
+    Refused(Reason),
+}
+
+#[derive(Debug)]
+pub(crate) struct Node {
+    pub(crate) priority: Priority,
+    enqueued: Instant,
+    class_link: Link,
+    all_link: Link,
+    waker: Option<Waker>,
+    pub(crate) status: Status,
+}
+
+impl Linked for Node {
+    fn link(&mut self, which: Which) -> &mut Link {
+        match which {
+            Which::Class => &mut self.class_link,
+            Which::All => &mut self.all_link,
+        }
+    }
+}
+
+/// A request for a permit.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Ask {
+    pub(crate) priority: Priority,
+    pub(crate) deadline: Option<Deadline>,
+}
+
+/// A request that has joined the queue.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Enqueued {
+    pub(crate) key: usize,
+    /// When the waiter gives up.
+    pub(crate) give_up_at: Instant,
+}
+
+/// A request that could not be admitted or queued.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Refusal {
+    pub(crate) reason: Reason,
+    pub(crate) retry_after: Duration,
+    pub(crate) queue_len: usize,
+}
+
+#[derive(Debug)]
+pub(crate) struct State {
+    pub(crate) limit: usize,
+    pub(crate) max_queue: usize,
+    pub(crate) in_flight: usize,
+    pub(crate) emergency: bool,
+    config: Config,
+    nodes: Slab<Node>,
+    classes: [List; 5],
+    all: List,
+    /// Smooth weighted round-robin credit per class.
+    credit: [f64; 5],
+    /// Since when the queue has been non-empty (CoDel).
+    busy_since: Option<Instant>,
+    pub(crate) stats: Stats,
+    /// The last eviction (victim's priority, newcomer's), for the caller's event.
+    pub(crate) last_eviction: Option<(Priority, Priority)>,
+}
+
+impl State {
+    pub(crate) fn new(limit: usize, max_queue: usize, config: Config) -> State {
+        State {
+            limit,
+            max_queue,
+            in_flight: 0,
+            emergency: false,
+            config,
+            nodes: Slab::new(),
+            classes: [List::default(); 5],
+            all: List::default(),
+            credit: [0.0; 5],
+            busy_since: None,
+            stats: Stats::new(),
+            last_eviction: None,
+        }
+    }
+
+    /// Requests waiting (not those granted or refused but not yet told).
+    pub(crate) fn queue_len(&self) -> usize {
+        self.all.len()
+    }
+
+    pub(crate) fn class_len(&self, p: Priority) -> usize {
+        self.classes[p.index()].len()
+    }
+
+    /// Admits at once when a permit is free and nobody waits. `Some(measure)`
+    /// when admitted: `measure` says whether to time this permit's hold (one
+    /// fast-path admission in eight, to keep clock reads off most of them).
+    pub(crate) fn try_admit_now(&mut self, ask: &Ask) -> Option<bool> {
+        if self.in_flight < self.limit && self.all.is_empty() && self.allowed(ask.priority) {
+            self.in_flight += 1;
+            self.stats.admitted(ask.priority, Duration::ZERO);
+            Some(self.stats.counts[ask.priority.index()].admitted % 8 == 1)
+        } else {
+            None
+        }
+    }
+
+    fn allowed(&self, p: Priority) -> bool {
+        !self.emergency || p == Priority::Critical
+    }
+
+    /// Queues `ask`, or refuses it at once. May grant permits to waiters
+    /// (this one included) and refuse an evicted one: their wakers go to `wake`.
+    pub(crate) fn enqueue(
+        &mut self,
+        ask: Ask,
+        now: Instant,
+        waker: Option<Waker>,
+        wake: &mut Vec<Waker>,
+    ) -> Result<Enqueued, Refusal> {
+        let p = ask.priority;
+        if !self.allowed(p) {
+            return Err(self.refuse(p, Reason::Emergency));
+        }
+        self.expire_standing(now, wake);
+        if let Some(d) = ask.deadline {
+            let remaining = d.instant().saturating_duration_since(now);
+            if remaining.is_zero() || remaining < self.estimated_wait(p) {
+                return Err(self.refuse(p, Reason::DeadlineUnmeetable));
+            }
+        }
+        let class_full =
+            self.config.class_caps[p.index()].is_some_and(|cap| self.class_len(p) >= cap);
+        if class_full {
+            // A class at its cap may only make room within itself: nothing to evict.
+            return Err(self.refuse(p, Reason::QueueFull));
+        }
+        if self.all.len() >= self.max_queue && !self.evict_for(p, wake) {
+            return Err(self.refuse(p, Reason::QueueFull));
+        }
+        let key = self.nodes.insert(Node {
+            priority: p,
+            enqueued: now,
+            class_link: Link::default(),
+            all_link: Link::default(),
+            waker,
+            status: Status::Waiting,
+        });
+        self.classes[p.index()].push_back(&mut self.nodes, key, Which::Class);
+        self.all.push_back(&mut self.nodes, key, Which::All);
+        if self.busy_since.is_none() {
+            self.busy_since = Some(now);
+        }
+        let mut timeout = self.config.timeouts[p.index()];
+        if let Some(c) = self.config.codel.filter(|_| self.standing(now)) {
+            timeout = timeout.min(c.target);
+        }
+        let mut give_up_at = now + timeout;
+        if let Some(d) = ask.deadline {
+            give_up_at = give_up_at.min(d.instant());
+        }
+        self.drain(now, wake);
+        Ok(Enqueued { key, give_up_at })
+    }
+
+    /// Refuses the newest waiter of the lowest class below `p` to make room.
+    fn evict_for(&mut self, p: Priority, wake: &mut Vec<Waker>) -> bool {
+        let victim = Priority::ALL
+            .into_iter()
+            .take_while(|&q| q < p)
+            .find_map(|q| self.classes[q.index()].tail());
+        match victim {
+            Some(key) => {
+                self.last_eviction = Some((self.nodes[key].priority, p));
+                self.stats
+                    .refused(self.nodes[key].priority, Reason::Evicted);
+                self.finish(key, Status::Refused(Reason::Evicted), wake);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Counts and describes a refusal of a `p` request.
+    fn refuse(&mut self, p: Priority, reason: Reason) -> Refusal {
+        self.stats.refused(p, reason);
+        Refusal {
+            reason,
+            retry_after: self.retry_after(),
+            queue_len: self.queue_len(),
+        }
+    }
+
+    /// Looks at waiter `key`: `Some(Ok)` granted, `Some(Err)` refused (the
+    /// node is then gone), `None` still waiting (its waker is updated).
+    pub(crate) fn poll(&mut self, key: usize, waker: &Waker) -> Option<Result<(), Refusal>> {
+        let node = &mut self.nodes[key];
+        match node.status {
+            Status::Waiting => {
+                if !node.waker.as_ref().is_some_and(|w| w.will_wake(waker)) {
+                    node.waker = Some(waker.clone());
+                }
+                None
+            }
+            Status::Granted => {
+                self.nodes.remove(key);
+                Some(Ok(()))
+            }
+            Status::Refused(r) => {
+                self.nodes.remove(key);
+                Some(Err(self.refusal_of(r)))
+            }
+        }
+    }
+
+    /// Waiter `key` gives up at its timeout. Granted in the meantime, it keeps
+    /// the permit (`Ok`); otherwise it leaves the queue with the reason.
+    pub(crate) fn time_out(&mut self, key: usize) -> Result<(), Refusal> {
+        match self.nodes[key].status {
+            Status::Granted => {
+                self.nodes.remove(key);
+                Ok(())
+            }
+            Status::Refused(reason) => {
+                self.nodes.remove(key);
+                Err(self.refusal_of(reason))
+            }
+            Status::Waiting => {
+                let p = self.nodes[key].priority;
+                self.unlink(key);
+                self.nodes.remove(key);
+                self.stats.refused(p, Reason::QueueTimeout);
+                Err(self.refusal_of(Reason::QueueTimeout))
+            }
+        }
+    }
+
+    fn refusal_of(&self, reason: Reason) -> Refusal {
+        Refusal {
+            reason,
+            retry_after: self.retry_after(),
+            queue_len: self.queue_len(),
+        }
+    }
+
+    /// Waiter `key`'s future was dropped. A permit granted to it meanwhile is
+    /// passed on.
+    pub(crate) fn cancel(&mut self, key: usize, now: Instant, wake: &mut Vec<Waker>) {
+        match self.nodes[key].status {
+            Status::Waiting => {
+                self.unlink(key);
+                self.nodes.remove(key);
+                self.stats.cancelled += 1;
+            }
+            Status::Granted => {
+                self.nodes.remove(key);
+                self.release(None, now, wake);
+            }
+            Status::Refused(_) => {
+                self.nodes.remove(key);
+            }
+        }
+    }
+
+    /// A permit comes back, held for `held` if measured.
+    pub(crate) fn release(&mut self, held: Option<Duration>, now: Instant, wake: &mut Vec<Waker>) {
+        debug_assert!(
+            self.in_flight > 0,
+            "a permit came back that was never given"
+        );
+        self.in_flight = self.in_flight.saturating_sub(1);
+        if let Some(h) = held {
+            self.stats.held(h);
+        }
+        if !self.all.is_empty() {
+            self.drain(now, wake);
+        }
+    }
+
+    pub(crate) fn set_limit(&mut self, limit: usize, now: Instant, wake: &mut Vec<Waker>) -> usize {
+        let old = std::mem::replace(&mut self.limit, limit.max(1));
+        self.drain(now, wake);
+        old
+    }
+
+    /// Turns emergency mode on (refusing every waiting non-critical request)
+    /// or off. Returns the previous setting.
+    pub(crate) fn set_emergency(&mut self, on: bool, now: Instant, wake: &mut Vec<Waker>) -> bool {
+        let was = std::mem::replace(&mut self.emergency, on);
+        if on {
+            for p in Priority::ALL
+                .into_iter()
+                .filter(|&p| p != Priority::Critical)
+            {
+                while let Some(key) = self.classes[p.index()].head() {
+                    self.stats.refused(p, Reason::Emergency);
+                    self.finish(key, Status::Refused(Reason::Emergency), wake);
+                }
+            }
+        }
+        self.drain(now, wake);
+        was
+    }
+
+    /// Grants free permits to waiters, in drain order.
+    fn drain(&mut self, now: Instant, wake: &mut Vec<Waker>) {
+        self.expire_standing(now, wake);
+        while self.in_flight < self.limit {
+            let Some(key) = self.pick(now) else { break };
+            let node = &self.nodes[key];
+            let (p, waited) = (node.priority, now.saturating_duration_since(node.enqueued));
+            self.in_flight += 1;
+            self.stats.admitted(p, waited);
+            self.finish(key, Status::Granted, wake);
+        }
+    }
+
+    /// Whether the queue has been standing (non-empty) for the CoDel interval.
+    fn standing(&self, now: Instant) -> bool {
+        match (self.config.codel, self.busy_since) {
+            (Some(c), Some(since)) => now.saturating_duration_since(since) >= c.interval,
+            _ => false,
+        }
+    }
+
+    /// Under a standing queue, refuses waiters older than the CoDel target.
+    fn expire_standing(&mut self, now: Instant, wake: &mut Vec<Waker>) {
+        let Some(c) = self.config.codel else { return };
+        if !self.standing(now) {
+            return;
+        }
+        while let Some(key) = self.all.head() {
+            let node = &self.nodes[key];
+            if now.saturating_duration_since(node.enqueued) <= c.target {
+                break;
+            }
+            self.stats.refused(node.priority, Reason::QueueTimeout);
+            self.finish(key, Status::Refused(Reason::QueueTimeout), wake);
+        }
+    }
+
+    /// The next waiter to admit.
+    fn pick(&mut self, now: Instant) -> Option<usize> {
+        if self.all.is_empty() {
+            return None;
+        }
+        let lifo = self.standing(now);
+        let from_class = |list: &List| if lifo { list.tail() } else { list.head() };
+        match self.config.drain {
+            Drain::Priority => self.classes.iter().rev().find_map(from_class),
+            Drain::Fifo if !lifo => self.all.head(),
+            Drain::Fifo | Drain::Lifo => self.all.tail(),
+            Drain::WeightedFair => {
+                // Smooth weighted round-robin over the classes that wait.
+                let mut total = 0.0;
+                let mut best: Option<usize> = None;
+                for i in 0..self.classes.len() {
+                    if self.classes[i].is_empty() {
+                        continue;
+                    }
+                    self.credit[i] += self.config.weights[i];
+                    total += self.config.weights[i];
+                    if best.is_none_or(|b| self.credit[i] > self.credit[b]) {
+                        best = Some(i);
+                    }
+                }
+                let b = best?;
+                self.credit[b] -= total;
+                from_class(&self.classes[b])
+            }
+        }
+    }
+
+    /// Takes waiter `key` out of the queue with its outcome and collects its waker.
+    fn finish(&mut self, key: usize, status: Status, wake: &mut Vec<Waker>) {
+        self.unlink(key);
+        let node = &mut self.nodes[key];
+        node.status = status;
+        wake.extend(node.waker.take());
+    }
+
+    fn unlink(&mut self, key: usize) {
+        let p = self.nodes[key].priority;
+        self.classes[p.index()].remove(&mut self.nodes, key, Which::Class);
+        self.all.remove(&mut self.nodes, key, Which::All);
+        if self.all.is_empty() {
+            self.busy_since = None;
+            // A class that stops waiting starts afresh next time.
+            self.credit = [0.0; 5];
+        } else if self.classes[p.index()].is_empty() {
+            self.credit[p.index()] = 0.0;
+        }
+    }
+
+    /// How long a newcomer of priority `p` would wait: the waiters it cannot
+    /// overtake plus itself, served `limit` at a time at the mean hold time.
+    /// Zero while nothing has been measured.
+    pub(crate) fn estimated_wait(&self, p: Priority) -> Duration {
+        if self.in_flight < self.limit && self.all.is_empty() {
+            return Duration::ZERO;
+        }
+        let ahead = match self.config.drain {
+            Drain::Priority => Priority::ALL
+                .into_iter()
+                .filter(|&q| q >= p)
+                .map(|q| self.class_len(q))
+                .sum(),
+            _ => self.queue_len(),
+        };
+        self.stats
+            .mean_hold()
+            .mul_f64((ahead + 1) as f64 / self.limit as f64)
+    }
+
+    /// When a refused client should try again: the time to drain the queue
+    /// at the measured rate, between 1 s and [`MAX_RETRY_AFTER`].
+    pub(crate) fn retry_after(&self) -> Duration {
+        let drain = self
+            .stats
+            .mean_hold()
+            .mul_f64((self.queue_len() + 1) as f64 / self.limit as f64);
+        drain.clamp(tower_pressure_core::MIN_RETRY_AFTER, MAX_RETRY_AFTER)
+    }
+
+    /// Checks the bookkeeping (tests only).
+    #[cfg(test)]
+    pub(crate) fn check_invariants(&self) {
+        let waiting = self
+            .nodes
+            .iter()
+            .filter(|(_, n)| n.status == Status::Waiting)
+            .count();
+        assert_eq!(
+            waiting,
+            self.all.len(),
+            "every waiting node is in the global list"
+        );
+        let per_class: usize = self.classes.iter().map(List::len).sum();
+        assert_eq!(
+            per_class,
+            self.all.len(),
+            "every waiter is in exactly one class list"
+        );
+        let mut walked = 0;
+        let mut cur = self.all.head();
+        while let Some(k) = cur {
+            walked += 1;
+            assert!(walked <= self.all.len(), "the global list has a cycle");
+            assert_eq!(self.nodes[k].status, Status::Waiting);
+            cur = self.nodes[k].all_link.next();
+        }
+        assert_eq!(walked, self.all.len());
+    }
+}

@@ -1,0 +1,91 @@
+//! Counters, queue-wait histograms and the hold-time estimate behind
+//! [`Snapshot`](super::Snapshot).
+
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use tower_pressure_core::{Priority, Reason};
+
+/// The largest queue wait a histogram resolves, in microseconds (one hour).
+const MAX_WAIT_MICROS: u64 = 3_600_000_000;
+/// The weight of a new hold time in the running mean.
+const HOLD_EWMA_ALPHA: f64 = 0.2;
+
+/// Counts of what happened to the requests of one priority class.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ClassCounts {
+    /// Admitted, at once or after waiting.
+    pub admitted: u64,
+    /// Refused because the queue was full.
+    pub queue_full: u64,
+    /// Timed out in the queue.
+    pub timed_out: u64,
+    /// Pushed out of the queue by a more important request.
+    pub evicted: u64,
+    /// Refused because their deadline could not be met.
+    pub deadline_unmeetable: u64,
+    /// Refused by emergency mode.
+    pub emergency: u64,
+}
+
+impl ClassCounts {
+    /// All refusals together.
+    #[must_use]
+    pub fn refused(&self) -> u64 {
+        self.queue_full + self.timed_out + self.evicted + self.deadline_unmeetable + self.emergency
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct Stats {
+    pub(crate) counts: [ClassCounts; 5],
+    pub(crate) cancelled: u64,
+    pub(crate) waits: [Histogram<u64>; 5],
+    mean_hold_secs: Option<f64>,
+}
+
+impl Stats {
+    pub(crate) fn new() -> Stats {
+        let hist = || {
+            Histogram::new_with_bounds(1, MAX_WAIT_MICROS, 2)
+                .expect("constant histogram bounds are valid")
+        };
+        Stats {
+            counts: [ClassCounts::default(); 5],
+            cancelled: 0,
+            waits: [hist(), hist(), hist(), hist(), hist()],
+            mean_hold_secs: None,
+        }
+    }
+
+    pub(crate) fn admitted(&mut self, p: Priority, waited: Duration) {
+        self.counts[p.index()].admitted += 1;
+        let micros = u64::try_from(waited.as_micros()).unwrap_or(u64::MAX);
+        self.waits[p.index()].saturating_record(micros);
+    }
+
+    pub(crate) fn refused(&mut self, p: Priority, reason: Reason) {
+        let c = &mut self.counts[p.index()];
+        match reason {
+            Reason::QueueTimeout => c.timed_out += 1,
+            Reason::Evicted => c.evicted += 1,
+            Reason::DeadlineUnmeetable => c.deadline_unmeetable += 1,
+            Reason::Emergency => c.emergency += 1,
+            _ => c.queue_full += 1,
+        }
+    }
+
+    pub(crate) fn held(&mut self, held: Duration) {
+        let h = held.as_secs_f64();
+        self.mean_hold_secs = Some(match self.mean_hold_secs {
+            Some(m) => HOLD_EWMA_ALPHA * h + (1.0 - HOLD_EWMA_ALPHA) * m,
+            None => h,
+        });
+    }
+
+    /// The running mean of how long a permit is held; zero before any measurement.
+    pub(crate) fn mean_hold(&self) -> Duration {
+        Duration::try_from_secs_f64(self.mean_hold_secs.unwrap_or(0.0)).unwrap_or(Duration::ZERO)
+    }
+}
