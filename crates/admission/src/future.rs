@@ -20,12 +20,18 @@ pin_project! {
         #[pin]
         phase: Phase<S, Req, F>,
         hold_body: bool,
-        reject: Arc<RejectFn>,
+        // Only a request that queues can be refused: the fast path does not
+        // pay for this clone.
+        reject: Option<Arc<RejectFn>>,
     }
 }
 
 impl<S, Req, F> ResponseFuture<S, Req, F> {
-    pub(crate) fn new(phase: Phase<S, Req, F>, hold_body: bool, reject: Arc<RejectFn>) -> Self {
+    pub(crate) fn new(
+        phase: Phase<S, Req, F>,
+        hold_body: bool,
+        reject: Option<Arc<RejectFn>>,
+    ) -> Self {
         ResponseFuture {
             phase,
             hold_body,
@@ -50,7 +56,11 @@ where
                 Ok(res.map(|body| ResponseBody::inner(body, permit)))
             }
             Outcome::Refused(err, req) => {
-                Ok((this.reject)(&err, req.headers()).map(ResponseBody::rejected))
+                let reject = this
+                    .reject
+                    .as_ref()
+                    .expect("set on every call that can be refused");
+                Ok(reject(&err, req.headers()).map(ResponseBody::rejected))
             }
             Outcome::Failed(e) => Err(e),
         })

@@ -4,7 +4,6 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use pin_project_lite::pin_project;
 use tokio::time::{Instant, Sleep};
 use tower_pressure_core::{Event, Overloaded};
 
@@ -12,18 +11,17 @@ use super::queue::{Ask, Refusal};
 use super::{AdmitRequest, Permit, Shared};
 use crate::sync::{Arc, lock};
 
-pin_project! {
-    /// Waits for a [`Permit`]; see [`PriorityLimiter::acquire`](super::PriorityLimiter::acquire).
-    ///
-    /// Dropping it leaves the queue at once and passes on a permit granted to
-    /// it in the meantime.
-    #[must_use = "futures do nothing unless polled"]
-    pub struct Acquire {
-        waiter: Waiter,
-        ask: Ask,
-        #[pin]
-        give_up: Option<Sleep>,
-    }
+/// Waits for a [`Permit`]; see [`PriorityLimiter::acquire`](super::PriorityLimiter::acquire).
+///
+/// Dropping it leaves the queue at once and passes on a permit granted to it
+/// in the meantime.
+#[must_use = "futures do nothing unless polled"]
+pub struct Acquire {
+    waiter: Waiter,
+    ask: Ask,
+    /// The queue timeout, allocated only once the request queues, so the
+    /// fast path stays small and allocation-free.
+    give_up: Option<Pin<Box<Sleep>>>,
 }
 
 /// The queue entry owned by one `Acquire`; dropping it cancels the entry.
@@ -66,9 +64,10 @@ impl Future for Acquire {
     type Output = Result<Permit, Overloaded>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut this = self.project();
-        let w = &mut *this.waiter;
-        let ask = *this.ask;
+        // `Acquire` is `Unpin`: the timer is boxed.
+        let this = self.get_mut();
+        let w = &mut this.waiter;
+        let ask = this.ask;
         let p = ask.priority;
         if !w.started {
             w.started = true;
@@ -95,7 +94,7 @@ impl Future for Acquire {
                 First::Refused(r) => return Poll::Ready(Err(w.shared.overloaded(p, r))),
                 First::Queued(key, give_up_at) => {
                     w.key = Some(key);
-                    this.give_up.set(Some(tokio::time::sleep_until(give_up_at)));
+                    this.give_up = Some(Box::pin(tokio::time::sleep_until(give_up_at)));
                 }
             }
         }
@@ -103,7 +102,7 @@ impl Future for Acquire {
         let seen = lock(&w.shared.state).poll(key, cx.waker());
         let outcome = match seen {
             Some(outcome) => outcome,
-            None => match this.give_up.as_pin_mut().map(|s| s.poll(cx)) {
+            None => match this.give_up.as_mut().map(|s| s.as_mut().poll(cx)) {
                 Some(Poll::Ready(())) => lock(&w.shared.state).time_out(key),
                 _ => return Poll::Pending,
             },

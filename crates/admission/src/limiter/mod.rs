@@ -209,7 +209,7 @@ impl PriorityLimiter {
         for p in Priority::ALL {
             let i = p.index();
             queued[i] = st.class_len(p);
-            let h = &st.stats.waits[i];
+            let h = st.stats.waits(p);
             wait_p50[i] = Duration::from_micros(h.value_at_quantile(0.50));
             wait_p95[i] = Duration::from_micros(h.value_at_quantile(0.95));
             wait_p99[i] = Duration::from_micros(h.value_at_quantile(0.99));
@@ -407,6 +407,10 @@ impl Permit {
 impl Drop for Permit {
     fn drop(&mut self) {
         let held = self.granted_at.map(|t| t.elapsed());
+        // Nobody waits: the common case needs no clock and wakes nobody.
+        if lock(&self.shared.state).release_idle(held) {
+            return;
+        }
         self.shared
             .with_wake(|st, now, wake| st.release(held, now, wake));
     }

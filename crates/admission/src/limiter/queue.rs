@@ -118,12 +118,13 @@ impl State {
 
     /// Admits at once when a permit is free and nobody waits. `Some(measure)`
     /// when admitted: `measure` says whether to time this permit's hold (one
-    /// fast-path admission in eight, to keep clock reads off most of them).
+    /// fast-path admission in 64, to keep clock reads off the fast path;
+    /// queued admissions are all timed).
     pub(crate) fn try_admit_now(&mut self, ask: &Ask) -> Option<bool> {
         if self.in_flight < self.limit && self.all.is_empty() && self.allowed(ask.priority) {
             self.in_flight += 1;
-            self.stats.admitted(ask.priority, Duration::ZERO);
-            Some(self.stats.counts[ask.priority.index()].admitted % 8 == 1)
+            self.stats.admitted_at_once(ask.priority);
+            Some(self.stats.counts[ask.priority.index()].admitted % 64 == 1)
         } else {
             None
         }
@@ -286,6 +287,26 @@ impl State {
         }
     }
 
+    /// A permit comes back while nobody waits: no clock, no wake-ups.
+    /// Returns `false`, doing nothing, when somebody waits (then call `release`).
+    pub(crate) fn release_idle(&mut self, held: Option<Duration>) -> bool {
+        if !self.all.is_empty() {
+            return false;
+        }
+        debug_assert!(
+            self.in_flight > 0,
+            "a permit came back that was never given"
+        );
+        self.in_flight = self.in_flight.saturating_sub(1);
+        if let Some(h) = held {
+            self.stats.held(h);
+        }
+        if self.in_flight < self.limit {
+            self.caught_up();
+        }
+        true
+    }
+
     /// A permit comes back, held for `held` if measured.
     pub(crate) fn release(&mut self, held: Option<Duration>, now: Instant, wake: &mut Vec<Waker>) {
         debug_assert!(
@@ -296,9 +317,7 @@ impl State {
         if let Some(h) = held {
             self.stats.held(h);
         }
-        if !self.all.is_empty() {
-            self.drain(now, wake);
-        }
+        self.drain(now, wake);
     }
 
     pub(crate) fn set_limit(&mut self, limit: usize, now: Instant, wake: &mut Vec<Waker>) -> usize {
@@ -329,6 +348,7 @@ impl State {
     /// Grants free permits to waiters, in drain order.
     fn drain(&mut self, now: Instant, wake: &mut Vec<Waker>) {
         self.expire_standing(now, wake);
+        let mut granted = false;
         while self.in_flight < self.limit {
             let Some(key) = self.pick(now) else { break };
             let node = &self.nodes[key];
@@ -336,7 +356,18 @@ impl State {
             self.in_flight += 1;
             self.stats.admitted(p, waited);
             self.finish(key, Status::Granted, wake);
+            granted = true;
         }
+        if self.all.is_empty() && (granted || self.in_flight < self.limit) {
+            self.caught_up();
+        }
+    }
+
+    /// The service has caught up: the queue emptied by admission, or a permit
+    /// is free with nobody waiting. (A queue emptied by refusals and
+    /// timeouts has not caught up: under CoDel it is still standing.)
+    fn caught_up(&mut self) {
+        self.busy_since = None;
     }
 
     /// Whether the queue has been standing (non-empty) for the CoDel interval.
@@ -408,7 +439,6 @@ impl State {
         self.classes[p.index()].remove(&mut self.nodes, key, Which::Class);
         self.all.remove(&mut self.nodes, key, Which::All);
         if self.all.is_empty() {
-            self.busy_since = None;
             // A class that stops waiting starts afresh next time.
             self.credit = [0.0; 5];
         } else if self.classes[p.index()].is_empty() {

@@ -41,7 +41,11 @@ impl ClassCounts {
 pub(crate) struct Stats {
     pub(crate) counts: [ClassCounts; 5],
     pub(crate) cancelled: u64,
-    pub(crate) waits: [Histogram<u64>; 5],
+    /// Queue waits of requests that waited, in microseconds.
+    waits: [Histogram<u64>; 5],
+    /// Admissions that did not wait: zeros kept out of the histogram on the
+    /// fast path, folded in when a snapshot reads it.
+    zero_waits: [u64; 5],
     mean_hold_secs: Option<f64>,
 }
 
@@ -55,6 +59,7 @@ impl Stats {
             counts: [ClassCounts::default(); 5],
             cancelled: 0,
             waits: [hist(), hist(), hist(), hist(), hist()],
+            zero_waits: [0; 5],
             mean_hold_secs: None,
         }
     }
@@ -63,6 +68,19 @@ impl Stats {
         self.counts[p.index()].admitted += 1;
         let micros = u64::try_from(waited.as_micros()).unwrap_or(u64::MAX);
         self.waits[p.index()].saturating_record(micros);
+    }
+
+    pub(crate) fn admitted_at_once(&mut self, p: Priority) {
+        self.counts[p.index()].admitted += 1;
+        self.zero_waits[p.index()] += 1;
+    }
+
+    /// The queue-wait histogram of class `p`, zero waits included.
+    pub(crate) fn waits(&self, p: Priority) -> Histogram<u64> {
+        let mut h = self.waits[p.index()].clone();
+        // Zero is within the histogram's range, so this cannot fail.
+        let _ = h.record_n(0, self.zero_waits[p.index()]);
+        h
     }
 
     pub(crate) fn refused(&mut self, p: Priority, reason: Reason) {

@@ -1,0 +1,175 @@
+//! Throughput under contention: 1 and 2 threads, each on its own
+//! current-thread runtime, hammer one shared limiter with `try_acquire` +
+//! drop (or a call through the layer); the limit is never reached, so
+//! nothing queues. `PriorityLimiter` against `tokio::sync::Semaphore`,
+//! `GenericAdmissionLayer` against tower's `ConcurrencyLimit`, over the same
+//! no-op service. Each iteration is one operation; time per iteration is
+//! total elapsed time over all operations, so a lower time with 2 threads is
+//! higher throughput.
+
+use std::convert::Infallible;
+use std::future::{Future, Ready, ready};
+use std::hint::black_box;
+use std::sync::{Arc, Barrier};
+use std::time::Duration;
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+use tower::limit::ConcurrencyLimit;
+use tower::{Layer, Service, ServiceExt, service_fn};
+use tower_pressure_admission::{GenericAdmissionLayer, PriorityLimiter};
+use tower_pressure_core::{Priority, PriorityOf};
+
+/// The concurrency limit of every limiter here; never reached.
+const LIMIT: usize = 1024;
+/// The thread counts compared.
+const THREADS: [usize; 2] = [1, 2];
+
+/// A tiny request carrying its priority.
+#[derive(Debug, Clone, Copy)]
+struct Job(Priority);
+
+impl PriorityOf for Job {
+    fn priority(&self) -> Priority {
+        self.0
+    }
+}
+
+fn noop_job() -> impl Service<
+    Job,
+    Response = Priority,
+    Error = Infallible,
+    Future = Ready<Result<Priority, Infallible>>,
+> + Clone
++ Send
++ 'static {
+    service_fn(|job: Job| ready(Ok(job.0)))
+}
+
+fn limiter() -> PriorityLimiter {
+    PriorityLimiter::builder()
+        .limit(LIMIT)
+        .build()
+        .expect("a valid limiter")
+}
+
+/// Splits `iters` operations over `threads` OS threads, each driving its
+/// share on its own current-thread runtime, and times them all from a common
+/// start line to the last join.
+///
+/// Plain threads rather than a multi-thread runtime: tokio's scheduler often
+/// ran both tasks on one worker, which is no contention at all.
+fn spread<F, Fut>(threads: usize, iters: u64, task: &F) -> Duration
+where
+    F: Fn(u64) -> Fut,
+    Fut: Future<Output = ()> + Send,
+{
+    let n = threads as u64;
+    let start_line = Barrier::new(threads + 1);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..n)
+            .map(|i| {
+                let work = task(iters / n + u64::from(i < iters % n));
+                let start_line = &start_line;
+                s.spawn(move || {
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .build()
+                        .expect("a current-thread runtime");
+                    start_line.wait();
+                    rt.block_on(work);
+                })
+            })
+            .collect();
+        start_line.wait();
+        let start = Instant::now();
+        for h in handles {
+            h.join().expect("a bench thread panicked");
+        }
+        start.elapsed()
+    })
+}
+
+fn contended_try_acquire(c: &mut Criterion) {
+    let mut g = c.benchmark_group("contended_try_acquire");
+    g.throughput(Throughput::Elements(1));
+    for threads in THREADS {
+        let limiter = limiter();
+        let task = |ops: u64| {
+            let limiter = limiter.clone();
+            async move {
+                for _ in 0..ops {
+                    let permit = limiter
+                        .try_acquire(black_box(Priority::Normal))
+                        .expect("a permit is free");
+                    drop(black_box(permit));
+                }
+            }
+        };
+        g.bench_function(BenchmarkId::new("priority_limiter", threads), |b| {
+            b.iter_custom(|iters| spread(threads, iters, &task));
+        });
+        let sem = Arc::new(Semaphore::new(LIMIT));
+        let task = |ops: u64| {
+            let sem = Arc::clone(&sem);
+            async move {
+                for _ in 0..ops {
+                    let permit = sem.try_acquire().expect("a permit is free");
+                    drop(black_box(permit));
+                }
+            }
+        };
+        g.bench_function(BenchmarkId::new("tokio_semaphore", threads), |b| {
+            b.iter_custom(|iters| spread(threads, iters, &task));
+        });
+    }
+    g.finish();
+}
+
+fn contended_layer(c: &mut Criterion) {
+    let mut g = c.benchmark_group("contended_layer");
+    g.throughput(Throughput::Elements(1));
+    for threads in THREADS {
+        let svc = GenericAdmissionLayer::new(limiter()).layer(noop_job());
+        let task = |ops: u64| {
+            let mut svc = svc.clone();
+            async move {
+                for _ in 0..ops {
+                    let s = svc.ready().await.expect("always ready");
+                    black_box(s.call(Job(Priority::Normal)).await.expect("admitted"));
+                }
+            }
+        };
+        g.bench_function(BenchmarkId::new("admission_generic", threads), |b| {
+            b.iter_custom(|iters| spread(threads, iters, &task));
+        });
+        let svc = ConcurrencyLimit::new(noop_job(), LIMIT);
+        let task = |ops: u64| {
+            let mut svc = svc.clone();
+            async move {
+                for _ in 0..ops {
+                    let s = svc.ready().await.expect("always ready");
+                    black_box(s.call(Job(Priority::Normal)).await.expect("no-op call"));
+                }
+            }
+        };
+        g.bench_function(BenchmarkId::new("tower_concurrency_limit", threads), |b| {
+            b.iter_custom(|iters| spread(threads, iters, &task));
+        });
+    }
+    g.finish();
+}
+
+fn config() -> Criterion {
+    Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(30)
+}
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = contended_try_acquire, contended_layer
+}
+criterion_main!(benches);

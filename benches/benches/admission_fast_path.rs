@@ -1,0 +1,148 @@
+//! The uncontended fast path of admission (a permit is free, nobody waits):
+//! `ready().await` + `call(req).await` through `GenericAdmissionLayer` and
+//! `AdmissionLayer` over a no-op service, against tower's
+//! `ConcurrencyLimit` and `LoadShed` + `ConcurrencyLimit` on the same no-op
+//! service, and against the bare no-op service, on a current-thread runtime.
+
+use std::convert::Infallible;
+use std::fmt::Debug;
+use std::future::{Ready, ready};
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use http::{Request, Response};
+use tokio::runtime::Runtime;
+use tokio::time::Instant;
+use tower::limit::ConcurrencyLimit;
+use tower::load_shed::LoadShed;
+use tower::{Layer, Service, ServiceExt, service_fn};
+use tower_pressure_admission::{AdmissionLayer, GenericAdmissionLayer, PriorityLimiter};
+use tower_pressure_core::{Priority, PriorityOf};
+
+/// The concurrency limit of every limiter here; never reached.
+const LIMIT: usize = 64;
+
+/// A tiny request carrying its priority.
+#[derive(Debug, Clone, Copy)]
+struct Job(Priority);
+
+impl PriorityOf for Job {
+    fn priority(&self) -> Priority {
+        self.0
+    }
+}
+
+fn noop_job() -> impl Service<
+    Job,
+    Response = Priority,
+    Error = Infallible,
+    Future = Ready<Result<Priority, Infallible>>,
+> + Clone {
+    service_fn(|job: Job| ready(Ok(job.0)))
+}
+
+fn noop_http() -> impl Service<
+    Request<()>,
+    Response = Response<()>,
+    Error = Infallible,
+    Future = Ready<Result<Response<()>, Infallible>>,
+> + Clone {
+    service_fn(|_req: Request<()>| ready(Ok(Response::new(()))))
+}
+
+fn limiter() -> PriorityLimiter {
+    PriorityLimiter::builder()
+        .limit(LIMIT)
+        .build()
+        .expect("a valid limiter")
+}
+
+fn runtime() -> Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a current-thread runtime")
+}
+
+/// `iters` calls of `svc`, timed inside one `block_on` so that entering the
+/// runtime is not measured.
+fn calls<S, Req>(rt: &Runtime, svc: &mut S, request: impl Fn() -> Req, iters: u64) -> Duration
+where
+    S: Service<Req>,
+    S::Error: Debug,
+{
+    rt.block_on(async {
+        let start = Instant::now();
+        for _ in 0..iters {
+            let s = svc.ready().await.expect("the service is always ready");
+            black_box(s.call(black_box(request())).await.expect("no-op call"));
+        }
+        start.elapsed()
+    })
+}
+
+fn fast_path_generic(c: &mut Criterion) {
+    let rt = runtime();
+    let job = || Job(Priority::Normal);
+    let mut g = c.benchmark_group("fast_path_generic");
+    g.bench_function("baseline_noop", |b| {
+        let mut svc = noop_job();
+        b.iter_custom(|iters| calls(&rt, &mut svc, job, iters));
+    });
+    g.bench_function("tower_concurrency_limit", |b| {
+        let mut svc = ConcurrencyLimit::new(noop_job(), LIMIT);
+        b.iter_custom(|iters| calls(&rt, &mut svc, job, iters));
+    });
+    g.bench_function("tower_load_shed_concurrency_limit", |b| {
+        let mut svc = LoadShed::new(ConcurrencyLimit::new(noop_job(), LIMIT));
+        b.iter_custom(|iters| calls(&rt, &mut svc, job, iters));
+    });
+    g.bench_function("admission_generic", |b| {
+        let mut svc = GenericAdmissionLayer::new(limiter()).layer(noop_job());
+        b.iter_custom(|iters| calls(&rt, &mut svc, job, iters));
+    });
+    g.finish();
+}
+
+fn fast_path_http(c: &mut Criterion) {
+    let rt = runtime();
+    let request = || Request::new(());
+    let mut g = c.benchmark_group("fast_path_http");
+    g.bench_function("baseline_noop", |b| {
+        let mut svc = noop_http();
+        b.iter_custom(|iters| calls(&rt, &mut svc, request, iters));
+    });
+    g.bench_function("tower_concurrency_limit", |b| {
+        let mut svc = ConcurrencyLimit::new(noop_http(), LIMIT);
+        b.iter_custom(|iters| calls(&rt, &mut svc, request, iters));
+    });
+    g.bench_function("tower_load_shed_concurrency_limit", |b| {
+        let mut svc = LoadShed::new(ConcurrencyLimit::new(noop_http(), LIMIT));
+        b.iter_custom(|iters| calls(&rt, &mut svc, request, iters));
+    });
+    g.bench_function("admission_http", |b| {
+        let mut svc = AdmissionLayer::new(limiter()).layer(noop_http());
+        b.iter_custom(|iters| calls(&rt, &mut svc, request, iters));
+    });
+    g.bench_function("admission_http_hold_body", |b| {
+        let mut svc = AdmissionLayer::new(limiter())
+            .hold_until_body_end(true)
+            .layer(noop_http());
+        b.iter_custom(|iters| calls(&rt, &mut svc, request, iters));
+    });
+    g.finish();
+}
+
+fn config() -> Criterion {
+    Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(30)
+}
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = fast_path_generic, fast_path_http
+}
+criterion_main!(benches);

@@ -1,0 +1,168 @@
+//! The queued path, one hand-off per iteration: with a limit of 1 and the one
+//! permit held, start an acquire (it queues), drop the held permit (which
+//! grants and wakes the waiter), await the acquire. `PriorityLimiter` against
+//! `tokio::sync::Semaphore`, then the same through `GenericAdmissionLayer`
+//! against tower's `ConcurrencyLimit`, on a current-thread runtime with time
+//! enabled (a queued acquire arms its queue timeout).
+
+use std::convert::Infallible;
+use std::future::{Future, Ready, poll_fn, ready};
+use std::hint::black_box;
+use std::pin::{Pin, pin};
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::Duration;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use tokio::runtime::Runtime;
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+use tower::limit::ConcurrencyLimit;
+use tower::{Layer, Service, ServiceExt, service_fn};
+use tower_pressure_admission::{GenericAdmissionLayer, PriorityLimiter};
+use tower_pressure_core::{Priority, PriorityOf};
+
+/// A tiny request carrying its priority.
+#[derive(Debug, Clone, Copy)]
+struct Job(Priority);
+
+impl PriorityOf for Job {
+    fn priority(&self) -> Priority {
+        self.0
+    }
+}
+
+fn noop_job() -> impl Service<
+    Job,
+    Response = Priority,
+    Error = Infallible,
+    Future = Ready<Result<Priority, Infallible>>,
+> + Clone {
+    service_fn(|job: Job| ready(Ok(job.0)))
+}
+
+/// A limiter of one permit.
+fn limiter() -> PriorityLimiter {
+    PriorityLimiter::builder()
+        .limit(1)
+        .max_queue(16)
+        .build()
+        .expect("a valid limiter")
+}
+
+/// Polls `fut` once, which must queue.
+async fn queue<F: Future>(mut fut: Pin<&mut F>) {
+    poll_fn(|cx| {
+        assert!(fut.as_mut().poll(cx).is_pending(), "the permit is held");
+        Poll::Ready(())
+    })
+    .await;
+}
+
+fn handoff(c: &mut Criterion) {
+    let rt = runtime();
+    let mut g = c.benchmark_group("queued_handoff");
+    g.bench_function("priority_limiter", |b| {
+        let limiter = limiter();
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let mut held = limiter.try_acquire(Priority::Normal).expect("free");
+                let start = Instant::now();
+                for _ in 0..iters {
+                    let mut acquire = pin!(limiter.acquire(Priority::Normal));
+                    queue(acquire.as_mut()).await;
+                    drop(held);
+                    held = acquire.await.expect("granted on release");
+                }
+                let elapsed = start.elapsed();
+                drop(held);
+                elapsed
+            })
+        });
+    });
+    g.bench_function("tokio_semaphore", |b| {
+        let sem = Semaphore::new(1);
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let mut held = sem.try_acquire().expect("free");
+                let start = Instant::now();
+                for _ in 0..iters {
+                    let mut acquire = pin!(sem.acquire());
+                    queue(acquire.as_mut()).await;
+                    drop(held);
+                    held = acquire.await.expect("granted on release");
+                }
+                let elapsed = start.elapsed();
+                drop(held);
+                elapsed
+            })
+        });
+    });
+    g.finish();
+}
+
+/// The same hand-off through the layers: the permit is taken (outside the
+/// service) each iteration, the call queues, the permit is dropped, the
+/// call completes and gives its own permit back.
+fn handoff_layer(c: &mut Criterion) {
+    let rt = runtime();
+    let mut g = c.benchmark_group("queued_handoff_layer");
+    g.bench_function("admission_generic", |b| {
+        let limiter = limiter();
+        let mut svc = GenericAdmissionLayer::new(limiter.clone()).layer(noop_job());
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    let held = limiter.try_acquire(Priority::Normal).expect("free");
+                    let s = svc.ready().await.expect("always ready");
+                    let mut call = pin!(s.call(Job(Priority::Normal)));
+                    queue(call.as_mut()).await;
+                    drop(held);
+                    black_box(call.await.expect("admitted on release"));
+                }
+                start.elapsed()
+            })
+        });
+    });
+    g.bench_function("tower_concurrency_limit", |b| {
+        let sem = Arc::new(Semaphore::new(1));
+        let mut svc = ConcurrencyLimit::with_semaphore(noop_job(), Arc::clone(&sem));
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    let held = Arc::clone(&sem).try_acquire_owned().expect("free");
+                    let mut ready = pin!(svc.ready());
+                    queue(ready.as_mut()).await;
+                    drop(held);
+                    let s = ready.await.expect("ready on release");
+                    black_box(s.call(Job(Priority::Normal)).await.expect("no-op call"));
+                }
+                start.elapsed()
+            })
+        });
+    });
+    g.finish();
+}
+
+fn runtime() -> Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("a current-thread runtime")
+}
+
+fn config() -> Criterion {
+    Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(30)
+}
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = handoff, handoff_layer
+}
+criterion_main!(benches);
