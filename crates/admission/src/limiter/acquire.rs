@@ -7,7 +7,7 @@ use std::task::{Context, Poll};
 use tokio::time::{Instant, Sleep};
 use tower_pressure_core::{Event, Overloaded};
 
-use super::queue::{Ask, Refusal};
+use super::queue::{Ask, Entered, Refusal};
 use super::{AdmitRequest, Permit, Shared};
 use crate::sync::{Arc, lock};
 
@@ -41,7 +41,7 @@ impl Drop for Waiter {
 }
 
 enum First {
-    Admitted(bool),
+    Admitted,
     Queued(usize, Instant),
     Refused(Refusal),
 }
@@ -71,15 +71,16 @@ impl Future for Acquire {
         let p = ask.priority;
         if !w.started {
             w.started = true;
+            if let Some(permit) = Shared::try_fast(&w.shared, p) {
+                return Poll::Ready(Ok(permit));
+            }
             let mut eviction = None;
             let first = w.shared.with_wake(|st, now, wake| {
-                if let Some(measure) = st.try_admit_now(&ask) {
-                    return First::Admitted(measure);
-                }
                 let r = st.enqueue(ask, now, Some(cx.waker().clone()), wake);
                 eviction = st.last_eviction.take();
                 match r {
-                    Ok(e) => First::Queued(e.key, e.give_up_at),
+                    Ok(Entered::Admitted) => First::Admitted,
+                    Ok(Entered::Queued(e)) => First::Queued(e.key, e.give_up_at),
                     Err(refusal) => First::Refused(refusal),
                 }
             });
@@ -87,9 +88,8 @@ impl Future for Acquire {
                 w.shared.emit(|| Event::Evicted { priority, by });
             }
             match first {
-                First::Admitted(measure) => {
-                    let at = measure.then(Instant::now);
-                    return Poll::Ready(Ok(Permit::new(w.shared.clone(), p, at)));
+                First::Admitted => {
+                    return Poll::Ready(Ok(Permit::new(w.shared.clone(), p, None)));
                 }
                 First::Refused(r) => return Poll::Ready(Err(w.shared.overloaded(p, r))),
                 First::Queued(key, give_up_at) => {

@@ -13,7 +13,7 @@ use loom::thread;
 use tower_pressure_core::Priority;
 
 use super::PriorityLimiter;
-use super::queue::Ask;
+use super::queue::{Ask, Entered};
 use crate::sync::{Arc, lock};
 
 fn limiter(limit: usize) -> PriorityLimiter {
@@ -24,22 +24,34 @@ fn limiter(limit: usize) -> PriorityLimiter {
         .expect("valid config")
 }
 
-/// Queues a request the way `Acquire` does on its first poll.
+/// An arrival's slow path, the way `Acquire` takes it after the fast path
+/// failed: `None` when it was admitted after all, else its queue key.
+fn arrive(l: &PriorityLimiter, p: Priority) -> Option<usize> {
+    let ask = Ask {
+        priority: p,
+        deadline: None,
+    };
+    let entered = l
+        .shared
+        .with_wake(|st, now, wake| st.enqueue(ask, now, None, wake))
+        .expect("room in the queue");
+    match entered {
+        Entered::Admitted => None,
+        Entered::Queued(e) => Some(e.key),
+    }
+}
+
+/// Queues a request that cannot be admitted now.
 fn enqueue(l: &PriorityLimiter, p: Priority) -> usize {
-    l.shared
-        .with_wake(|st, now, wake| {
-            st.enqueue(
-                Ask {
-                    priority: p,
-                    deadline: None,
-                },
-                now,
-                None,
-                wake,
-            )
-        })
-        .expect("room in the queue")
-        .key
+    arrive(l, p).expect("no free permit: the request queues")
+}
+
+/// Gives a permit back the way `Permit::drop` does.
+fn release(l: &PriorityLimiter) {
+    if !l.shared.gate.release_fast() {
+        l.shared
+            .with_wake(|st, now, wake| st.release(None, now, wake));
+    }
 }
 
 /// Drops a queued request the way `Acquire`'s drop does.
@@ -56,7 +68,7 @@ fn granted(l: &PriorityLimiter, key: usize) -> Option<bool> {
 }
 
 fn in_flight(l: &PriorityLimiter) -> usize {
-    lock(&l.shared.state).in_flight
+    l.shared.gate.in_flight()
 }
 
 fn queued(l: &PriorityLimiter) -> usize {
@@ -102,8 +114,7 @@ fn loom_release_racing_a_higher_priority_arrival_admits_exactly_one() {
         // Whoever still waits leaves; the holder finishes.
         let waiting = if g_low.is_some() { high } else { low };
         cancel(&l, waiting);
-        l.shared
-            .with_wake(|st, now, wake| st.release(None, now, wake));
+        release(&l);
         assert_eq!((in_flight(&l), queued(&l)), (0, 0));
     });
 }
@@ -128,14 +139,12 @@ fn loom_limit_shrink_racing_release_never_revokes_or_overshoots() {
         drop(b);
         if got == Some(true) {
             assert_eq!(in_flight(&l), 1);
-            l.shared
-                .with_wake(|st, now, wake| st.release(None, now, wake));
+            release(&l);
         } else {
             // The release of b admits the waiter under the new limit of 1.
             assert_eq!(granted(&l, waiter), Some(true));
             assert_eq!(in_flight(&l), 1);
-            l.shared
-                .with_wake(|st, now, wake| st.release(None, now, wake));
+            release(&l);
         }
         assert_eq!((in_flight(&l), queued(&l)), (0, 0));
     });
@@ -155,5 +164,46 @@ fn loom_two_fast_paths_never_share_the_last_permit() {
         assert!(mine_ok || theirs_ok, "one of them got the permit");
         assert_eq!((in_flight(&l), queued(&l)), (0, 0));
         let _ = Arc::strong_count(&l.shared);
+    });
+}
+
+#[test]
+fn loom_fast_release_racing_a_waiter_joining_never_strands_the_waiter() {
+    loom::model(|| {
+        let l = limiter(1);
+        let held = l.try_acquire(Priority::Normal).expect("free permit");
+        let l2 = l.clone();
+        // The arrival missed the fast path while the permit was held.
+        let t = thread::spawn(move || arrive(&l2, Priority::Normal));
+        drop(held);
+        match t.join().unwrap() {
+            // It saw the permit come back and took it.
+            None => assert_eq!(in_flight(&l), 1),
+            // It queued first: the release must have handed it the permit.
+            Some(key) => assert_eq!(granted(&l, key), Some(true), "a waiter was stranded"),
+        }
+        assert_eq!(in_flight(&l), 1);
+        release(&l);
+        assert_eq!((in_flight(&l), queued(&l)), (0, 0));
+    });
+}
+
+#[test]
+fn loom_fast_admission_never_overtakes_a_waiter() {
+    loom::model(|| {
+        let l = limiter(1);
+        let held = l.try_acquire(Priority::Normal).expect("free permit");
+        let waiter = enqueue(&l, Priority::Low);
+        let l2 = l.clone();
+        // A newcomer tries the fast path while the holder releases.
+        let t = thread::spawn(move || l2.try_acquire(Priority::Critical).is_ok());
+        drop(held);
+        let newcomer_got_it = t.join().unwrap();
+        // The permit went to the waiter: nobody jumps a non-empty queue
+        // without going through it.
+        assert!(!newcomer_got_it, "the fast path overtook a waiter");
+        assert_eq!(granted(&l, waiter), Some(true));
+        release(&l);
+        assert_eq!((in_flight(&l), queued(&l)), (0, 0));
     });
 }

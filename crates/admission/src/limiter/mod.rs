@@ -3,6 +3,7 @@
 
 mod acquire;
 pub(crate) mod config;
+mod gate;
 mod list;
 pub(crate) mod queue;
 mod stats;
@@ -17,9 +18,10 @@ use std::task::Waker;
 use std::time::Duration;
 
 use tokio::time::Instant;
+#[cfg(doc)]
+use tower_pressure_core::Reason;
 use tower_pressure_core::{
     Cohort, Deadline, Event, EventBus, LimitControl, LimitHandle, Overloaded, Priority, PriorityOf,
-    Reason,
 };
 
 use crate::sync::{Arc, Mutex, lock};
@@ -28,7 +30,8 @@ pub use acquire::Acquire;
 pub use config::{Codel, Drain, PriorityLimiterBuilder};
 pub use stats::ClassCounts;
 
-use queue::{Ask, Refusal, State};
+use gate::Gate;
+use queue::{Ask, State};
 
 /// What the limiter needs to know of a request.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -107,6 +110,8 @@ pub struct PriorityLimiter {
 }
 
 pub(crate) struct Shared {
+    /// The lock-free fast path; the same `Gate` the state holds.
+    pub(crate) gate: Arc<Gate>,
     pub(crate) state: Mutex<State>,
     events: Option<EventBus>,
 }
@@ -118,9 +123,11 @@ impl PriorityLimiter {
     }
 
     pub(crate) fn from_builder(b: PriorityLimiterBuilder) -> PriorityLimiter {
+        let gate = Arc::new(Gate::new(b.limit));
         PriorityLimiter {
             shared: Arc::new(Shared {
-                state: Mutex::new(State::new(b.limit, b.max_queue, b.config)),
+                gate: gate.clone(),
+                state: Mutex::new(State::new(gate, b.max_queue, b.config)),
                 events: b.events,
             }),
         }
@@ -154,41 +161,21 @@ impl PriorityLimiter {
     ///
     /// [`Overloaded`] with [`Reason::QueueFull`] (or [`Reason::Emergency`]).
     pub fn try_acquire(&self, request: impl Into<AdmitRequest>) -> Result<Permit, Overloaded> {
-        let ask = Shared::ask(request.into());
-        let mut st = lock(&self.shared.state);
-        if let Some(measure) = st.try_admit_now(&ask) {
-            drop(st);
-            return Ok(Permit::new(
-                self.shared.clone(),
-                ask.priority,
-                measure.then(Instant::now),
-            ));
+        let p = request.into().priority;
+        if let Some(permit) = Shared::try_fast(&self.shared, p) {
+            return Ok(permit);
         }
-        let reason = if st.emergency && ask.priority != Priority::Critical {
-            Reason::Emergency
-        } else {
-            Reason::QueueFull
-        };
-        st.stats.refused(ask.priority, reason);
-        let refusal = Refusal {
-            reason,
-            retry_after: st.retry_after(),
-            queue_len: st.queue_len(),
-        };
-        drop(st);
-        Err(self.shared.overloaded(ask.priority, refusal))
+        let admitted = lock(&self.shared.state).admit_without_queue(p);
+        match admitted {
+            Ok(()) => Ok(Permit::new(self.shared.clone(), p, None)),
+            Err(refusal) => Err(self.shared.overloaded(p, refusal)),
+        }
     }
 
     /// The fast path alone: a permit when one is free and nobody waits.
     /// Counts nothing as refused.
     pub(crate) fn try_admit_now(&self, request: AdmitRequest) -> Option<Permit> {
-        let ask = Shared::ask(request);
-        let measure = lock(&self.shared.state).try_admit_now(&ask)?;
-        Some(Permit::new(
-            self.shared.clone(),
-            ask.priority,
-            measure.then(Instant::now),
-        ))
+        Shared::try_fast(&self.shared, request.priority)
     }
 
     /// A handle through which others read and tune the limit, the queue bound
@@ -203,24 +190,26 @@ impl PriorityLimiter {
     pub fn snapshot(&self) -> Snapshot {
         let st = lock(&self.shared.state);
         let mut queued = [0; 5];
+        let mut counts = st.stats.counts;
         let mut wait_p50 = [Duration::ZERO; 5];
         let mut wait_p95 = [Duration::ZERO; 5];
         let mut wait_p99 = [Duration::ZERO; 5];
         for p in Priority::ALL {
             let i = p.index();
             queued[i] = st.class_len(p);
-            let h = st.stats.waits(p);
+            counts[i].admitted = self.shared.gate.admitted(p);
+            let h = st.stats.waits(p, counts[i].admitted);
             wait_p50[i] = Duration::from_micros(h.value_at_quantile(0.50));
             wait_p95[i] = Duration::from_micros(h.value_at_quantile(0.95));
             wait_p99[i] = Duration::from_micros(h.value_at_quantile(0.99));
         }
         Snapshot {
-            in_flight: st.in_flight,
-            limit: st.limit,
+            in_flight: st.in_flight(),
+            limit: st.limit(),
             max_queue: st.max_queue,
-            emergency: st.emergency,
+            emergency: st.emergency(),
             queued,
-            counts: st.stats.counts,
+            counts,
             cancelled: st.stats.cancelled,
             wait_p50,
             wait_p95,
@@ -231,7 +220,7 @@ impl PriorityLimiter {
     /// The concurrency limit.
     #[must_use]
     pub fn limit(&self) -> usize {
-        lock(&self.shared.state).limit
+        self.shared.gate.limit()
     }
 
     /// Sets the concurrency limit (at least 1). Raising it admits waiters at
@@ -239,7 +228,7 @@ impl PriorityLimiter {
     pub fn set_limit(&self, limit: usize) {
         let (old, new) = self.shared.with_wake(|st, now, wake| {
             let old = st.set_limit(limit, now, wake);
-            (old, st.limit)
+            (old, st.limit())
         });
         if old != new {
             self.shared
@@ -275,7 +264,7 @@ impl LimitControl for PriorityLimiter {
     }
 
     fn in_flight(&self) -> usize {
-        lock(&self.shared.state).in_flight
+        self.shared.gate.in_flight()
     }
 
     fn queue_len(&self) -> usize {
@@ -291,7 +280,7 @@ impl LimitControl for PriorityLimiter {
     }
 
     fn emergency(&self) -> bool {
-        lock(&self.shared.state).emergency
+        self.shared.gate.emergency()
     }
 
     fn set_emergency(&self, on: bool) {
@@ -303,8 +292,8 @@ impl fmt::Debug for PriorityLimiter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let st = lock(&self.shared.state);
         f.debug_struct("PriorityLimiter")
-            .field("limit", &st.limit)
-            .field("in_flight", &st.in_flight)
+            .field("limit", &st.limit())
+            .field("in_flight", &st.in_flight())
             .field("queued", &st.queue_len())
             .field("max_queue", &st.max_queue)
             .finish()
@@ -312,6 +301,17 @@ impl fmt::Debug for PriorityLimiter {
 }
 
 impl Shared {
+    /// The lock-free fast path: a permit when one is free, nobody waits and
+    /// no emergency is on. Times one such permit in 64 for the estimates.
+    pub(crate) fn try_fast(this: &Arc<Self>, p: Priority) -> Option<Permit> {
+        if !this.gate.try_fast() {
+            return None;
+        }
+        let n = this.gate.count_admission(p);
+        let granted_at = (n % 64 == 1).then(Instant::now);
+        Some(Permit::new(this.clone(), p, granted_at))
+    }
+
     pub(crate) fn ask(r: AdmitRequest) -> Ask {
         Ask {
             priority: r.priority,
@@ -335,7 +335,7 @@ impl Shared {
         out
     }
 
-    pub(crate) fn overloaded(&self, priority: Priority, r: Refusal) -> Overloaded {
+    pub(crate) fn overloaded(&self, priority: Priority, r: queue::Refusal) -> Overloaded {
         self.emit(|| Event::Shed {
             layer: tower_pressure_core::metrics::LAYER_ADMISSION,
             priority,
@@ -407,8 +407,8 @@ impl Permit {
 impl Drop for Permit {
     fn drop(&mut self) {
         let held = self.granted_at.map(|t| t.elapsed());
-        // Nobody waits: the common case needs no clock and wakes nobody.
-        if lock(&self.shared.state).release_idle(held) {
+        // Nobody waits and nothing to record: one CAS, no lock, no clock.
+        if held.is_none() && self.shared.gate.release_fast() {
             return;
         }
         self.shared

@@ -9,7 +9,9 @@ use tokio::time::Instant;
 use tower_pressure_core::{Priority, Reason};
 
 use super::config::{Drain, PriorityLimiterBuilder};
-use super::queue::{Ask, State};
+use super::gate::Gate;
+use super::queue::{Ask, Entered, State};
+use crate::sync::Arc;
 
 #[derive(Debug, Clone)]
 enum Op {
@@ -114,11 +116,19 @@ impl Model {
 }
 
 fn run(limit: usize, max_queue: usize, ops: Vec<Op>) -> Result<(), TestCaseError> {
+    let now = Instant::now();
     let b = PriorityLimiterBuilder::default()
         .limit(limit)
         .max_queue(max_queue)
         .drain(Drain::Priority);
-    let mut st = State::new(b.limit, b.max_queue, b.config);
+    let gate = Arc::new(Gate::new(b.limit));
+    let mut st = State::new(gate.clone(), b.max_queue, b.config);
+    // A permit goes back the way `Permit::drop` gives it.
+    let release = |st: &mut State, wake: &mut Vec<Waker>| {
+        if !gate.release_fast() {
+            st.release(None, now, wake);
+        }
+    };
     let mut model = Model {
         limit,
         max_queue,
@@ -126,7 +136,6 @@ fn run(limit: usize, max_queue: usize, ops: Vec<Op>) -> Result<(), TestCaseError
         queue: Vec::new(),
         fate: BTreeMap::new(),
     };
-    let now = Instant::now();
     let waker = Waker::noop();
     // id -> slab key of requests that went through the queue and are not done.
     let mut keys: BTreeMap<usize, usize> = BTreeMap::new();
@@ -143,11 +152,14 @@ fn run(limit: usize, max_queue: usize, ops: Vec<Op>) -> Result<(), TestCaseError
                     priority: p,
                     deadline: None,
                 };
-                if st.try_admit_now(&ask).is_some() {
+                if gate.try_fast() {
                     real.insert(id, Fate::Holding);
                 } else {
                     match st.enqueue(ask, now, None, &mut wake) {
-                        Ok(e) => {
+                        Ok(Entered::Admitted) => {
+                            real.insert(id, Fate::Holding);
+                        }
+                        Ok(Entered::Queued(e)) => {
                             keys.insert(id, e.key);
                             real.insert(id, Fate::Waiting);
                         }
@@ -178,7 +190,7 @@ fn run(limit: usize, max_queue: usize, ops: Vec<Op>) -> Result<(), TestCaseError
                         // cancels its entry; one that did drops the permit.
                         match keys.remove(&id) {
                             Some(key) => st.cancel(key, now, &mut wake),
-                            None => st.release(None, now, &mut wake),
+                            None => release(&mut st, &mut wake),
                         }
                     }
                 }
@@ -195,7 +207,7 @@ fn run(limit: usize, max_queue: usize, ops: Vec<Op>) -> Result<(), TestCaseError
                     // Pick the permit up first, as the future would.
                     prop_assert_eq!(st.poll(key, waker).map(|r| r.is_ok()), Some(true));
                 }
-                st.release(None, now, &mut wake);
+                release(&mut st, &mut wake);
                 real.insert(id, Fate::Done);
             }
             Op::Timeout(i) => {
@@ -210,7 +222,7 @@ fn run(limit: usize, max_queue: usize, ops: Vec<Op>) -> Result<(), TestCaseError
                 real.insert(id, Fate::Refused(Reason::QueueTimeout));
             }
             Op::SetLimit(n) => {
-                max_in_flight_allowed = n.max(st.in_flight);
+                max_in_flight_allowed = n.max(st.in_flight());
                 model.limit = n;
                 model.drain();
                 st.set_limit(n, now, &mut wake);
@@ -231,14 +243,14 @@ fn run(limit: usize, max_queue: usize, ops: Vec<Op>) -> Result<(), TestCaseError
         keys.retain(|id, _| real[id] == Fate::Waiting);
         st.check_invariants();
         prop_assert_eq!(&real, &model.fate, "after {} ops", id + 1);
-        prop_assert_eq!(st.in_flight, model.in_flight);
+        prop_assert_eq!(st.in_flight(), model.in_flight);
         prop_assert_eq!(st.queue_len(), model.queue.len());
         prop_assert!(st.queue_len() <= max_queue, "the queue exceeded its bound");
         prop_assert!(
-            st.in_flight <= max_in_flight_allowed,
+            st.in_flight() <= max_in_flight_allowed,
             "more permits out than the limit allows"
         );
-        max_in_flight_allowed = st.limit.max(st.in_flight);
+        max_in_flight_allowed = st.limit().max(st.in_flight());
     }
     // Everyone leaves: nothing is lost.
     for (id, fate) in model.fate.clone() {
@@ -247,7 +259,7 @@ fn run(limit: usize, max_queue: usize, ops: Vec<Op>) -> Result<(), TestCaseError
                 if let Some(key) = keys.remove(&id) {
                     prop_assert!(st.poll(key, waker).is_some());
                 }
-                st.release(None, now, &mut wake);
+                release(&mut st, &mut wake);
                 model.release(id);
                 for (&qid, &key) in &keys {
                     if let Some(Ok(())) = st.poll(key, waker) {
@@ -268,11 +280,11 @@ fn run(limit: usize, max_queue: usize, ops: Vec<Op>) -> Result<(), TestCaseError
     // Permits granted during the wind-down are released too.
     for (id, fate) in model.fate.clone() {
         if fate == Fate::Holding {
-            st.release(None, now, &mut wake);
+            release(&mut st, &mut wake);
             model.release(id);
         }
     }
-    prop_assert_eq!(st.in_flight, 0, "a permit was lost");
+    prop_assert_eq!(st.in_flight(), 0, "a permit was lost");
     prop_assert_eq!(st.queue_len(), 0);
     Ok(())
 }
@@ -293,17 +305,24 @@ proptest! {
 #[test]
 fn a_status_is_only_seen_once() {
     let b = PriorityLimiterBuilder::default().limit(1).max_queue(2);
-    let mut st = State::new(b.limit, b.max_queue, b.config);
+    let gate = Arc::new(Gate::new(b.limit));
+    let mut st = State::new(gate.clone(), b.max_queue, b.config);
     let now = Instant::now();
     let mut wake = Vec::new();
     let ask = Ask {
         priority: Priority::Low,
         deadline: None,
     };
-    assert!(st.try_admit_now(&ask).is_some());
-    let e = st.enqueue(ask, now, None, &mut wake).unwrap();
+    assert!(gate.try_fast());
+    let Ok(Entered::Queued(e)) = st.enqueue(ask, now, None, &mut wake) else {
+        panic!("the second request queues");
+    };
     assert!(st.poll(e.key, Waker::noop()).is_none());
+    assert!(
+        !gate.release_fast(),
+        "somebody waits: the release takes the lock"
+    );
     st.release(None, now, &mut wake);
     assert!(matches!(st.poll(e.key, Waker::noop()), Some(Ok(()))));
-    assert_eq!(st.in_flight, 1);
+    assert_eq!(st.in_flight(), 1);
 }

@@ -9,9 +9,12 @@ use std::time::Duration;
 
 use slab::Slab;
 use tokio::time::Instant;
+
+use crate::sync::Arc;
 use tower_pressure_core::{Deadline, Priority, Reason};
 
 use super::config::{Config, Drain};
+use super::gate::Gate;
 use super::list::{Link, Linked, List, Which};
 use super::stats::Stats;
 
@@ -54,6 +57,15 @@ pub(crate) struct Ask {
     pub(crate) deadline: Option<Deadline>,
 }
 
+/// How an arrival that missed the fast path got on.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Entered {
+    /// A permit was free after all: admitted without waiting.
+    Admitted,
+    /// It waits in the queue.
+    Queued(Enqueued),
+}
+
 /// A request that has joined the queue.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Enqueued {
@@ -72,10 +84,8 @@ pub(crate) struct Refusal {
 
 #[derive(Debug)]
 pub(crate) struct State {
-    pub(crate) limit: usize,
+    pub(crate) gate: Arc<Gate>,
     pub(crate) max_queue: usize,
-    pub(crate) in_flight: usize,
-    pub(crate) emergency: bool,
     config: Config,
     nodes: Slab<Node>,
     classes: [List; 5],
@@ -90,12 +100,10 @@ pub(crate) struct State {
 }
 
 impl State {
-    pub(crate) fn new(limit: usize, max_queue: usize, config: Config) -> State {
+    pub(crate) fn new(gate: Arc<Gate>, max_queue: usize, config: Config) -> State {
         State {
-            limit,
+            gate,
             max_queue,
-            in_flight: 0,
-            emergency: false,
             config,
             nodes: Slab::new(),
             classes: [List::default(); 5],
@@ -116,38 +124,41 @@ impl State {
         self.classes[p.index()].len()
     }
 
-    /// Admits at once when a permit is free and nobody waits. `Some(measure)`
-    /// when admitted: `measure` says whether to time this permit's hold (one
-    /// fast-path admission in 64, to keep clock reads off the fast path;
-    /// queued admissions are all timed).
-    pub(crate) fn try_admit_now(&mut self, ask: &Ask) -> Option<bool> {
-        if self.in_flight < self.limit && self.all.is_empty() && self.allowed(ask.priority) {
-            self.in_flight += 1;
-            self.stats.admitted_at_once(ask.priority);
-            Some(self.stats.counts[ask.priority.index()].admitted % 64 == 1)
-        } else {
-            None
-        }
+    pub(crate) fn in_flight(&self) -> usize {
+        self.gate.in_flight()
+    }
+
+    pub(crate) fn limit(&self) -> usize {
+        self.gate.limit()
+    }
+
+    pub(crate) fn emergency(&self) -> bool {
+        self.gate.emergency()
     }
 
     fn allowed(&self, p: Priority) -> bool {
-        !self.emergency || p == Priority::Critical
+        p == Priority::Critical || !self.gate.emergency()
     }
 
-    /// Queues `ask`, or refuses it at once. May grant permits to waiters
-    /// (this one included) and refuse an evicted one: their wakers go to `wake`.
+    /// The slow path of an arrival, after the fast path failed: admits it
+    /// when a permit is free and nobody waits, else queues it, else refuses
+    /// it. Queueing may refuse an evicted waiter: its waker goes to `wake`.
     pub(crate) fn enqueue(
         &mut self,
         ask: Ask,
         now: Instant,
         waker: Option<Waker>,
         wake: &mut Vec<Waker>,
-    ) -> Result<Enqueued, Refusal> {
+    ) -> Result<Entered, Refusal> {
         let p = ask.priority;
         if !self.allowed(p) {
             return Err(self.refuse(p, Reason::Emergency));
         }
         self.expire_standing(now, wake);
+        if self.all.is_empty() && self.gate.admit_locked() {
+            self.gate.count_admission(p);
+            return Ok(Entered::Admitted);
+        }
         if let Some(d) = ask.deadline {
             let remaining = d.instant().saturating_duration_since(now);
             if remaining.is_zero() || remaining < self.estimated_wait(p) {
@@ -173,6 +184,9 @@ impl State {
         });
         self.classes[p.index()].push_back(&mut self.nodes, key, Which::Class);
         self.all.push_back(&mut self.nodes, key, Which::All);
+        // From now on releases come through the lock; one that came before
+        // the flag freed a permit the drain below grants.
+        self.gate.flag_waiters();
         if self.busy_since.is_none() {
             self.busy_since = Some(now);
         }
@@ -185,7 +199,19 @@ impl State {
             give_up_at = give_up_at.min(d.instant());
         }
         self.drain(now, wake);
-        Ok(Enqueued { key, give_up_at })
+        Ok(Entered::Queued(Enqueued { key, give_up_at }))
+    }
+
+    /// Without queueing: admits when a permit is free and nobody waits.
+    pub(crate) fn admit_without_queue(&mut self, p: Priority) -> Result<(), Refusal> {
+        if !self.allowed(p) {
+            return Err(self.refuse(p, Reason::Emergency));
+        }
+        if self.all.is_empty() && self.gate.admit_locked() {
+            self.gate.count_admission(p);
+            return Ok(());
+        }
+        Err(self.refuse(p, Reason::QueueFull))
     }
 
     /// Refuses the newest waiter of the lowest class below `p` to make room.
@@ -287,33 +313,9 @@ impl State {
         }
     }
 
-    /// A permit comes back while nobody waits: no clock, no wake-ups.
-    /// Returns `false`, doing nothing, when somebody waits (then call `release`).
-    pub(crate) fn release_idle(&mut self, held: Option<Duration>) -> bool {
-        if !self.all.is_empty() {
-            return false;
-        }
-        debug_assert!(
-            self.in_flight > 0,
-            "a permit came back that was never given"
-        );
-        self.in_flight = self.in_flight.saturating_sub(1);
-        if let Some(h) = held {
-            self.stats.held(h);
-        }
-        if self.in_flight < self.limit {
-            self.caught_up();
-        }
-        true
-    }
-
     /// A permit comes back, held for `held` if measured.
     pub(crate) fn release(&mut self, held: Option<Duration>, now: Instant, wake: &mut Vec<Waker>) {
-        debug_assert!(
-            self.in_flight > 0,
-            "a permit came back that was never given"
-        );
-        self.in_flight = self.in_flight.saturating_sub(1);
+        self.gate.release();
         if let Some(h) = held {
             self.stats.held(h);
         }
@@ -321,7 +323,8 @@ impl State {
     }
 
     pub(crate) fn set_limit(&mut self, limit: usize, now: Instant, wake: &mut Vec<Waker>) -> usize {
-        let old = std::mem::replace(&mut self.limit, limit.max(1));
+        let old = self.gate.limit();
+        self.gate.set_limit(limit.max(1));
         self.drain(now, wake);
         old
     }
@@ -329,7 +332,8 @@ impl State {
     /// Turns emergency mode on (refusing every waiting non-critical request)
     /// or off. Returns the previous setting.
     pub(crate) fn set_emergency(&mut self, on: bool, now: Instant, wake: &mut Vec<Waker>) -> bool {
-        let was = std::mem::replace(&mut self.emergency, on);
+        let was = self.gate.emergency();
+        self.gate.set_emergency(on);
         if on {
             for p in Priority::ALL
                 .into_iter()
@@ -349,16 +353,20 @@ impl State {
     fn drain(&mut self, now: Instant, wake: &mut Vec<Waker>) {
         self.expire_standing(now, wake);
         let mut granted = false;
-        while self.in_flight < self.limit {
+        // While anybody waits, `WAITERS` is set and only this lock holder
+        // changes the count, so the check and the grant cannot be raced.
+        while self.gate.in_flight() < self.gate.limit() {
             let Some(key) = self.pick(now) else { break };
             let node = &self.nodes[key];
             let (p, waited) = (node.priority, now.saturating_duration_since(node.enqueued));
-            self.in_flight += 1;
-            self.stats.admitted(p, waited);
+            self.gate.grant();
+            self.gate.count_admission(p);
+            self.stats.waited(p, waited);
+            // Last: taking the last waiter out clears `WAITERS`.
             self.finish(key, Status::Granted, wake);
             granted = true;
         }
-        if self.all.is_empty() && (granted || self.in_flight < self.limit) {
+        if self.all.is_empty() && (granted || self.gate.in_flight() < self.gate.limit()) {
             self.caught_up();
         }
     }
@@ -439,6 +447,7 @@ impl State {
         self.classes[p.index()].remove(&mut self.nodes, key, Which::Class);
         self.all.remove(&mut self.nodes, key, Which::All);
         if self.all.is_empty() {
+            self.gate.clear_waiters();
             // A class that stops waiting starts afresh next time.
             self.credit = [0.0; 5];
         } else if self.classes[p.index()].is_empty() {
@@ -450,7 +459,8 @@ impl State {
     /// overtake plus itself, served `limit` at a time at the mean hold time.
     /// Zero while nothing has been measured.
     pub(crate) fn estimated_wait(&self, p: Priority) -> Duration {
-        if self.in_flight < self.limit && self.all.is_empty() {
+        let limit = self.gate.limit();
+        if self.gate.in_flight() < limit && self.all.is_empty() {
             return Duration::ZERO;
         }
         let ahead = match self.config.drain {
@@ -463,7 +473,7 @@ impl State {
         };
         self.stats
             .mean_hold()
-            .mul_f64((ahead + 1) as f64 / self.limit as f64)
+            .mul_f64((ahead + 1) as f64 / limit as f64)
     }
 
     /// When a refused client should try again: the time to drain the queue
@@ -472,7 +482,7 @@ impl State {
         let drain = self
             .stats
             .mean_hold()
-            .mul_f64((self.queue_len() + 1) as f64 / self.limit as f64);
+            .mul_f64((self.queue_len() + 1) as f64 / self.gate.limit() as f64);
         drain.clamp(tower_pressure_core::MIN_RETRY_AFTER, MAX_RETRY_AFTER)
     }
 

@@ -41,11 +41,10 @@ impl ClassCounts {
 pub(crate) struct Stats {
     pub(crate) counts: [ClassCounts; 5],
     pub(crate) cancelled: u64,
-    /// Queue waits of requests that waited, in microseconds.
+    /// Queue waits of the requests that queued, in microseconds. Those
+    /// admitted at once are counted by the gate and folded in as zeros when
+    /// a snapshot reads this, keeping histogram writes off the fast path.
     waits: [Histogram<u64>; 5],
-    /// Admissions that did not wait: zeros kept out of the histogram on the
-    /// fast path, folded in when a snapshot reads it.
-    zero_waits: [u64; 5],
     mean_hold_secs: Option<f64>,
 }
 
@@ -59,27 +58,22 @@ impl Stats {
             counts: [ClassCounts::default(); 5],
             cancelled: 0,
             waits: [hist(), hist(), hist(), hist(), hist()],
-            zero_waits: [0; 5],
             mean_hold_secs: None,
         }
     }
 
-    pub(crate) fn admitted(&mut self, p: Priority, waited: Duration) {
-        self.counts[p.index()].admitted += 1;
+    /// Records the wait of a queued admission.
+    pub(crate) fn waited(&mut self, p: Priority, waited: Duration) {
         let micros = u64::try_from(waited.as_micros()).unwrap_or(u64::MAX);
         self.waits[p.index()].saturating_record(micros);
     }
 
-    pub(crate) fn admitted_at_once(&mut self, p: Priority) {
-        self.counts[p.index()].admitted += 1;
-        self.zero_waits[p.index()] += 1;
-    }
-
-    /// The queue-wait histogram of class `p`, zero waits included.
-    pub(crate) fn waits(&self, p: Priority) -> Histogram<u64> {
+    /// The queue-wait histogram of class `p`, with the admissions that did
+    /// not wait (all of `admitted` the histogram has not seen) as zeros.
+    pub(crate) fn waits(&self, p: Priority, admitted: u64) -> Histogram<u64> {
         let mut h = self.waits[p.index()].clone();
         // Zero is within the histogram's range, so this cannot fail.
-        let _ = h.record_n(0, self.zero_waits[p.index()]);
+        let _ = h.record_n(0, admitted.saturating_sub(h.len()));
         h
     }
 
