@@ -28,7 +28,9 @@ pub trait LimitControl: Send + Sync + 'static {
     fn max_queue(&self) -> usize;
 
     /// Sets the bound of the wait queue. Lowering it below the current length
-    /// refuses no one already waiting; newcomers are refused until it drains.
+    /// refuses no one already waiting; until the queue drains below it, a
+    /// newcomer is refused unless it outranks a waiter, whom it then pushes
+    /// out as it would from a full queue.
     fn set_max_queue(&self, max_queue: usize);
 
     /// Whether emergency mode is on (only `Critical` work admitted).

@@ -71,7 +71,7 @@ impl Future for Acquire {
         let p = ask.priority;
         if !w.started {
             w.started = true;
-            if let Some(permit) = Shared::try_fast(&w.shared, p) {
+            if let Some(permit) = Shared::try_fast_for(&w.shared, &ask) {
                 return Poll::Ready(Ok(permit));
             }
             let mut eviction = None;

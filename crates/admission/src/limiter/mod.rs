@@ -161,11 +161,12 @@ impl PriorityLimiter {
     ///
     /// [`Overloaded`] with [`Reason::QueueFull`] (or [`Reason::Emergency`]).
     pub fn try_acquire(&self, request: impl Into<AdmitRequest>) -> Result<Permit, Overloaded> {
-        let p = request.into().priority;
-        if let Some(permit) = Shared::try_fast(&self.shared, p) {
+        let ask = Shared::ask(request.into());
+        let p = ask.priority;
+        if let Some(permit) = Shared::try_fast_for(&self.shared, &ask) {
             return Ok(permit);
         }
-        let admitted = lock(&self.shared.state).admit_without_queue(p);
+        let admitted = lock(&self.shared.state).admit_without_queue(ask);
         match admitted {
             Ok(()) => Ok(Permit::new(self.shared.clone(), p, None)),
             Err(refusal) => Err(self.shared.overloaded(p, refusal)),
@@ -175,7 +176,7 @@ impl PriorityLimiter {
     /// The fast path alone: a permit when one is free and nobody waits.
     /// Counts nothing as refused.
     pub(crate) fn try_admit_now(&self, request: AdmitRequest) -> Option<Permit> {
-        Shared::try_fast(&self.shared, request.priority)
+        Shared::try_fast_for(&self.shared, &Shared::ask(request))
     }
 
     /// A handle through which others read and tune the limit, the queue bound
@@ -310,6 +311,16 @@ impl Shared {
         let n = this.gate.count_admission(p);
         let granted_at = (n % 64 == 1).then(Instant::now);
         Some(Permit::new(this.clone(), p, granted_at))
+    }
+
+    /// The fast path for `ask`, skipped when its deadline has passed (the
+    /// slow path then refuses it): the clock is read only for requests that
+    /// carry a deadline.
+    pub(crate) fn try_fast_for(this: &Arc<Self>, ask: &Ask) -> Option<Permit> {
+        if ask.deadline.is_some_and(Deadline::is_expired) {
+            return None;
+        }
+        Shared::try_fast(this, ask.priority)
     }
 
     pub(crate) fn ask(r: AdmitRequest) -> Ask {

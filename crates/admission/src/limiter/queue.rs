@@ -155,7 +155,8 @@ impl State {
             return Err(self.refuse(p, Reason::Emergency));
         }
         self.expire_standing(now, wake);
-        if self.all.is_empty() && self.gate.admit_locked() {
+        let expired = ask.deadline.is_some_and(|d| d.instant() <= now);
+        if !expired && self.all.is_empty() && self.gate.admit_locked() {
             self.gate.count_admission(p);
             return Ok(Entered::Admitted);
         }
@@ -203,9 +204,13 @@ impl State {
     }
 
     /// Without queueing: admits when a permit is free and nobody waits.
-    pub(crate) fn admit_without_queue(&mut self, p: Priority) -> Result<(), Refusal> {
+    pub(crate) fn admit_without_queue(&mut self, ask: Ask) -> Result<(), Refusal> {
+        let p = ask.priority;
         if !self.allowed(p) {
             return Err(self.refuse(p, Reason::Emergency));
+        }
+        if ask.deadline.is_some_and(Deadline::is_expired) {
+            return Err(self.refuse(p, Reason::DeadlineUnmeetable));
         }
         if self.all.is_empty() && self.gate.admit_locked() {
             self.gate.count_admission(p);
