@@ -52,8 +52,12 @@ pub struct AdmissionLayer {
 }
 
 impl AdmissionLayer {
-    /// Admission through `limiter`, releasing the permit when the response
-    /// head is ready, with the default rejection responses.
+    /// Admission through `limiter`, with the default rejection responses.
+    ///
+    /// The permit is held while the inner service works and goes back with
+    /// the response head: at the latest when the response future is dropped,
+    /// which servers do as soon as it completes (the same contract as tower's
+    /// `ConcurrencyLimit`).
     #[must_use]
     pub fn new(limiter: PriorityLimiter) -> Self {
         AdmissionLayer {

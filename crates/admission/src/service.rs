@@ -68,21 +68,18 @@ where
     }
 
     fn call(&mut self, req: Request<ReqB>) -> Self::Future {
-        let ask = AdmitRequest::of(&req);
-        match self.limiter.try_admit_now(ask) {
+        match self.limiter.try_admit_now(&req) {
             // Fast path: the inner service is ready (we forwarded its
             // readiness), so call it now.
-            Some(permit) => {
-                let phase = Phase::called(self.inner.call(req), permit);
-                ResponseFuture::new(phase, self.hold_body, None)
-            }
+            Some(permit) => ResponseFuture::admitted(self.inner.call(req), permit, self.hold_body),
             None => {
                 // Take the ready service along to the queue and leave a clone
                 // to be driven to readiness for the next call.
                 let clone = self.inner.clone();
                 let svc = std::mem::replace(&mut self.inner, clone);
+                let ask = AdmitRequest::of(&req);
                 let phase = Phase::waiting(self.limiter.acquire(ask), svc, req);
-                ResponseFuture::new(phase, self.hold_body, Some(self.reject.clone()))
+                ResponseFuture::queued(phase, self.hold_body, self.reject.clone())
             }
         }
     }

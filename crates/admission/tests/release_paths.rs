@@ -44,6 +44,8 @@ async fn response_releases_the_permit() {
     assert_eq!(l.snapshot().in_flight, 1);
     respond.send_response("ok");
     assert_eq!(assert_ready_ok!(fut.poll()), "ok");
+    // The caller drops a completed future; the permit goes back with it.
+    drop(fut);
     assert_idle(&l);
 }
 
@@ -58,6 +60,7 @@ async fn inner_error_releases_the_permit() {
     respond.send_error("database down");
     let err = assert_ready!(fut.poll()).unwrap_err();
     assert_eq!(err.to_string(), "database down");
+    drop(fut);
     assert_idle(&l);
 }
 
@@ -99,6 +102,7 @@ async fn response_future_dropped_while_queued_leaves_the_queue() {
     let (_, respond) = handle.next_request().await.unwrap();
     respond.send_response("ok");
     assert_ready_ok!(first.poll());
+    drop(first);
     assert_idle(&l);
 }
 

@@ -5,20 +5,49 @@
 //! `Retry-After`, gRPC `RESOURCE_EXHAUSTED` + pushback), never lose a
 //! permit, never grow an unbounded queue, and recover on its own.
 //!
-//! **Status:** this facade re-exports the shared vocabulary of
-//! [`tower-pressure-core`](tower_pressure_core) today. The layers
-//! (classifier, admission, memory, CPU, adaptive) and the one-call stack are
-//! added as their crates land; until then they are not exported here.
+//! This facade re-exports the family's crates. Today that is the shared
+//! vocabulary ([`tower-pressure-core`](tower_pressure_core): priorities,
+//! pressure signals, [`Overloaded`]) and admission
+//! ([`tower-pressure-admission`](tower_pressure_admission): the
+//! [`PriorityLimiter`] and its layers). The classifier, the memory and CPU
+//! layers, the adaptive limit and the one-call stack are added here as their
+//! crates land; until then they are not exported.
+//!
+//! # Example
 //!
 //! ```
-//! use tower_pressure::{Overloaded, Priority, Reason};
+//! use axum::{Router, routing::post};
+//! use tower_pressure::{AdmissionLayer, Priority, PriorityLimiter};
 //!
-//! let err = Overloaded::new(Reason::QueueFull, Priority::Low);
-//! assert_eq!(err.retry_after_secs(), 1);
+//! # fn main() -> Result<(), tower_pressure::ConfigError> {
+//! // One limiter: 32 requests in flight, 256 waiting, highest priority first.
+//! let limiter = PriorityLimiter::builder().limit(32).max_queue(256).build()?;
+//!
+//! let app: Router = Router::new()
+//!     .route("/voice/transcribe", post(|| async { "transcript" }))
+//!     // Refusals are 503 + Retry-After responses: no HandleErrorLayer needed.
+//!     .layer(AdmissionLayer::new(limiter.clone()));
+//!
+//! // The same limiter can guard any other scarce resource directly.
+//! # async fn query(limiter: tower_pressure::PriorityLimiter) -> Result<(), tower_pressure::Overloaded> {
+//! let _connection = limiter.acquire(Priority::High).await?;
+//! # Ok(()) }
+//! # Ok(()) }
 //! ```
 //!
 //! # Features
 //!
-//! All off by default: `http`, `grpc`, `serde` (forwarded to the core crate).
+//! - `admission` (default): [`PriorityLimiter`], [`AdmissionLayer`],
+//!   [`GenericAdmissionLayer`].
+//! - `http`: rejections as HTTP responses (on with `admission`).
+//! - `grpc`: rejections as `tonic::Status`.
+//! - `serde`: deserialisable configuration.
+//! - `metrics`: counters through the `metrics` facade.
 
 pub use tower_pressure_core::*;
+
+#[cfg(feature = "admission")]
+pub use tower_pressure_admission::{
+    self as admission, AdmissionLayer, AdmitRequest, Drain, GenericAdmissionLayer, Permit,
+    PriorityLimiter,
+};

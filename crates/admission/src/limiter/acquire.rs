@@ -89,7 +89,7 @@ impl Future for Acquire {
             }
             match first {
                 First::Admitted => {
-                    return Poll::Ready(Ok(Permit::new(w.shared.clone(), p, None)));
+                    return Poll::Ready(Ok(Permit::new(w.shared.clone(), p, false)));
                 }
                 First::Refused(r) => return Poll::Ready(Err(w.shared.overloaded(p, r))),
                 First::Queued(key, give_up_at) => {
@@ -110,7 +110,7 @@ impl Future for Acquire {
         // The entry is gone from the queue either way: nothing to cancel.
         w.key = None;
         Poll::Ready(match outcome {
-            Ok(()) => Ok(Permit::new(w.shared.clone(), p, Some(Instant::now()))),
+            Ok(()) => Ok(Permit::new(w.shared.clone(), p, true)),
             Err(r) => Err(w.shared.overloaded(p, r)),
         })
     }

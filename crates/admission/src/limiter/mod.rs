@@ -112,6 +112,8 @@ pub struct PriorityLimiter {
 pub(crate) struct Shared {
     /// The lock-free fast path; the same `Gate` the state holds.
     pub(crate) gate: Arc<Gate>,
+    /// The zero of permits' grant times.
+    epoch: Instant,
     pub(crate) state: Mutex<State>,
     events: Option<EventBus>,
 }
@@ -127,6 +129,7 @@ impl PriorityLimiter {
         PriorityLimiter {
             shared: Arc::new(Shared {
                 gate: gate.clone(),
+                epoch: Instant::now(),
                 state: Mutex::new(State::new(gate, b.max_queue, b.config)),
                 events: b.events,
             }),
@@ -168,15 +171,21 @@ impl PriorityLimiter {
         }
         let admitted = lock(&self.shared.state).admit_without_queue(ask);
         match admitted {
-            Ok(()) => Ok(Permit::new(self.shared.clone(), p, None)),
+            Ok(()) => Ok(Permit::new(self.shared.clone(), p, false)),
             Err(refusal) => Err(self.shared.overloaded(p, refusal)),
         }
     }
 
-    /// The fast path alone: a permit when one is free and nobody waits.
-    /// Counts nothing as refused.
-    pub(crate) fn try_admit_now(&self, request: AdmitRequest) -> Option<Permit> {
-        Shared::try_fast_for(&self.shared, &Shared::ask(request))
+    /// The fast path alone, for a request the layers have not yet taken
+    /// apart: a permit when one is free, nobody waits and the request's
+    /// deadline (if any) has not passed. Counts nothing as refused.
+    pub(crate) fn try_admit_now<R: PriorityOf + ?Sized>(&self, request: &R) -> Option<Permit> {
+        // Read the deadline alone first: for request types without one the
+        // check compiles away.
+        if request.deadline().is_some_and(Deadline::is_expired) {
+            return None;
+        }
+        Shared::try_fast(&self.shared, request.priority())
     }
 
     /// A handle through which others read and tune the limit, the queue bound
@@ -309,8 +318,7 @@ impl Shared {
             return None;
         }
         let n = this.gate.count_admission(p);
-        let granted_at = (n % 64 == 1).then(Instant::now);
-        Some(Permit::new(this.clone(), p, granted_at))
+        Some(Permit::new(this.clone(), p, n % 64 == 1))
     }
 
     /// The fast path for `ask`, skipped when its deadline has passed (the
@@ -321,6 +329,14 @@ impl Shared {
             return None;
         }
         Shared::try_fast(this, ask.priority)
+    }
+
+    /// Microseconds since the limiter was built, wrapping at 32 bits.
+    fn micros_now(&self) -> u32 {
+        // Truncation is the point: differences are taken wrapping.
+        Instant::now()
+            .saturating_duration_since(self.epoch)
+            .as_micros() as u32
     }
 
     pub(crate) fn ask(r: AdmitRequest) -> Ask {
@@ -387,24 +403,28 @@ impl Shared {
 #[must_use = "dropping a permit gives its capacity back at once"]
 pub struct Permit {
     shared: Arc<Shared>,
+    /// When it was granted, in wrapping microseconds since the limiter was
+    /// built, if its hold time is measured; 0 when not. Kept to 32 bits so
+    /// that a permit is two words (holds longer than 71 minutes are
+    /// mismeasured, which only nudges the estimates).
+    granted_us: u32,
     priority: Priority,
-    /// Set when this permit's hold time is measured for the estimates.
-    granted_at: Option<Instant>,
 }
 
 impl Permit {
     /// A permit already counted in flight; `granted_at` is set when its hold
     /// time is to be measured.
-    pub(crate) fn new(
-        shared: Arc<Shared>,
-        priority: Priority,
-        granted_at: Option<Instant>,
-    ) -> Permit {
+    pub(crate) fn new(shared: Arc<Shared>, priority: Priority, measure: bool) -> Permit {
         shared.admitted_metric(priority);
+        let granted_us = if measure {
+            shared.micros_now().max(1)
+        } else {
+            0
+        };
         Permit {
             shared,
+            granted_us,
             priority,
-            granted_at,
         }
     }
 
@@ -417,11 +437,14 @@ impl Permit {
 
 impl Drop for Permit {
     fn drop(&mut self) {
-        let held = self.granted_at.map(|t| t.elapsed());
         // Nobody waits and nothing to record: one CAS, no lock, no clock.
-        if held.is_none() && self.shared.gate.release_fast() {
+        if self.granted_us == 0 && self.shared.gate.release_fast() {
             return;
         }
+        let held = (self.granted_us != 0).then(|| {
+            let us = self.shared.micros_now().wrapping_sub(self.granted_us);
+            std::time::Duration::from_micros(u64::from(us))
+        });
         self.shared
             .with_wake(|st, now, wake| st.release(held, now, wake));
     }
