@@ -44,6 +44,7 @@ impl Gate {
         self.word.load(Ordering::Acquire) >> 2
     }
 
+    #[inline]
     pub(crate) fn limit(&self) -> usize {
         self.limit.load(Ordering::Acquire)
     }
@@ -58,12 +59,14 @@ impl Gate {
     }
 
     /// Counts an admission of `p`; returns how many there have been.
+    #[inline]
     pub(crate) fn count_admission(&self, p: Priority) -> u64 {
         self.admitted[p.index()].fetch_add(1, Ordering::Relaxed) + 1
     }
 
     /// The fast path: takes a permit if one is free, nobody waits and no
     /// emergency is on.
+    #[inline]
     pub(crate) fn try_fast(&self) -> bool {
         let limit = self.limit();
         let mut cur = self.word.load(Ordering::Relaxed);
@@ -85,6 +88,7 @@ impl Gate {
 
     /// The fast release: gives a permit back if nobody waits. `false` means
     /// somebody waits: release under the lock instead.
+    #[inline]
     pub(crate) fn release_fast(&self) -> bool {
         let mut cur = self.word.load(Ordering::Relaxed);
         loop {

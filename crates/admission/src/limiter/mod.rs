@@ -313,6 +313,7 @@ impl fmt::Debug for PriorityLimiter {
 impl Shared {
     /// The lock-free fast path: a permit when one is free, nobody waits and
     /// no emergency is on. Times one such permit in 64 for the estimates.
+    #[inline]
     pub(crate) fn try_fast(this: &Arc<Self>, p: Priority) -> Option<Permit> {
         if !this.gate.try_fast() {
             return None;
@@ -387,6 +388,7 @@ impl Shared {
         }
     }
 
+    #[inline]
     pub(crate) fn admitted_metric(&self, _priority: Priority) {
         #[cfg(feature = "metrics")]
         metrics::counter!(
