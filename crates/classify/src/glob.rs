@@ -54,7 +54,9 @@ impl FromStr for Glob {
             pattern: pattern.to_owned(),
             problem,
         };
-        let rest = pattern.strip_prefix('/').ok_or_else(|| err("must start with `/`"))?;
+        let rest = pattern
+            .strip_prefix('/')
+            .ok_or_else(|| err("must start with `/`"))?;
         let mut segments = Vec::new();
         for s in rest.split('/') {
             let seg = match s {
@@ -92,7 +94,10 @@ impl Glob {
     }
 }
 
-fn match_segments<'a>(pattern: &[Segment], mut path: impl Iterator<Item = &'a str> + Clone) -> bool {
+fn match_segments<'a>(
+    pattern: &[Segment],
+    mut path: impl Iterator<Item = &'a str> + Clone,
+) -> bool {
     let Some((first, rest)) = pattern.split_first() else {
         return path.next().is_none();
     };

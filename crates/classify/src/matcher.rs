@@ -78,13 +78,17 @@ impl Match {
             Match::PathGlob(glob) => glob.matches(head.path()),
             Match::Method(m) => head.method == m,
             Match::HeaderPresent(name) => head.headers.contains_key(name),
-            Match::HeaderEquals(name, value) => head.headers.get_all(name).iter().any(|v| v == value),
+            Match::HeaderEquals(name, value) => {
+                head.headers.get_all(name).iter().any(|v| v == value)
+            }
             Match::GrpcMethod(full) => head.path() == full,
             Match::GrpcService(service) => head
                 .path()
                 .strip_prefix('/')
                 .and_then(|p| p.strip_prefix(service.as_str()))
-                .is_some_and(|rest| rest.starts_with('/') && rest.len() > 1 && !rest[1..].contains('/')),
+                .is_some_and(|rest| {
+                    rest.starts_with('/') && rest.len() > 1 && !rest[1..].contains('/')
+                }),
             Match::All(all) => all.iter().all(|m| m.matches(head)),
             Match::Custom(f) => f(head),
         }

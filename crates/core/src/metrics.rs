@@ -26,6 +26,8 @@ pub const LAYER_CLASSIFY: &str = "classify";
 /// Layer name of the adaptive limiter.
 pub const LAYER_ADAPTIVE: &str = "adaptive";
 
+/// Counter: requests classified (labels: layer, priority).
+pub const CLASSIFIED_TOTAL: &str = "tower_pressure_classified_total";
 /// Counter: requests admitted (labels: layer, priority).
 pub const ADMITTED_TOTAL: &str = "tower_pressure_admitted_total";
 /// Counter: requests refused (labels: layer, priority, reason).

@@ -7,17 +7,19 @@
 //!
 //! This facade re-exports the family's crates. Today that is the shared
 //! vocabulary ([`tower-pressure-core`](tower_pressure_core): priorities,
-//! pressure signals, [`Overloaded`]) and admission
-//! ([`tower-pressure-admission`](tower_pressure_admission): the
-//! [`PriorityLimiter`] and its layers). The classifier, the memory and CPU
-//! layers, the adaptive limit and the one-call stack are added here as their
-//! crates land; until then they are not exported.
+//! pressure signals, [`Overloaded`]), classification
+//! ([`tower-pressure-classify`](tower_pressure_classify): [`ClassifyLayer`])
+//! and admission ([`tower-pressure-admission`](tower_pressure_admission): the
+//! [`PriorityLimiter`] and its layers). The memory and CPU layers, the
+//! adaptive limit and the one-call stack are added here as their crates
+//! land; until then they are not exported.
 //!
 //! # Example
 //!
 //! ```
 //! use axum::{Router, routing::post};
-//! use tower_pressure::{AdmissionLayer, Priority, PriorityLimiter};
+//! use tower::ServiceBuilder;
+//! use tower_pressure::{AdmissionLayer, ClassifyLayer, Priority, PriorityLimiter, Rules};
 //!
 //! # fn main() -> Result<(), tower_pressure::ConfigError> {
 //! // One limiter: 32 requests in flight, 256 waiting, highest priority first.
@@ -25,8 +27,14 @@
 //!
 //! let app: Router = Router::new()
 //!     .route("/voice/transcribe", post(|| async { "transcript" }))
-//!     // Refusals are 503 + Retry-After responses: no HandleErrorLayer needed.
-//!     .layer(AdmissionLayer::new(limiter.clone()));
+//!     .layer(
+//!         ServiceBuilder::new()
+//!             // 1. Who are you: /voice/ is High, /health Critical, …
+//!             .layer(ClassifyLayer::new(Rules::voice_service()))
+//!             // 2. The queue. Refusals are 503 + Retry-After responses:
+//!             //    no HandleErrorLayer needed.
+//!             .layer(AdmissionLayer::new(limiter.clone())),
+//!     );
 //!
 //! // The same limiter can guard any other scarce resource directly.
 //! # async fn query(limiter: tower_pressure::PriorityLimiter) -> Result<(), tower_pressure::Overloaded> {
@@ -39,12 +47,16 @@
 //!
 //! - `admission` (default): [`PriorityLimiter`], [`AdmissionLayer`],
 //!   [`GenericAdmissionLayer`].
+//! - `classify` (default): [`ClassifyLayer`], [`Rules`], [`Trust`].
 //! - `http`: rejections as HTTP responses (on with `admission`).
 //! - `grpc`: rejections as `tonic::Status`.
 //! - `serde`: deserialisable configuration.
 //! - `metrics`: counters through the `metrics` facade.
 
 pub use tower_pressure_core::*;
+
+#[cfg(feature = "classify")]
+pub use tower_pressure_classify::{self as classify, ClassifyLayer, Rules, Trust};
 
 #[cfg(feature = "admission")]
 pub use tower_pressure_admission::{

@@ -1,0 +1,59 @@
+//! Classification cost: the voice-service preset (8 anchored prefixes) on
+//! paths that match early, late and not at all, a glob rule, and the whole
+//! layer call (classify + insert extensions) against a bare no-op service.
+
+use std::convert::Infallible;
+use std::future::{Ready, ready};
+use std::hint::black_box;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use http::Request;
+use tower::{Layer, Service};
+use tower_pressure_classify::{ClassifyLayer, RequestHead, Rules};
+use tower_pressure_core::Priority;
+
+fn rules(c: &mut Criterion) {
+    let preset = Rules::voice_service();
+    let mut g = c.benchmark_group("classify_rules");
+    for (name, path) in [
+        ("first_rule", "/health"),
+        ("fifth_rule", "/user/profile"),
+        ("no_match", "/api/v1/something/else"),
+    ] {
+        let req = Request::get(path).body(()).expect("a valid request");
+        g.bench_function(name, |b| {
+            b.iter(|| preset.classify(&RequestHead::of(black_box(&req))))
+        });
+    }
+    let glob = Rules::builder()
+        .path_glob("/api/*/report/**", Priority::Low)
+        .build()
+        .expect("a valid glob");
+    let req = Request::get("/api/v2/report/a/b")
+        .body(())
+        .expect("a valid request");
+    g.bench_function("glob", |b| {
+        b.iter(|| glob.classify(&RequestHead::of(black_box(&req))))
+    });
+    g.finish();
+}
+
+fn noop(req: Request<()>) -> Ready<Result<Request<()>, Infallible>> {
+    ready(Ok(req))
+}
+
+fn layer(c: &mut Criterion) {
+    let mut g = c.benchmark_group("classify_layer");
+    let mut bare = tower::service_fn(noop);
+    g.bench_function("baseline_noop", |b| {
+        b.iter(|| bare.call(Request::get("/user/profile").body(()).expect("valid")))
+    });
+    let mut svc = ClassifyLayer::new(Rules::voice_service()).layer(tower::service_fn(noop));
+    g.bench_function("voice_service_preset", |b| {
+        b.iter(|| svc.call(Request::get("/user/profile").body(()).expect("valid")))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, rules, layer);
+criterion_main!(benches);

@@ -1,0 +1,324 @@
+//! [`Classifier`]: rules, trusted propagation, cohorts and deadlines — what
+//! [`ClassifyLayer`](crate::ClassifyLayer) applies to each request.
+
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use http::{HeaderMap, HeaderName};
+use tokio::time::Instant;
+use tower_pressure_core::{Cohort, ConfigError, Deadline, Priority};
+
+use crate::matcher::RequestHead;
+use crate::{Rules, Trust};
+
+/// The default header through which a *trusted* caller states a priority.
+pub const DEFAULT_PRIORITY_HEADER: &str = "x-priority";
+/// The default cap on a trusted priority: `High` (only rules make `Critical`).
+pub const DEFAULT_MAX_TRUSTED: Priority = Priority::High;
+/// The default period after which cohort hashes change (DAGOR rotates hourly).
+pub const DEFAULT_COHORT_ROTATION: Duration = Duration::from_secs(3600);
+/// Default deadlines by priority (`Bulk` first) when per-priority deadlines
+/// are on: the original design's voice urgencies (low 20 s, low 20 s,
+/// normal 10 s, high 5 s, realtime 2.5 s).
+pub const DEFAULT_DEADLINES: [Duration; 5] = [
+    Duration::from_secs(20),
+    Duration::from_secs(20),
+    Duration::from_secs(10),
+    Duration::from_secs(5),
+    Duration::from_millis(2500),
+];
+/// The longest deadline a header may state (one day); longer is capped.
+const MAX_HEADER_DEADLINE: Duration = Duration::from_secs(86_400);
+
+/// Where a request's cohort comes from.
+#[derive(Debug, Clone)]
+enum CohortSource {
+    None,
+    Header {
+        name: HeaderName,
+        rotation: Duration,
+    },
+    Random,
+}
+
+/// What the classifier does to each request; built by
+/// [`ClassifyLayer::builder`](crate::ClassifyLayer::builder).
+#[derive(Debug)]
+pub(crate) struct Classifier {
+    rules: Rules,
+    trust: Trust,
+    priority_header: HeaderName,
+    max_trusted: Priority,
+    cohort: CohortSource,
+    salt: std::hash::RandomState,
+    counter: AtomicU64,
+    epoch: Instant,
+    grpc_timeout: bool,
+    deadline_header: Option<HeaderName>,
+    default_deadlines: Option<[Duration; 5]>,
+}
+
+impl Classifier {
+    /// Classifies `req` in place: `Priority`, `Cohort` (if configured) and
+    /// `Deadline` (if known) go into its extensions. Values already there —
+    /// put by server code, never by a client — are kept.
+    pub(crate) fn apply<B>(&self, req: &mut http::Request<B>) {
+        let head = RequestHead::of(req);
+        let priority = match req.extensions().get::<Priority>() {
+            Some(&p) => p,
+            None => self.priority(&head),
+        };
+        let cohort = self.cohort(head.headers);
+        let deadline = match req.extensions().get::<Deadline>() {
+            Some(_) => None,
+            None => self.deadline(head.headers, priority),
+        };
+        #[cfg(feature = "metrics")]
+        metrics::counter!(
+            tower_pressure_core::metrics::CLASSIFIED_TOTAL,
+            tower_pressure_core::metrics::LABEL_LAYER => tower_pressure_core::metrics::LAYER_CLASSIFY,
+            tower_pressure_core::metrics::LABEL_PRIORITY => priority.as_str(),
+        )
+        .increment(1);
+        let ext = req.extensions_mut();
+        ext.insert(priority);
+        if let Some(c) = cohort {
+            ext.insert(c);
+        }
+        if let Some(d) = deadline {
+            ext.insert(d);
+        }
+    }
+
+    /// The rules' verdict, or a trusted caller's own (capped) priority.
+    pub(crate) fn priority(&self, head: &RequestHead<'_>) -> Priority {
+        if !self.trust.is_never()
+            && head.headers.contains_key(&self.priority_header)
+            && let Some(p) = self.trusted_priority(head)
+        {
+            return p;
+        }
+        self.rules.classify(head)
+    }
+
+    fn trusted_priority(&self, head: &RequestHead<'_>) -> Option<Priority> {
+        let mut values = head.headers.get_all(&self.priority_header).iter();
+        let value = values.next()?;
+        if values.next().is_some() {
+            // Duplicates are ambiguous: the rules decide.
+            return None;
+        }
+        if !self.trust.trusts(head) {
+            return None;
+        }
+        let p: Priority = value.to_str().ok()?.parse().ok()?;
+        Some(p.min(self.max_trusted))
+    }
+
+    fn cohort(&self, headers: &HeaderMap) -> Option<Cohort> {
+        match &self.cohort {
+            CohortSource::None => None,
+            CohortSource::Header { name, rotation } => {
+                let value = headers.get(name)?;
+                let period = self.epoch.elapsed().as_secs() / rotation.as_secs().max(1);
+                let mut h = self.salt.build_hasher();
+                period.hash(&mut h);
+                value.as_bytes().hash(&mut h);
+                Some(Cohort::from_hash(h.finish()))
+            }
+            CohortSource::Random => {
+                let n = self.counter.fetch_add(1, Ordering::Relaxed);
+                Some(Cohort::from_hash(self.salt.hash_one(n)))
+            }
+        }
+    }
+
+    fn deadline(&self, headers: &HeaderMap, priority: Priority) -> Option<Deadline> {
+        let from_grpc = || {
+            let v = headers.get("grpc-timeout")?;
+            Deadline::parse_grpc_timeout(v.to_str().ok()?)
+        };
+        let from_header = || {
+            let v = headers.get(self.deadline_header.as_ref()?)?.to_str().ok()?;
+            if v.is_empty() || v.len() > 12 || !v.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            Some(Duration::from_millis(v.parse().ok()?).min(MAX_HEADER_DEADLINE))
+        };
+        let timeout = self
+            .grpc_timeout
+            .then(from_grpc)
+            .flatten()
+            .or_else(from_header)
+            .or_else(|| self.default_deadlines.map(|d| d[priority.index()]))?;
+        Some(Deadline::after(timeout))
+    }
+}
+
+/// Builds a [`ClassifyLayer`](crate::ClassifyLayer); checked by [`build`](Self::build).
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct ClassifyLayerBuilder {
+    rules: Rules,
+    trust: Trust,
+    priority_header: String,
+    max_trusted: Priority,
+    cohort_header: Option<String>,
+    random_cohort: bool,
+    rotation: Duration,
+    grpc_timeout: bool,
+    deadline_header: Option<String>,
+    default_deadlines: Option<[Duration; 5]>,
+}
+
+impl ClassifyLayerBuilder {
+    pub(crate) fn new(rules: Rules) -> Self {
+        ClassifyLayerBuilder {
+            rules,
+            trust: Trust::never(),
+            priority_header: DEFAULT_PRIORITY_HEADER.to_owned(),
+            max_trusted: DEFAULT_MAX_TRUSTED,
+            cohort_header: None,
+            random_cohort: false,
+            rotation: DEFAULT_COHORT_ROTATION,
+            grpc_timeout: true,
+            deadline_header: None,
+            default_deadlines: None,
+        }
+    }
+
+    /// When to believe a request's own priority header. Default
+    /// [`Trust::never`].
+    pub fn trust(mut self, trust: Trust) -> Self {
+        self.trust = trust;
+        self
+    }
+
+    /// The header (or gRPC metadata key) through which a trusted caller
+    /// states its priority. Default [`DEFAULT_PRIORITY_HEADER`].
+    pub fn priority_header(mut self, name: &str) -> Self {
+        self.priority_header = name.to_owned();
+        self
+    }
+
+    /// The highest priority a trusted caller may state; higher is lowered to
+    /// it. Default [`DEFAULT_MAX_TRUSTED`].
+    pub fn max_trusted(mut self, p: Priority) -> Self {
+        self.max_trusted = p;
+        self
+    }
+
+    /// Derives each request's cohort from a hash of this header (a user or
+    /// tenant id), salted by a random key that changes every `rotation`
+    /// (DAGOR), so that shedding part of a class does not always hit the same
+    /// users. Requests without the header get no cohort.
+    pub fn cohort_from_header(mut self, name: &str) -> Self {
+        self.cohort_header = Some(name.to_owned());
+        self
+    }
+
+    /// How often cohort hashes change. Default [`DEFAULT_COHORT_ROTATION`].
+    pub fn cohort_rotation(mut self, rotation: Duration) -> Self {
+        self.rotation = rotation;
+        self
+    }
+
+    /// Gives each request a random cohort.
+    pub fn random_cohort(mut self) -> Self {
+        self.random_cohort = true;
+        self
+    }
+
+    /// Whether a `grpc-timeout` header sets the deadline. Default `true`
+    /// (a caller can only shorten its own deadline, which harms no one else).
+    pub fn grpc_timeout(mut self, on: bool) -> Self {
+        self.grpc_timeout = on;
+        self
+    }
+
+    /// Reads a deadline, in milliseconds from now, from this header.
+    pub fn deadline_header(mut self, name: &str) -> Self {
+        self.deadline_header = Some(name.to_owned());
+        self
+    }
+
+    /// Gives requests with no stated deadline one by priority, from
+    /// [`DEFAULT_DEADLINES`] unless changed with [`default_deadline`](Self::default_deadline).
+    pub fn default_deadlines(mut self, on: bool) -> Self {
+        self.default_deadlines = on.then_some(self.default_deadlines.unwrap_or(DEFAULT_DEADLINES));
+        self
+    }
+
+    /// The default deadline of `priority` (turns per-priority deadlines on).
+    pub fn default_deadline(mut self, priority: Priority, deadline: Duration) -> Self {
+        let mut d = self.default_deadlines.unwrap_or(DEFAULT_DEADLINES);
+        d[priority.index()] = deadline;
+        self.default_deadlines = Some(d);
+        self
+    }
+
+    /// Checks and builds.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] naming the field when a header name is invalid, the
+    /// rotation or a default deadline is zero, or both a cohort header and
+    /// random cohorts are set.
+    pub fn build(self) -> Result<crate::ClassifyLayer, ConfigError> {
+        let header = |field: &'static str, name: &str| {
+            HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+                ConfigError::new(field, format!("{name:?}"), "must be a valid header name")
+            })
+        };
+        if self.rotation.is_zero() {
+            return Err(ConfigError::new(
+                "cohort_rotation",
+                "0s",
+                "must be more than zero",
+            ));
+        }
+        let cohort = match (self.cohort_header, self.random_cohort) {
+            (Some(h), true) => {
+                return Err(ConfigError::new(
+                    "cohort",
+                    format!("header {h:?} and random"),
+                    "choose a header or random cohorts, not both",
+                ));
+            }
+            (Some(h), false) => CohortSource::Header {
+                name: header("cohort_header", &h)?,
+                rotation: self.rotation,
+            },
+            (None, true) => CohortSource::Random,
+            (None, false) => CohortSource::None,
+        };
+        if let Some(d) = self.default_deadlines
+            && let Some(p) = Priority::ALL.into_iter().find(|p| d[p.index()].is_zero())
+        {
+            return Err(ConfigError::new(
+                "default_deadline",
+                format!("{p}: 0s"),
+                "must be more than zero",
+            ));
+        }
+        let classifier = Classifier {
+            rules: self.rules,
+            trust: self.trust,
+            priority_header: header("priority_header", &self.priority_header)?,
+            max_trusted: self.max_trusted,
+            cohort,
+            salt: std::hash::RandomState::new(),
+            counter: AtomicU64::new(0),
+            epoch: Instant::now(),
+            grpc_timeout: self.grpc_timeout,
+            deadline_header: self
+                .deadline_header
+                .as_deref()
+                .map(|h| header("deadline_header", h))
+                .transpose()?,
+            default_deadlines: self.default_deadlines,
+        };
+        Ok(crate::ClassifyLayer::from_classifier(classifier))
+    }
+}
