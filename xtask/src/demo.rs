@@ -1,23 +1,27 @@
-//! `cargo xtask demo`: the overload experiment.
+//! `cargo xtask demo`: the overload experiment, the project's main job.
 //!
-//! Not built yet: it arrives with the proof issue, once the admission layer
-//! it measures exists. Until then it says what it will do and exits non-zero,
-//! so that nobody mistakes the message for a result.
+//! Builds and runs the `overload-demo` crate in release mode: the voice
+//! gateway behind no protection, tower's `GlobalConcurrencyLimit` +
+//! `LoadShed`, tower's `Buffer` + `ConcurrencyLimit`, and tower-pressure,
+//! each driven over loopback by an open-loop generator at 0.5× to 10× its
+//! capacity. Arguments are passed on (`--quick`, `--out FOLDER`).
 
-use std::process::ExitCode;
+use std::process::{Command, ExitCode};
 
-pub(crate) fn run(_args: &[String]) -> ExitCode {
-    eprintln!(
-        "cargo xtask demo: not implemented yet.
-
-When it lands, it will start the example voice gateway on loopback, drive it
-with an open-loop (fixed-rate, coordinated-omission free) mix of priorities at
-0.5x to 10x its capacity, do the same against an unprotected server and
-against tower's ConcurrencyLimit + LoadShed, print per-priority goodput and
-latency percentiles, and write an HTML/SVG report to report/.
-
-Today only the core crate (priorities, pressure signals, Overloaded) exists;
-try `cargo run -p signal-hooks` for what it does."
-    );
-    ExitCode::from(2)
+pub(crate) fn run(args: &[String]) -> ExitCode {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    crate::run(
+        Command::new(cargo)
+            .args([
+                "run",
+                "--quiet",
+                "--release",
+                "--locked",
+                "-p",
+                "overload-demo",
+                "--",
+            ])
+            .args(args)
+            .current_dir(crate::workspace_root()),
+    )
 }

@@ -135,6 +135,41 @@ async fn an_expired_deadline_is_refused_even_when_a_permit_is_free() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_request_whose_estimated_wait_exceeds_its_queue_timeout_is_refused_at_once() {
+    let l = PriorityLimiter::builder()
+        .limit(1)
+        .max_queue(100)
+        .queue_timeout(Priority::Normal, Duration::from_millis(3500))
+        .build()
+        .unwrap();
+    teach_hold_time(&l, SECOND, 5).await;
+    let held = l.try_acquire(Priority::Normal).unwrap();
+    // Each waiter adds a second: the third would wait ~3 s, the fourth ~4 s.
+    let mut waiters: Vec<_> = (0..3)
+        .map(|_| {
+            let mut w = spawn(l.acquire(Priority::Normal));
+            assert_pending!(w.poll());
+            w
+        })
+        .collect();
+    let err = assert_ready_err!(spawn(l.acquire(Priority::Normal)).poll());
+    assert_eq!(
+        err.reason(),
+        Reason::DeadlineUnmeetable,
+        "refused at once, not after 3.5 s"
+    );
+    // A higher class overtakes the waiters, so its estimate is short.
+    let mut high = spawn(l.acquire(Priority::High));
+    assert_pending!(high.poll());
+    drop(held);
+    drop(assert_ready_ok!(high.poll()));
+    for w in &mut waiters {
+        drop(assert_ready_ok!(w.poll()));
+    }
+    assert_idle(&l);
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_queued_waiter_gives_up_at_its_deadline_rather_than_its_class_timeout() {
     // Nothing measured: the estimated wait is zero, so any deadline queues.
     let l = limiter(1, 10);
@@ -170,7 +205,14 @@ async fn retry_after_is_one_second_while_no_hold_time_is_measured() {
 
 #[tokio::test(start_paused = true)]
 async fn retry_after_grows_with_the_queue_at_the_measured_hold_time_up_to_thirty_seconds() {
-    let l = limiter(1, 1000);
+    // Low waiters may wait a minute here, so that none is refused early for
+    // an estimated wait past its queue timeout.
+    let l = PriorityLimiter::builder()
+        .limit(1)
+        .max_queue(1000)
+        .queue_timeout(Priority::Low, Duration::from_secs(60))
+        .build()
+        .unwrap();
     teach_hold_time(&l, SECOND, 5).await;
     let held = l.try_acquire(Priority::Normal).unwrap();
     let mut waiters = Vec::new();

@@ -406,10 +406,11 @@ impl Shared {
 pub struct Permit {
     shared: Arc<Shared>,
     /// When it was granted, in wrapping microseconds since the limiter was
-    /// built, if its hold time is measured; 0 when not. Kept to 32 bits so
-    /// that a permit is two words (holds longer than 71 minutes are
-    /// mismeasured, which only nudges the estimates).
+    /// built. Kept to 32 bits so that a permit is two words (holds longer
+    /// than 71 minutes are mismeasured, which only nudges the estimates).
     granted_us: u32,
+    /// Whether this permit's hold time is measured.
+    measured: bool,
     priority: Priority,
 }
 
@@ -418,14 +419,11 @@ impl Permit {
     /// time is to be measured.
     pub(crate) fn new(shared: Arc<Shared>, priority: Priority, measure: bool) -> Permit {
         shared.admitted_metric(priority);
-        let granted_us = if measure {
-            shared.micros_now().max(1)
-        } else {
-            0
-        };
+        let granted_us = if measure { shared.micros_now() } else { 0 };
         Permit {
             shared,
             granted_us,
+            measured: measure,
             priority,
         }
     }
@@ -440,10 +438,10 @@ impl Permit {
 impl Drop for Permit {
     fn drop(&mut self) {
         // Nobody waits and nothing to record: one CAS, no lock, no clock.
-        if self.granted_us == 0 && self.shared.gate.release_fast() {
+        if !self.measured && self.shared.gate.release_fast() {
             return;
         }
-        let held = (self.granted_us != 0).then(|| {
+        let held = self.measured.then(|| {
             let us = self.shared.micros_now().wrapping_sub(self.granted_us);
             std::time::Duration::from_micros(u64::from(us))
         });

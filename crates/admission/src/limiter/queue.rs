@@ -160,9 +160,16 @@ impl State {
             self.gate.count_admission(p);
             return Ok(Entered::Admitted);
         }
+        // Refuse at once what would only time out in the queue: the caller
+        // learns in microseconds what it would otherwise learn at its
+        // deadline or its class's queue timeout.
+        let estimate = self.estimated_wait(p);
+        if estimate > self.config.timeouts[p.index()] {
+            return Err(self.refuse(p, Reason::DeadlineUnmeetable));
+        }
         if let Some(d) = ask.deadline {
             let remaining = d.instant().saturating_duration_since(now);
-            if remaining.is_zero() || remaining < self.estimated_wait(p) {
+            if remaining.is_zero() || remaining < estimate {
                 return Err(self.refuse(p, Reason::DeadlineUnmeetable));
             }
         }

@@ -1,0 +1,218 @@
+//! The open-loop load generator: each request is sent at its scheduled time,
+//! whatever happened to the earlier ones, and its latency is measured from
+//! that time, so a stalled server cannot hide its stall (no coordinated
+//! omission).
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use hdrhistogram::Histogram;
+use http_body_util::{BodyExt, Empty};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use serde::Serialize;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tower_pressure::Priority;
+
+/// The default share of each class in the offered load, `Bulk` first:
+/// Bulk 15 %, Low 25 %, Normal 35 %, High 20 %, Critical 5 %.
+pub(crate) const MIX: [f64; 5] = [0.15, 0.25, 0.35, 0.20, 0.05];
+
+/// Requests in flight at most; past this the generator counts the request
+/// as failed rather than open more sockets.
+const MAX_IN_FLIGHT: usize = 4000;
+
+/// What happened to one class's requests in one phase.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct ClassResult {
+    pub(crate) class: &'static str,
+    pub(crate) offered: u64,
+    /// Answered `200` within the class's objective.
+    pub(crate) good: u64,
+    /// Answered `200` too late.
+    pub(crate) late: u64,
+    /// Refused (`503`/`429`).
+    pub(crate) rejected: u64,
+    /// Timed out, failed, or not sent (too many in flight).
+    pub(crate) failed: u64,
+    pub(crate) ok_p50_ms: f64,
+    pub(crate) ok_p99_ms: f64,
+    pub(crate) ok_p999_ms: f64,
+    pub(crate) rejected_p99_ms: f64,
+}
+
+struct ClassStats {
+    offered: u64,
+    good: u64,
+    late: u64,
+    rejected: u64,
+    failed: u64,
+    ok: Histogram<u64>,
+    refused: Histogram<u64>,
+}
+
+impl ClassStats {
+    fn new() -> Self {
+        let h = || Histogram::new_with_bounds(1, 120_000_000, 3).expect("valid bounds");
+        ClassStats {
+            offered: 0,
+            good: 0,
+            late: 0,
+            rejected: 0,
+            failed: 0,
+            ok: h(),
+            refused: h(),
+        }
+    }
+
+    fn result(&self, p: Priority) -> ClassResult {
+        let ms = |h: &Histogram<u64>, q: f64| {
+            if h.is_empty() {
+                0.0
+            } else {
+                h.value_at_quantile(q) as f64 / 1000.0
+            }
+        };
+        ClassResult {
+            class: p.as_str(),
+            offered: self.offered,
+            good: self.good,
+            late: self.late,
+            rejected: self.rejected,
+            failed: self.failed,
+            ok_p50_ms: ms(&self.ok, 0.50),
+            ok_p99_ms: ms(&self.ok, 0.99),
+            ok_p999_ms: ms(&self.ok, 0.999),
+            rejected_p99_ms: ms(&self.refused, 0.99),
+        }
+    }
+}
+
+/// A small deterministic generator (xorshift64*), so runs are repeatable.
+pub(crate) struct Rng(u64);
+
+impl Rng {
+    pub(crate) fn new(seed: u64) -> Self {
+        Rng(seed.max(1))
+    }
+
+    pub(crate) fn next_f64(&mut self) -> f64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// A class drawn from [`MIX`].
+    pub(crate) fn class(&mut self) -> Priority {
+        let mut u = self.next_f64();
+        for p in Priority::ALL {
+            u -= MIX[p.index()];
+            if u < 0.0 {
+                return p;
+            }
+        }
+        Priority::Normal
+    }
+}
+
+/// The generator's HTTP client.
+pub(crate) type HttpClient = Client<HttpConnector, Empty<Bytes>>;
+
+pub(crate) fn client() -> HttpClient {
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    Client::builder(TokioExecutor::new())
+        .pool_max_idle_per_host(1024)
+        .build(connector)
+}
+
+/// Offers `rate` requests a second for `duration` to the gateway at `addr`,
+/// and waits (at most `timeout` past the last send) for the answers.
+pub(crate) async fn phase(
+    client: &HttpClient,
+    addr: SocketAddr,
+    rate: f64,
+    duration: Duration,
+    timeout: Duration,
+    slo: [Duration; 5],
+    rng: &mut Rng,
+) -> Vec<ClassResult> {
+    let stats: Arc<Mutex<Vec<ClassStats>>> = Arc::new(Mutex::new(
+        Priority::ALL.iter().map(|_| ClassStats::new()).collect(),
+    ));
+    let n = (rate * duration.as_secs_f64()).round() as u64;
+    let start = Instant::now() + Duration::from_millis(20);
+    let mut tasks = JoinSet::new();
+    for i in 0..n {
+        let at = start + Duration::from_secs_f64(i as f64 / rate);
+        let class = rng.class();
+        tokio::time::sleep_until(at).await;
+        // Reap finished requests so the set stays small.
+        while tasks.try_join_next().is_some() {}
+        let stats = stats.clone();
+        lock(&stats)[class.index()].offered += 1;
+        if tasks.len() >= MAX_IN_FLIGHT {
+            lock(&stats)[class.index()].failed += 1;
+            continue;
+        }
+        let client = client.clone();
+        let uri = format!("http://{addr}{}", voice_gateway::PATHS[class.index()]);
+        let objective = slo[class.index()];
+        tasks.spawn(async move {
+            let outcome = tokio::time::timeout(timeout, async {
+                let res = client.get(uri.parse().expect("a valid uri")).await?;
+                let status = res.status();
+                res.into_body().collect().await?;
+                Ok::<_, Box<dyn std::error::Error + Send + Sync>>(status)
+            })
+            .await;
+            // Measured from the scheduled time, not the send time.
+            let micros = u64::try_from(at.elapsed().as_micros()).unwrap_or(u64::MAX);
+            let mut s = lock(&stats);
+            let c = &mut s[class.index()];
+            match outcome {
+                Ok(Ok(status)) if status.is_success() => {
+                    c.ok.saturating_record(micros);
+                    if Duration::from_micros(micros) <= objective {
+                        c.good += 1;
+                    } else {
+                        c.late += 1;
+                    }
+                }
+                Ok(Ok(status)) if status.as_u16() == 503 || status.as_u16() == 429 => {
+                    c.rejected += 1;
+                    c.refused.saturating_record(micros);
+                }
+                _ => c.failed += 1,
+            }
+        });
+    }
+    let deadline = Instant::now() + timeout + Duration::from_millis(200);
+    while !tasks.is_empty() {
+        match tokio::time::timeout_at(deadline, tasks.join_next()).await {
+            Ok(_) => {}
+            Err(_) => {
+                tasks.abort_all();
+                break;
+            }
+        }
+    }
+    let mut s = lock(&stats);
+    for c in s.iter_mut() {
+        // Whatever did not come back (aborted past the deadline) failed.
+        c.failed = c.offered - c.good - c.late - c.rejected;
+    }
+    Priority::ALL
+        .iter()
+        .map(|&p| s[p.index()].result(p))
+        .collect()
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}

@@ -1,0 +1,158 @@
+//! The overload experiment, run by `cargo xtask demo`: the voice gateway and
+//! its baselines, driven over loopback HTTP by an open-loop generator at
+//! 0.5× to 10× the gateway's capacity, reported per class.
+//!
+//! Run with `cargo xtask demo` (or `cargo xtask demo --quick`, under a
+//! minute). Writes `report/demo.json`.
+
+mod load;
+mod report;
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use tokio::runtime::Runtime;
+use voice_gateway::{Capacity, Protection, SLO};
+
+use crate::load::Rng;
+use crate::report::{Level, Run};
+
+struct Options {
+    quick: bool,
+    phase: Duration,
+    timeout: Duration,
+    levels: Vec<f64>,
+    out: std::path::PathBuf,
+}
+
+fn options() -> Result<Options, String> {
+    let mut quick = false;
+    let mut out = std::path::PathBuf::from("report");
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--quick" => quick = true,
+            "--out" => out = args.next().ok_or("--out needs a folder")?.into(),
+            "-h" | "--help" => {
+                return Err("usage: cargo xtask demo [--quick] [--out FOLDER]".to_owned());
+            }
+            other => return Err(format!("unknown argument {other:?}; try --help")),
+        }
+    }
+    Ok(Options {
+        quick,
+        phase: Duration::from_millis(if quick { 1500 } else { 5000 }),
+        timeout: Duration::from_secs(if quick { 2 } else { 5 }),
+        levels: vec![0.5, 1.0, 2.0, 5.0, 10.0],
+        out,
+    })
+}
+
+/// The gateway's capacity: 4 slots × 25 ms = 160 requests a second, which
+/// leaves room on a 2-core machine for the generator at 10×.
+const CAPACITY: Capacity = Capacity {
+    slots: 4,
+    work: Duration::from_millis(25),
+};
+
+fn runtime(name: &str) -> Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name(name)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+}
+
+fn main() -> ExitCode {
+    let opts = match options() {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    // The gateway and the generator each get a runtime of their own thread.
+    let server_rt = runtime("gateway");
+    let load_rt = runtime("load");
+    let client = load_rt.block_on(async { load::client() });
+    let mut runs = Vec::new();
+    let total = Protection::ALL.len() * opts.levels.len();
+    let mut done = 0;
+    for protection in Protection::ALL {
+        let (addr, limiter) = server_rt.block_on(serve(protection));
+        let mut rng = Rng::new(0x5eed);
+        let mut levels = Vec::new();
+        for &level in &opts.levels {
+            done += 1;
+            eprint!(
+                "\r[{done:>2}/{total}] {:<17} at {level:>4}× capacity ...",
+                protection.name()
+            );
+            let rate = level * CAPACITY.per_second();
+            let classes = load_rt.block_on(load::phase(
+                &client,
+                addr,
+                rate,
+                opts.phase,
+                opts.timeout,
+                SLO,
+                &mut rng,
+            ));
+            // Let the gateway drain before the next phase.
+            load_rt.block_on(async { tokio::time::sleep(Duration::from_millis(300)).await });
+            let idle = limiter.as_ref().map(|l| {
+                let s = l.snapshot();
+                s.in_flight == 0 && s.queue_len() == 0
+            });
+            levels.push(Level {
+                load: level,
+                offered_per_s: rate,
+                seconds: opts.phase.as_secs_f64(),
+                classes,
+                idle_after: idle,
+            });
+        }
+        runs.push(Run {
+            system: protection.name(),
+            levels,
+        });
+    }
+    eprintln!("\r{:60}", "");
+    let report = report::Report::new(CAPACITY.per_second(), opts.quick, runs);
+    report.print();
+    if let Err(e) = report.write(&opts.out) {
+        eprintln!(
+            "demo: could not write the report to {}: {e}",
+            opts.out.display()
+        );
+        return ExitCode::FAILURE;
+    }
+    let broken = report.broken_invariants();
+    if broken.is_empty() {
+        println!(
+            "\ninvariants hold; report written to {}",
+            opts.out.join("demo.json").display()
+        );
+        ExitCode::SUCCESS
+    } else {
+        for b in &broken {
+            eprintln!("broken invariant: {b}");
+        }
+        ExitCode::FAILURE
+    }
+}
+
+/// Starts the gateway behind `protection` on a loopback port.
+async fn serve(protection: Protection) -> (SocketAddr, Option<tower_pressure::PriorityLimiter>) {
+    let (app, limiter) = voice_gateway::app(CAPACITY, protection);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a loopback port");
+    let addr = listener.local_addr().expect("a bound address");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (addr, limiter)
+}

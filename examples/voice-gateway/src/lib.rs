@@ -1,0 +1,256 @@
+//! The voice-processing gateway of the original design, with a simulated
+//! capacity, behind tower-pressure or behind one of the baselines the demo
+//! compares it to.
+//!
+//! Every route does the same simulated work: it takes one of `slots` worker
+//! slots and holds it for `work`, so the gateway serves at most
+//! `slots / work` requests a second. Requests that find no free slot wait
+//! for one, first come first served, as a thread pool or a connection pool
+//! would make them.
+//!
+//! Run the gateway alone with `cargo run -p voice-gateway`; `cargo xtask demo`
+//! drives it past its capacity.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::error_handling::HandleErrorLayer;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::{any, get};
+use tokio::sync::Semaphore;
+use tower::ServiceBuilder;
+use tower_pressure::{AdmissionLayer, ClassifyLayer, Priority, PriorityLimiter, Rules};
+
+/// How much work the gateway can do.
+#[derive(Debug, Clone, Copy)]
+pub struct Capacity {
+    /// Worker slots: requests served at once.
+    pub slots: usize,
+    /// How long one request holds a slot.
+    pub work: Duration,
+}
+
+impl Capacity {
+    /// Requests per second the gateway serves when every slot is busy.
+    pub fn per_second(&self) -> f64 {
+        self.slots as f64 / self.work.as_secs_f64()
+    }
+}
+
+/// What stands in front of the gateway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protection {
+    /// Nothing: every request waits for a slot, however long.
+    None,
+    /// tower's `GlobalConcurrencyLimit` + `LoadShed`: one global limit, the
+    /// excess refused at once whatever its class.
+    TowerLimit,
+    /// tower's `LoadShed` + `Buffer` + `ConcurrencyLimit`: a bounded FIFO queue.
+    TowerBuffer,
+    /// tower-pressure: classify, then a priority queue with per-class timeouts.
+    TowerPressure,
+}
+
+impl Protection {
+    /// All four, baselines first.
+    pub const ALL: [Protection; 4] = [
+        Protection::None,
+        Protection::TowerLimit,
+        Protection::TowerBuffer,
+        Protection::TowerPressure,
+    ];
+
+    /// A short name for tables and files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Protection::None => "unprotected",
+            Protection::TowerLimit => "tower-limit+shed",
+            Protection::TowerBuffer => "tower-buffer",
+            Protection::TowerPressure => "tower-pressure",
+        }
+    }
+}
+
+/// The gateway's classification: the original design's API classes, plus
+/// `/batch/` as `Bulk` work.
+pub fn rules() -> Rules {
+    Rules::builder()
+        .path_prefix("/health", Priority::Critical)
+        .path_prefix("/metrics", Priority::Critical)
+        .path_prefix("/voice/", Priority::High)
+        .path_prefix("/stream/", Priority::High)
+        .path_prefix("/user/", Priority::Normal)
+        .path_prefix("/auth/", Priority::Normal)
+        .path_prefix("/analytics/", Priority::Low)
+        .path_prefix("/report/", Priority::Low)
+        .path_prefix("/batch/", Priority::Bulk)
+        .build()
+        .expect("the gateway's rules are valid")
+}
+
+/// The path the demo requests for each class, `Bulk` first.
+pub const PATHS: [&str; 5] = [
+    "/batch/export",
+    "/analytics/daily",
+    "/user/profile",
+    "/voice/transcribe",
+    "/health",
+];
+
+/// The latency objective of each class, `Bulk` first: an answer later than
+/// this is as good as none.
+pub const SLO: [Duration; 5] = [
+    Duration::from_millis(1000),
+    Duration::from_millis(1000),
+    Duration::from_millis(1000),
+    Duration::from_millis(500),
+    Duration::from_millis(250),
+];
+
+/// The queue timeout of each class under tower-pressure, `Bulk` first: a
+/// request that would wait so long that its work could not finish within
+/// its class's objective is refused instead.
+pub const QUEUE_TIMEOUTS: [Duration; 5] = [
+    Duration::from_millis(900),
+    Duration::from_millis(900),
+    Duration::from_millis(900),
+    Duration::from_millis(400),
+    Duration::from_millis(200),
+];
+
+/// The gateway's routes with the simulated work.
+fn routes(capacity: Capacity) -> Router {
+    let slots = Arc::new(Semaphore::new(capacity.slots));
+    let work = move || {
+        let slots = slots.clone();
+        async move {
+            let _slot = slots
+                .acquire()
+                .await
+                .expect("the semaphore is never closed");
+            tokio::time::sleep(capacity.work).await;
+            "ok"
+        }
+    };
+    Router::new()
+        .route("/health", get(work.clone()))
+        .route("/{class}/{name}", any(work))
+}
+
+/// A refusal from a tower baseline, as `503` (tower's own layers fail
+/// with errors, which axum requires turned into responses).
+async fn overloaded(_err: tower::BoxError) -> impl IntoResponse {
+    (StatusCode::SERVICE_UNAVAILABLE, "overloaded")
+}
+
+/// The gateway behind `protection`; with tower-pressure, also its limiter.
+pub fn app(capacity: Capacity, protection: Protection) -> (Router, Option<PriorityLimiter>) {
+    let n = capacity.slots;
+    let router = routes(capacity);
+    match protection {
+        Protection::None => (router, None),
+        Protection::TowerLimit => {
+            let limit = Arc::new(Semaphore::new(n));
+            let app = router.layer(
+                ServiceBuilder::new()
+                    .layer(HandleErrorLayer::new(overloaded))
+                    .load_shed()
+                    .layer(tower::limit::GlobalConcurrencyLimitLayer::with_semaphore(
+                        limit,
+                    )),
+            );
+            (app, None)
+        }
+        Protection::TowerBuffer => {
+            // One buffer worker for the whole router: built here, once.
+            let svc = ServiceBuilder::new()
+                .layer(HandleErrorLayer::new(overloaded))
+                .load_shed()
+                .buffer(n * 8)
+                .concurrency_limit(n)
+                .service(router);
+            (Router::new().fallback_service(svc), None)
+        }
+        Protection::TowerPressure => {
+            let mut b = PriorityLimiter::builder().limit(n).max_queue(n * 8);
+            for p in Priority::ALL {
+                b = b.queue_timeout(p, QUEUE_TIMEOUTS[p.index()]);
+            }
+            let limiter = b.build().expect("the gateway's limiter settings are valid");
+            let app = router.layer(
+                ServiceBuilder::new()
+                    // 1. Who are you: the class of the request.
+                    .layer(ClassifyLayer::new(rules()))
+                    // 2. The priority queue: one global limit of `n`.
+                    .layer(AdmissionLayer::new(limiter.clone())),
+            );
+            (app, Some(limiter))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::http::Request;
+    use tower::ServiceExt;
+
+    fn capacity() -> Capacity {
+        Capacity {
+            slots: 1,
+            work: Duration::from_millis(100),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn every_variant_serves_a_request_when_idle() {
+        for protection in Protection::ALL {
+            let (app, _) = app(capacity(), protection);
+            for path in PATHS {
+                let res = app
+                    .clone()
+                    .oneshot(Request::get(path).body(Body::empty()).unwrap())
+                    .await
+                    .unwrap();
+                assert_eq!(res.status(), StatusCode::OK, "{} {path}", protection.name());
+            }
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn tower_pressure_serves_health_first_and_refuses_bulk_past_its_timeout() {
+        let (app, limiter) = app(capacity(), Protection::TowerPressure);
+        let limiter = limiter.unwrap();
+        let call = |path: &'static str| {
+            let app = app.clone();
+            tokio::spawn(async move {
+                app.oneshot(Request::get(path).body(Body::empty()).unwrap())
+                    .await
+                    .unwrap()
+                    .status()
+            })
+        };
+        let first = call("/user/profile");
+        tokio::task::yield_now().await;
+        let bulk = call("/batch/export");
+        let health = call("/health");
+        tokio::task::yield_now().await;
+        assert_eq!(limiter.snapshot().queue_len(), 2);
+        assert_eq!(first.await.unwrap(), StatusCode::OK);
+        // The health check jumped the queue; Bulk waited behind it.
+        assert_eq!(health.await.unwrap(), StatusCode::OK);
+        assert_eq!(bulk.await.unwrap(), StatusCode::OK);
+        assert_eq!(
+            limiter.snapshot().counts[Priority::Critical.index()].admitted,
+            1
+        );
+    }
+
+    #[test]
+    fn capacity_is_slots_over_work() {
+        assert_eq!(capacity().per_second(), 10.0);
+    }
+}
