@@ -36,6 +36,10 @@ async fn teach_hold_time(l: &PriorityLimiter, hold: Duration, n: usize) {
     tokio::time::advance(hold).await;
     drop(held);
     assert_idle(l);
+    // A quiet spell, so that the arrival rate learned while teaching (one
+    // Normal request per `hold`) does not count as traffic that overtakes
+    // the lower classes in the test that follows.
+    tokio::time::advance(hold * 20).await;
 }
 
 /// A request of `priority` whose caller gives up `after` from now.
@@ -158,13 +162,95 @@ async fn a_request_whose_estimated_wait_exceeds_its_queue_timeout_is_refused_at_
         Reason::DeadlineUnmeetable,
         "refused at once, not after 3.5 s"
     );
-    // A higher class overtakes the waiters, so its estimate is short.
+    // A higher class overtakes the waiters, so its estimate is short; it
+    // pushes the newest Normal waiter to ~4 s, which is then told at once.
     let mut high = spawn(l.acquire(Priority::High));
     assert_pending!(high.poll());
+    let mut last = waiters.pop().unwrap();
+    assert_eq!(
+        assert_ready_err!(last.poll()).reason(),
+        Reason::DeadlineUnmeetable
+    );
     drop(held);
     drop(assert_ready_ok!(high.poll()));
     for w in &mut waiters {
         drop(assert_ready_ok!(w.poll()));
+    }
+    assert_idle(&l);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_waiter_pushed_back_past_its_timeout_by_higher_classes_is_refused_at_once() {
+    let l = PriorityLimiter::builder()
+        .limit(1)
+        .max_queue(100)
+        .queue_timeout(Priority::Low, Duration::from_millis(3500))
+        .build()
+        .unwrap();
+    teach_hold_time(&l, SECOND, 5).await;
+    let held = l.try_acquire(Priority::Normal).unwrap();
+    let mut low = spawn(l.acquire(Priority::Low));
+    assert_pending!(low.poll());
+    let mut high: Vec<_> = (0..2)
+        .map(|_| {
+            let mut h = spawn(l.acquire(Priority::High));
+            assert_pending!(h.poll());
+            h
+        })
+        .collect();
+    // Two High ahead: ~3 s for the Low waiter, inside its 3.5 s.
+    assert!(!low.is_woken());
+    let mut third = spawn(l.acquire(Priority::High));
+    assert_pending!(third.poll());
+    // Three ahead: ~4 s. It is told now, not at 3.5 s.
+    assert!(low.is_woken());
+    let err = assert_ready_err!(low.poll());
+    assert_eq!(err.reason(), Reason::DeadlineUnmeetable);
+    assert_eq!(
+        l.snapshot().counts[Priority::Low.index()].deadline_unmeetable,
+        1
+    );
+    high.push(third);
+    drop(held);
+    for h in &mut high {
+        drop(assert_ready_ok!(h.poll()));
+    }
+    assert_idle(&l);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_class_starved_by_the_arrival_rate_of_higher_classes_is_refused_at_once() {
+    let l = PriorityLimiter::builder()
+        .limit(1)
+        .max_queue(100)
+        .build()
+        .unwrap();
+    // One permit held 100 ms at a time: 10 admissions a second.
+    teach_hold_time(&l, Duration::from_millis(100), 5).await;
+    let held = l.try_acquire(Priority::Normal).unwrap();
+    let mut low = spawn(l.acquire(Priority::Low));
+    assert_pending!(low.poll(), "nothing overtakes Low yet");
+    // High requests arrive at 20 a second for a second: more than the
+    // service rate, for long enough for the limiter to measure it.
+    let mut high = Vec::new();
+    for _ in 0..20 {
+        tokio::time::advance(Duration::from_millis(50)).await;
+        let mut h = spawn(l.acquire(Priority::High));
+        assert_pending!(h.poll());
+        high.push(h);
+    }
+    // The queued Low waiter was told as soon as the rate was known...
+    assert_eq!(
+        assert_ready_err!(low.poll()).reason(),
+        Reason::DeadlineUnmeetable
+    );
+    // ...and a Low newcomer is refused on arrival, not after 20 s.
+    let err = assert_ready_err!(spawn(l.acquire(Priority::Low)).poll());
+    assert_eq!(err.reason(), Reason::DeadlineUnmeetable);
+    // High itself is still queued and served.
+    drop(held);
+    for h in &mut high {
+        drop(assert_ready_ok!(h.poll()));
     }
     assert_idle(&l);
 }
