@@ -7,8 +7,7 @@
 //! total elapsed time over all operations, so a lower time with 2 threads is
 //! higher throughput.
 
-use std::convert::Infallible;
-use std::future::{Future, Ready, ready};
+use std::future::Future;
 use std::hint::black_box;
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
@@ -17,35 +16,15 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use tower::limit::ConcurrencyLimit;
-use tower::{Layer, Service, ServiceExt, service_fn};
+use tower::{Layer, Service, ServiceExt};
 use tower_pressure_admission::{GenericAdmissionLayer, PriorityLimiter};
-use tower_pressure_core::{Priority, PriorityOf};
+use tower_pressure_benches::{Job, noop_job};
+use tower_pressure_core::Priority;
 
 /// The concurrency limit of every limiter here; never reached.
 const LIMIT: usize = 1024;
 /// The thread counts compared.
 const THREADS: [usize; 2] = [1, 2];
-
-/// A tiny request carrying its priority.
-#[derive(Debug, Clone, Copy)]
-struct Job(Priority);
-
-impl PriorityOf for Job {
-    fn priority(&self) -> Priority {
-        self.0
-    }
-}
-
-fn noop_job() -> impl Service<
-    Job,
-    Response = Priority,
-    Error = Infallible,
-    Future = Ready<Result<Priority, Infallible>>,
-> + Clone
-+ Send
-+ 'static {
-    service_fn(|job: Job| ready(Ok(job.0)))
-}
 
 fn limiter() -> PriorityLimiter {
     PriorityLimiter::builder()
@@ -160,16 +139,9 @@ fn contended_layer(c: &mut Criterion) {
     g.finish();
 }
 
-fn config() -> Criterion {
-    Criterion::default()
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(2))
-        .sample_size(30)
-}
-
 criterion_group! {
     name = benches;
-    config = config();
+    config = tower_pressure_benches::quick_config();
     targets = contended_try_acquire, contended_layer
 }
 criterion_main!(benches);

@@ -18,29 +18,11 @@ use tower::limit::ConcurrencyLimit;
 use tower::load_shed::LoadShed;
 use tower::{Layer, Service, ServiceExt, service_fn};
 use tower_pressure_admission::{AdmissionLayer, GenericAdmissionLayer, PriorityLimiter};
-use tower_pressure_core::{Priority, PriorityOf};
+use tower_pressure_benches::{Job, noop_job};
+use tower_pressure_core::Priority;
 
 /// The concurrency limit of every limiter here; never reached.
 const LIMIT: usize = 64;
-
-/// A tiny request carrying its priority.
-#[derive(Debug, Clone, Copy)]
-struct Job(Priority);
-
-impl PriorityOf for Job {
-    fn priority(&self) -> Priority {
-        self.0
-    }
-}
-
-fn noop_job() -> impl Service<
-    Job,
-    Response = Priority,
-    Error = Infallible,
-    Future = Ready<Result<Priority, Infallible>>,
-> + Clone {
-    service_fn(|job: Job| ready(Ok(job.0)))
-}
 
 fn noop_http() -> impl Service<
     Request<()>,
@@ -133,16 +115,9 @@ fn fast_path_http(c: &mut Criterion) {
     g.finish();
 }
 
-fn config() -> Criterion {
-    Criterion::default()
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(2))
-        .sample_size(30)
-}
-
 criterion_group! {
     name = benches;
-    config = config();
+    config = tower_pressure_benches::quick_config();
     targets = fast_path_generic, fast_path_http
 }
 criterion_main!(benches);

@@ -5,41 +5,21 @@
 //! against tower's `ConcurrencyLimit`, on a current-thread runtime with time
 //! enabled (a queued acquire arms its queue timeout).
 
-use std::convert::Infallible;
-use std::future::{Future, Ready, poll_fn, ready};
+use std::future::{Future, poll_fn};
 use std::hint::black_box;
 use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::task::Poll;
-use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use tokio::runtime::Runtime;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use tower::limit::ConcurrencyLimit;
-use tower::{Layer, Service, ServiceExt, service_fn};
+use tower::{Layer, Service, ServiceExt};
 use tower_pressure_admission::{GenericAdmissionLayer, PriorityLimiter};
-use tower_pressure_core::{Priority, PriorityOf};
-
-/// A tiny request carrying its priority.
-#[derive(Debug, Clone, Copy)]
-struct Job(Priority);
-
-impl PriorityOf for Job {
-    fn priority(&self) -> Priority {
-        self.0
-    }
-}
-
-fn noop_job() -> impl Service<
-    Job,
-    Response = Priority,
-    Error = Infallible,
-    Future = Ready<Result<Priority, Infallible>>,
-> + Clone {
-    service_fn(|job: Job| ready(Ok(job.0)))
-}
+use tower_pressure_benches::{Job, noop_job};
+use tower_pressure_core::Priority;
 
 /// A limiter of one permit.
 fn limiter() -> PriorityLimiter {
@@ -153,16 +133,9 @@ fn runtime() -> Runtime {
         .expect("a current-thread runtime")
 }
 
-fn config() -> Criterion {
-    Criterion::default()
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(2))
-        .sample_size(30)
-}
-
 criterion_group! {
     name = benches;
-    config = config();
+    config = tower_pressure_benches::quick_config();
     targets = handoff, handoff_layer
 }
 criterion_main!(benches);

@@ -1,3 +1,42 @@
-//! Criterion benchmarks of tower-pressure; the benches live in `benches/`.
+//! Criterion benchmarks of tower-pressure; the benches live in `benches/`,
+//! this library holds what they share.
 //!
 //! Run with `cargo bench -p tower-pressure-benches` (or `cargo xtask bench`).
+
+use std::convert::Infallible;
+use std::future::{Ready, ready};
+use std::time::Duration;
+
+use criterion::Criterion;
+use tower::{Service, service_fn};
+use tower_pressure_core::{Priority, PriorityOf};
+
+/// A tiny non-http request carrying its priority.
+#[derive(Debug, Clone, Copy)]
+pub struct Job(pub Priority);
+
+impl PriorityOf for Job {
+    fn priority(&self) -> Priority {
+        self.0
+    }
+}
+
+/// A service that answers a [`Job`] with its priority, at once.
+pub fn noop_job() -> impl Service<
+    Job,
+    Response = Priority,
+    Error = Infallible,
+    Future = Ready<Result<Priority, Infallible>>,
+> + Clone
++ Send
++ 'static {
+    service_fn(|job: Job| ready(Ok(job.0)))
+}
+
+/// Short warm-up and measurement, so the whole suite runs in minutes.
+pub fn quick_config() -> Criterion {
+    Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(30)
+}

@@ -53,15 +53,7 @@ impl Rules {
     /// segment boundary: `/health` matches `/health` and `/health/live`, not
     /// `/healthcare`, `/api/health` or `/users/health`.
     pub fn voice_service() -> Rules {
-        Rules::builder()
-            .path_prefix("/health", Priority::Critical)
-            .path_prefix("/metrics", Priority::Critical)
-            .path_prefix("/voice/", Priority::High)
-            .path_prefix("/stream/", Priority::High)
-            .path_prefix("/user/", Priority::Normal)
-            .path_prefix("/auth/", Priority::Normal)
-            .path_prefix("/analytics/", Priority::Low)
-            .path_prefix("/report/", Priority::Low)
+        RulesBuilder::voice_service()
             .build()
             .expect("the preset rules are valid")
     }
@@ -136,6 +128,20 @@ impl std::fmt::Debug for RulesBuilder {
 }
 
 impl RulesBuilder {
+    /// A builder holding the rules of [`Rules::voice_service`], to add more
+    /// after them (they are tried first).
+    pub fn voice_service() -> Self {
+        RulesBuilder::default()
+            .path_prefix("/health", Priority::Critical)
+            .path_prefix("/metrics", Priority::Critical)
+            .path_prefix("/voice/", Priority::High)
+            .path_prefix("/stream/", Priority::High)
+            .path_prefix("/user/", Priority::Normal)
+            .path_prefix("/auth/", Priority::Normal)
+            .path_prefix("/analytics/", Priority::Low)
+            .path_prefix("/report/", Priority::Low)
+    }
+
     pub(crate) fn push(mut self, spec: Spec, p: Priority) -> Self {
         self.specs.push((spec, p));
         self

@@ -21,6 +21,7 @@ use axum::response::IntoResponse;
 use axum::routing::{any, get};
 use tokio::sync::Semaphore;
 use tower::ServiceBuilder;
+use tower_pressure::classify::RulesBuilder;
 use tower_pressure::{AdmissionLayer, ClassifyLayer, Priority, PriorityLimiter, Rules};
 
 /// How much work the gateway can do.
@@ -76,15 +77,7 @@ impl Protection {
 /// The gateway's classification: the original design's API classes, plus
 /// `/batch/` as `Bulk` work.
 pub fn rules() -> Rules {
-    Rules::builder()
-        .path_prefix("/health", Priority::Critical)
-        .path_prefix("/metrics", Priority::Critical)
-        .path_prefix("/voice/", Priority::High)
-        .path_prefix("/stream/", Priority::High)
-        .path_prefix("/user/", Priority::Normal)
-        .path_prefix("/auth/", Priority::Normal)
-        .path_prefix("/analytics/", Priority::Low)
-        .path_prefix("/report/", Priority::Low)
+    RulesBuilder::voice_service()
         .path_prefix("/batch/", Priority::Bulk)
         .build()
         .expect("the gateway's rules are valid")

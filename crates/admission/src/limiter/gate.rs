@@ -68,10 +68,16 @@ impl Gate {
     /// emergency is on.
     #[inline]
     pub(crate) fn try_fast(&self) -> bool {
+        self.take_unless(FLAGS)
+    }
+
+    /// Takes a permit if one is free and none of the `blocking` flags is set.
+    #[inline]
+    fn take_unless(&self, blocking: usize) -> bool {
         let limit = self.limit();
         let mut cur = self.word.load(Ordering::Relaxed);
         loop {
-            if cur & FLAGS != 0 || cur >> 2 >= limit {
+            if cur & blocking != 0 || cur >> 2 >= limit {
                 return false;
             }
             match self.word.compare_exchange_weak(
@@ -111,22 +117,7 @@ impl Gate {
     /// Under the lock, with an empty queue: takes a permit if one is free,
     /// whatever the emergency flag (the caller checked the priority).
     pub(crate) fn admit_locked(&self) -> bool {
-        let limit = self.limit();
-        let mut cur = self.word.load(Ordering::Relaxed);
-        loop {
-            if cur >> 2 >= limit {
-                return false;
-            }
-            match self.word.compare_exchange_weak(
-                cur,
-                cur + ONE,
-                Ordering::AcqRel,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => return true,
-                Err(actual) => cur = actual,
-            }
-        }
+        self.take_unless(0)
     }
 
     /// Under the lock, while `WAITERS` is set: one more permit out.
