@@ -131,40 +131,70 @@ pub(crate) fn client() -> HttpClient {
         .build(connector)
 }
 
-/// Offers `rate` requests a second for `duration` to the gateway at `addr`,
-/// and waits (at most `timeout` past the last send) for the answers.
-pub(crate) async fn phase(
+/// How one request ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// `200` within the class's objective.
+    Good,
+    /// `200`, too late.
+    Late,
+    /// Refused (`503`/`429`).
+    Rejected,
+    /// Timed out, failed, or not sent.
+    Failed,
+}
+
+/// One request: when it was scheduled (from the start of the run), its
+/// class, how it ended, and its latency from its scheduled time.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Sample {
+    pub(crate) at: Duration,
+    pub(crate) class: Priority,
+    pub(crate) outcome: Outcome,
+    pub(crate) micros: u64,
+}
+
+/// A schedule of `rate` requests a second for `duration`, starting at
+/// `from`, with classes drawn from the mix.
+pub(crate) fn constant(
+    rate: f64,
+    from: Duration,
+    duration: Duration,
+    rng: &mut Rng,
+) -> Vec<(Duration, Priority)> {
+    let n = (rate * duration.as_secs_f64()).round() as u64;
+    (0..n)
+        .map(|i| (from + Duration::from_secs_f64(i as f64 / rate), rng.class()))
+        .collect()
+}
+
+/// Sends each request of `schedule` at its time (open loop), and waits (at
+/// most `timeout` past the last send) for the answers.
+pub(crate) async fn drive(
     client: &HttpClient,
     addr: SocketAddr,
-    rate: f64,
-    duration: Duration,
+    schedule: &[(Duration, Priority)],
     timeout: Duration,
     slo: [Duration; 5],
-    rng: &mut Rng,
-) -> Vec<ClassResult> {
-    let stats: Arc<Mutex<Vec<ClassStats>>> = Arc::new(Mutex::new(
-        Priority::ALL.iter().map(|_| ClassStats::new()).collect(),
-    ));
-    let n = (rate * duration.as_secs_f64()).round() as u64;
+) -> Vec<Sample> {
+    // One slot per scheduled request; a slot still empty at the end failed.
+    let samples: Arc<Mutex<Vec<Option<Sample>>>> = Arc::new(Mutex::new(vec![None; schedule.len()]));
     let start = Instant::now() + Duration::from_millis(20);
     let mut tasks = JoinSet::new();
-    for i in 0..n {
-        let at = start + Duration::from_secs_f64(i as f64 / rate);
-        let class = rng.class();
+    for (i, &(offset, class)) in schedule.iter().enumerate() {
+        let at = start + offset;
         tokio::time::sleep_until(at).await;
         // Reap finished requests so the set stays small.
         while tasks.try_join_next().is_some() {}
-        let stats = stats.clone();
-        lock(&stats)[class.index()].offered += 1;
+        let samples = samples.clone();
         if tasks.len() >= MAX_IN_FLIGHT {
-            lock(&stats)[class.index()].failed += 1;
             continue;
         }
         let client = client.clone();
         let uri = format!("http://{addr}{}", voice_gateway::PATHS[class.index()]);
         let objective = slo[class.index()];
         tasks.spawn(async move {
-            let outcome = tokio::time::timeout(timeout, async {
+            let answer = tokio::time::timeout(timeout, async {
                 let res = client.get(uri.parse().expect("a valid uri")).await?;
                 let status = res.status();
                 res.into_body().collect().await?;
@@ -173,43 +203,76 @@ pub(crate) async fn phase(
             .await;
             // Measured from the scheduled time, not the send time.
             let micros = u64::try_from(at.elapsed().as_micros()).unwrap_or(u64::MAX);
-            let mut s = lock(&stats);
-            let c = &mut s[class.index()];
-            match outcome {
+            let outcome = match answer {
                 Ok(Ok(status)) if status.is_success() => {
-                    c.ok.saturating_record(micros);
                     if Duration::from_micros(micros) <= objective {
-                        c.good += 1;
+                        Outcome::Good
                     } else {
-                        c.late += 1;
+                        Outcome::Late
                     }
                 }
                 Ok(Ok(status)) if status.as_u16() == 503 || status.as_u16() == 429 => {
-                    c.rejected += 1;
-                    c.refused.saturating_record(micros);
+                    Outcome::Rejected
                 }
-                _ => c.failed += 1,
-            }
+                _ => Outcome::Failed,
+            };
+            lock(&samples)[i] = Some(Sample {
+                at: offset,
+                class,
+                outcome,
+                micros,
+            });
         });
     }
     let deadline = Instant::now() + timeout + Duration::from_millis(200);
     while !tasks.is_empty() {
-        match tokio::time::timeout_at(deadline, tasks.join_next()).await {
-            Ok(_) => {}
-            Err(_) => {
-                tasks.abort_all();
-                break;
-            }
+        if tokio::time::timeout_at(deadline, tasks.join_next())
+            .await
+            .is_err()
+        {
+            tasks.abort_all();
+            break;
         }
     }
-    let mut s = lock(&stats);
-    for c in s.iter_mut() {
-        // Whatever did not come back (aborted past the deadline) failed.
-        c.failed = c.offered - c.good - c.late - c.rejected;
+    let done = std::mem::take(&mut *lock(&samples));
+    done.into_iter()
+        .zip(schedule)
+        .map(|(sample, &(at, class))| {
+            sample.unwrap_or(Sample {
+                at,
+                class,
+                outcome: Outcome::Failed,
+                micros: 0,
+            })
+        })
+        .collect()
+}
+
+/// Per-class results of a set of samples.
+pub(crate) fn summarize(samples: &[Sample]) -> Vec<ClassResult> {
+    let mut stats: Vec<ClassStats> = Priority::ALL.iter().map(|_| ClassStats::new()).collect();
+    for s in samples {
+        let c = &mut stats[s.class.index()];
+        c.offered += 1;
+        match s.outcome {
+            Outcome::Good => {
+                c.good += 1;
+                c.ok.saturating_record(s.micros);
+            }
+            Outcome::Late => {
+                c.late += 1;
+                c.ok.saturating_record(s.micros);
+            }
+            Outcome::Rejected => {
+                c.rejected += 1;
+                c.refused.saturating_record(s.micros);
+            }
+            Outcome::Failed => c.failed += 1,
+        }
     }
     Priority::ALL
         .iter()
-        .map(|&p| s[p.index()].result(p))
+        .map(|&p| stats[p.index()].result(p))
         .collect()
 }
 

@@ -7,6 +7,7 @@
 
 mod load;
 mod report;
+mod svg;
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -15,12 +16,13 @@ use std::time::Duration;
 use tokio::runtime::Runtime;
 use voice_gateway::{Capacity, Protection, SLO};
 
-use crate::load::Rng;
-use crate::report::{Level, Run};
+use crate::load::{HttpClient, Rng};
+use crate::report::{Level, Run, Step};
 
 struct Options {
     quick: bool,
     phase: Duration,
+    step: Duration,
     timeout: Duration,
     levels: Vec<f64>,
     out: std::path::PathBuf,
@@ -43,6 +45,7 @@ fn options() -> Result<Options, String> {
     Ok(Options {
         quick,
         phase: Duration::from_millis(if quick { 1500 } else { 5000 }),
+        step: Duration::from_millis(if quick { 1500 } else { 4000 }),
         timeout: Duration::from_secs(if quick { 2 } else { 5 }),
         levels: vec![0.5, 1.0, 2.0, 5.0, 10.0],
         out,
@@ -78,7 +81,7 @@ fn main() -> ExitCode {
     let load_rt = runtime("load");
     let client = load_rt.block_on(async { load::client() });
     let mut runs = Vec::new();
-    let total = Protection::ALL.len() * opts.levels.len();
+    let total = Protection::ALL.len() * (opts.levels.len() + 1);
     let mut done = 0;
     for protection in Protection::ALL {
         let (addr, limiter) = server_rt.block_on(serve(protection));
@@ -91,15 +94,10 @@ fn main() -> ExitCode {
                 protection.name()
             );
             let rate = level * CAPACITY.per_second();
-            let classes = load_rt.block_on(load::phase(
-                &client,
-                addr,
-                rate,
-                opts.phase,
-                opts.timeout,
-                SLO,
-                &mut rng,
-            ));
+            let schedule = load::constant(rate, Duration::ZERO, opts.phase, &mut rng);
+            let samples =
+                load_rt.block_on(load::drive(&client, addr, &schedule, opts.timeout, SLO));
+            let classes = load::summarize(&samples);
             // Let the gateway drain before the next phase.
             load_rt.block_on(async { tokio::time::sleep(Duration::from_millis(300)).await });
             let idle = limiter.as_ref().map(|l| {
@@ -114,15 +112,33 @@ fn main() -> ExitCode {
                 idle_after: idle,
             });
         }
+        done += 1;
+        eprint!(
+            "\r[{done:>2}/{total}] {:<17} step 0.5× → 5× → 0.5× ...",
+            protection.name()
+        );
+        let step = step_phase(
+            &server_rt,
+            &load_rt,
+            &client,
+            addr,
+            limiter.as_ref(),
+            &opts,
+            &mut rng,
+        );
         runs.push(Run {
             system: protection.name(),
             levels,
+            step,
         });
     }
     eprintln!("\r{:60}", "");
     let report = report::Report::new(CAPACITY.per_second(), opts.quick, runs);
     report.print();
-    if let Err(e) = report.write(&opts.out) {
+    if let Err(e) = report
+        .write(&opts.out)
+        .and_then(|()| report::html(&report, &opts.out))
+    {
         eprintln!(
             "demo: could not write the report to {}: {e}",
             opts.out.display()
@@ -155,4 +171,40 @@ async fn serve(protection: Protection) -> (SocketAddr, Option<tower_pressure::Pr
         let _ = axum::serve(listener, app).await;
     });
     (addr, limiter)
+}
+
+/// The step phase: 0.5× capacity, then 5×, then 0.5× again, each for
+/// `opts.step`, bucketed by 100 ms of scheduled time; with tower-pressure,
+/// its queue length is sampled on the same clock.
+fn step_phase(
+    server_rt: &Runtime,
+    load_rt: &Runtime,
+    client: &HttpClient,
+    addr: SocketAddr,
+    limiter: Option<&tower_pressure::PriorityLimiter>,
+    opts: &Options,
+    rng: &mut Rng,
+) -> Step {
+    let rate = CAPACITY.per_second();
+    let d = opts.step;
+    let mut schedule = load::constant(0.5 * rate, Duration::ZERO, d, rng);
+    schedule.extend(load::constant(5.0 * rate, d, d, rng));
+    schedule.extend(load::constant(0.5 * rate, d * 2, d, rng));
+    let sampler = limiter.cloned().map(|l| {
+        server_rt.spawn(async move {
+            let mut queue = Vec::new();
+            let mut tick = tokio::time::interval(report::BUCKET);
+            // The generator starts 20 ms after it is called.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            for _ in 0..(3 * d.as_millis() / report::BUCKET.as_millis()) {
+                tick.tick().await;
+                queue.push(l.snapshot().queue_len());
+            }
+            queue
+        })
+    });
+    let samples = load_rt.block_on(load::drive(client, addr, &schedule, opts.timeout, SLO));
+    let queue = sampler.and_then(|h| server_rt.block_on(h).ok());
+    load_rt.block_on(async { tokio::time::sleep(Duration::from_millis(300)).await });
+    Step::new(&samples, d, queue)
 }

@@ -1,12 +1,102 @@
 //! The experiment's results: the terminal table, the JSON file, and the
 //! invariants `.ci/run` holds the project to.
 
+use std::fmt::Write;
 use std::path::Path;
+use std::time::Duration;
 
 use serde::Serialize;
 use tower_pressure::Priority;
+use voice_gateway::SLO;
 
-use crate::load::ClassResult;
+use crate::load::{ClassResult, Outcome, Sample};
+use crate::svg::{COLORS, Series, escape, line_chart};
+
+/// The width of a step-phase time bucket.
+pub(crate) const BUCKET: Duration = Duration::from_millis(100);
+
+/// One time bucket of the step phase.
+#[derive(Debug, Serialize)]
+pub(crate) struct Bucket {
+    pub(crate) t_ms: u64,
+    /// Requests scheduled in the bucket, by class (`Bulk` first).
+    pub(crate) offered: [u64; 5],
+    /// Answered `200` (in time or late), by class.
+    pub(crate) served: [u64; 5],
+    /// Refused or failed, by class.
+    pub(crate) refused: [u64; 5],
+    /// p99 latency of High successes scheduled in the bucket, if any.
+    pub(crate) high_p99_ms: Option<f64>,
+    /// tower-pressure's queue length at the bucket's end.
+    pub(crate) queue_len: Option<usize>,
+}
+
+/// The step phase of one system: 0.5× → 5× → 0.5× capacity.
+#[derive(Debug, Serialize)]
+pub(crate) struct Step {
+    pub(crate) phase_ms: u64,
+    pub(crate) buckets: Vec<Bucket>,
+    /// After the step up, how long until every later bucket of the 5×
+    /// phase had High p99 within its objective; `None` if it never did.
+    pub(crate) high_recovery_ms: Option<u64>,
+}
+
+impl Step {
+    pub(crate) fn new(samples: &[Sample], phase: Duration, queue: Option<Vec<usize>>) -> Step {
+        let n = (3 * phase.as_millis() / BUCKET.as_millis()) as usize;
+        let mut buckets: Vec<Bucket> = (0..n)
+            .map(|i| Bucket {
+                t_ms: (i as u128 * BUCKET.as_millis()) as u64,
+                offered: [0; 5],
+                served: [0; 5],
+                refused: [0; 5],
+                high_p99_ms: None,
+                queue_len: queue.as_ref().and_then(|q| q.get(i).copied()),
+            })
+            .collect();
+        let mut high: Vec<Vec<u64>> = vec![Vec::new(); n];
+        for s in samples {
+            let i = (s.at.as_millis() / BUCKET.as_millis()) as usize;
+            let Some(b) = buckets.get_mut(i) else {
+                continue;
+            };
+            let c = s.class.index();
+            b.offered[c] += 1;
+            match s.outcome {
+                Outcome::Good | Outcome::Late => {
+                    b.served[c] += 1;
+                    if s.class == Priority::High {
+                        high[i].push(s.micros);
+                    }
+                }
+                Outcome::Rejected | Outcome::Failed => b.refused[c] += 1,
+            }
+        }
+        for (b, mut h) in buckets.iter_mut().zip(high) {
+            if !h.is_empty() {
+                h.sort_unstable();
+                let k = ((h.len() as f64 * 0.99).ceil() as usize).clamp(1, h.len()) - 1;
+                b.high_p99_ms = Some(h[k] as f64 / 1000.0);
+            }
+        }
+        let objective = SLO[Priority::High.index()].as_secs_f64() * 1000.0;
+        let (up, down) = (n / 3, 2 * n / 3);
+        // A bucket is within when every High request scheduled in it that
+        // got an answer got it in time, and at least one did (or none came).
+        let within = |b: &Bucket| {
+            let hi = Priority::High.index();
+            b.offered[hi] == 0 || b.high_p99_ms.is_some_and(|p| p <= objective)
+        };
+        let high_recovery_ms = (up..down)
+            .find(|&i| buckets[i..down].iter().all(within))
+            .map(|i| buckets[i].t_ms - buckets[up].t_ms);
+        Step {
+            phase_ms: phase.as_millis() as u64,
+            buckets,
+            high_recovery_ms,
+        }
+    }
+}
 
 /// One load level of one system.
 #[derive(Debug, Serialize)]
@@ -33,6 +123,7 @@ impl Level {
 pub(crate) struct Run {
     pub(crate) system: &'static str,
     pub(crate) levels: Vec<Level>,
+    pub(crate) step: Step,
 }
 
 #[derive(Debug, Serialize)]
@@ -71,6 +162,19 @@ impl Report {
                 print!("{:>10}", format!("{:.0}/s", l.goodput()));
             }
             println!();
+        }
+        println!();
+        for run in &self.runs {
+            match run.step.high_recovery_ms {
+                Some(ms) => println!(
+                    "{:<18} step to 5×: High p99 back within its objective after {ms} ms",
+                    run.system
+                ),
+                None => println!(
+                    "{:<18} step to 5×: High p99 never came back within its objective",
+                    run.system
+                ),
+            }
         }
         for (i, l) in self.runs[0].levels.iter().enumerate() {
             println!(
@@ -140,4 +244,153 @@ impl Report {
         }
         broken
     }
+}
+
+/// Writes `index.html` and its SVG charts into `dir`.
+pub(crate) fn html(report: &Report, dir: &Path) -> std::io::Result<()> {
+    let levels: Vec<String> = report.runs[0]
+        .levels
+        .iter()
+        .map(|l| format!("{}×", l.load))
+        .collect();
+    let goodput = line_chart(
+        "Goodput (answers within their objective) vs offered load",
+        "requests/s",
+        &levels,
+        &report
+            .runs
+            .iter()
+            .zip(COLORS.iter().skip(1).chain(COLORS.iter()))
+            .map(|(r, &color)| Series {
+                name: r.system,
+                color,
+                values: r.levels.iter().map(Level::goodput).collect(),
+            })
+            .collect::<Vec<_>>(),
+    );
+    let mut charts = vec![("goodput.svg".to_owned(), goodput)];
+    for run in &report.runs {
+        let per_class = line_chart(
+            &format!("{}: goodput by class", run.system),
+            "requests/s",
+            &levels,
+            &Priority::ALL
+                .iter()
+                .rev()
+                .zip(COLORS)
+                .map(|(&p, color)| Series {
+                    name: p.as_str(),
+                    color,
+                    values: run
+                        .levels
+                        .iter()
+                        .map(|l| l.classes[p.index()].good as f64 / l.seconds)
+                        .collect(),
+                })
+                .collect::<Vec<_>>(),
+        );
+        charts.push((format!("classes-{}.svg", run.system), per_class));
+    }
+    let times: Vec<String> = report.runs[0]
+        .step
+        .buckets
+        .iter()
+        .map(|b| format!("{:.1}s", b.t_ms as f64 / 1000.0))
+        .collect();
+    let high = line_chart(
+        "Step 0.5× → 5× → 0.5×: High p99 latency of successes",
+        "ms",
+        &times,
+        &report
+            .runs
+            .iter()
+            .zip(COLORS.iter().skip(1).chain(COLORS.iter()))
+            .map(|(r, &color)| Series {
+                name: r.system,
+                color,
+                values: r
+                    .step
+                    .buckets
+                    .iter()
+                    .map(|b| b.high_p99_ms.unwrap_or(f64::NAN))
+                    .collect(),
+            })
+            .collect::<Vec<_>>(),
+    );
+    charts.push(("step-high-p99.svg".to_owned(), high));
+    if let Some(tp) = report.runs.iter().find(|r| r.system == "tower-pressure") {
+        let mut series: Vec<Series<'_>> = Priority::ALL
+            .iter()
+            .rev()
+            .zip(COLORS)
+            .map(|(&p, color)| Series {
+                name: p.as_str(),
+                color,
+                values: tp
+                    .step
+                    .buckets
+                    .iter()
+                    .map(|b| b.served[p.index()] as f64 * 10.0)
+                    .collect(),
+            })
+            .collect();
+        series.push(Series {
+            name: "queue length",
+            color: "#000000",
+            values: tp
+                .step
+                .buckets
+                .iter()
+                .map(|b| b.queue_len.unwrap_or(0) as f64)
+                .collect(),
+        });
+        charts.push((
+            "step-tower-pressure.svg".to_owned(),
+            line_chart(
+                "tower-pressure in the step: served per second by class, and queue length",
+                "req/s · waiting",
+                &times,
+                &series,
+            ),
+        ));
+    }
+    let mut page = String::from(
+        "<!doctype html><meta charset=\"utf-8\"><title>tower-pressure overload demo</title>\
+         <style>body{font-family:sans-serif;max-width:1000px;margin:2em auto}table{border-collapse:collapse}\
+         td,th{border:1px solid #ccc;padding:2px 8px;text-align:right}</style>\
+         <h1>tower-pressure overload demo</h1>",
+    );
+    let _ = write!(
+        page,
+        "<p>The voice gateway ({:.0} requests/s capacity) driven open-loop at 0.5× to 10× capacity{}. \
+         Goodput counts answers within their class's objective (Critical 250 ms, High 500 ms, others 1 s).</p>",
+        report.capacity_per_s,
+        if report.quick { ", quick run" } else { "" }
+    );
+    page.push_str("<table><tr><th>system</th>");
+    for l in &levels {
+        let _ = write!(page, "<th>{}</th>", escape(l));
+    }
+    page.push_str("<th>High recovery after the step</th></tr>");
+    for run in &report.runs {
+        let _ = write!(page, "<tr><td>{}</td>", run.system);
+        for l in &run.levels {
+            let _ = write!(page, "<td>{:.0}/s</td>", l.goodput());
+        }
+        let rec = run
+            .step
+            .high_recovery_ms
+            .map_or("never".to_owned(), |ms| format!("{ms} ms"));
+        let _ = write!(page, "<td>{rec}</td></tr>");
+    }
+    page.push_str("</table>");
+    std::fs::create_dir_all(dir)?;
+    for (name, svg) in &charts {
+        std::fs::write(dir.join(name), svg)?;
+        let _ = write!(page, "<p><img src=\"{name}\" alt=\"{name}\"></p>");
+    }
+    page.push_str(
+        "<p>The numbers behind these charts are in <a href=\"demo.json\">demo.json</a>.</p>",
+    );
+    std::fs::write(dir.join("index.html"), page)
 }
