@@ -227,6 +227,27 @@ impl PriorityLimiter {
         }
     }
 
+    /// Sets the `metrics` gauges of the limiter's state from a snapshot:
+    /// in flight, the limit, and the queue length per priority (names in
+    /// `tower_pressure_core::metrics`). Counters of admissions and refusals
+    /// are kept as they happen; gauges are set here, so call this from your
+    /// metrics endpoint or on a timer rather than paying for it per request.
+    #[cfg(feature = "metrics")]
+    pub fn record_metrics(&self) {
+        use tower_pressure_core::metrics as m;
+        let s = self.snapshot();
+        metrics::gauge!(m::IN_FLIGHT, m::LABEL_LAYER => m::LAYER_ADMISSION).set(s.in_flight as f64);
+        metrics::gauge!(m::LIMIT, m::LABEL_LAYER => m::LAYER_ADMISSION).set(s.limit as f64);
+        for p in Priority::ALL {
+            metrics::gauge!(
+                m::QUEUE_LENGTH,
+                m::LABEL_LAYER => m::LAYER_ADMISSION,
+                m::LABEL_PRIORITY => p.as_str(),
+            )
+            .set(s.queued[p.index()] as f64);
+        }
+    }
+
     /// The concurrency limit.
     #[must_use]
     pub fn limit(&self) -> usize {
