@@ -4,34 +4,23 @@
 //! `ConcurrencyLimit` and `LoadShed` + `ConcurrencyLimit` on the same no-op
 //! service, and against the bare no-op service, on a current-thread runtime.
 
-use std::convert::Infallible;
 use std::fmt::Debug;
-use std::future::{Ready, ready};
 use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use http::{Request, Response};
+use http::Request;
 use tokio::runtime::Runtime;
 use tokio::time::Instant;
 use tower::limit::ConcurrencyLimit;
 use tower::load_shed::LoadShed;
-use tower::{Layer, Service, ServiceExt, service_fn};
+use tower::{Layer, Service, ServiceExt};
 use tower_pressure_admission::{AdmissionLayer, GenericAdmissionLayer, PriorityLimiter};
-use tower_pressure_benches::{Job, noop_job};
+use tower_pressure_benches::{Job, noop_http, noop_job};
 use tower_pressure_core::Priority;
 
 /// The concurrency limit of every limiter here; never reached.
 const LIMIT: usize = 64;
-
-fn noop_http() -> impl Service<
-    Request<()>,
-    Response = Response<()>,
-    Error = Infallible,
-    Future = Ready<Result<Response<()>, Infallible>>,
-> + Clone {
-    service_fn(|_req: Request<()>| ready(Ok(Response::new(()))))
-}
 
 fn limiter() -> PriorityLimiter {
     PriorityLimiter::builder()

@@ -8,6 +8,7 @@ use std::future::{Ready, ready};
 use std::time::Duration;
 
 use criterion::Criterion;
+use http::{Request, Response};
 use tower::{Service, service_fn};
 use tower_pressure_core::{Priority, PriorityOf};
 
@@ -31,6 +32,18 @@ pub fn noop_job() -> impl Service<
 + Send
 + 'static {
     service_fn(|job: Job| ready(Ok(job.0)))
+}
+
+/// A service that answers any `Request<()>` with an empty `200 OK`, at once.
+pub fn noop_http() -> impl Service<
+    Request<()>,
+    Response = Response<()>,
+    Error = Infallible,
+    Future = Ready<Result<Response<()>, Infallible>>,
+> + Clone
++ Send
++ 'static {
+    service_fn(|_req: Request<()>| ready(Ok(Response::new(()))))
 }
 
 /// Short warm-up and measurement, so the whole suite runs in minutes.

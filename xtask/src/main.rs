@@ -1,10 +1,11 @@
 //! Project tasks as code, run as `cargo xtask <task>`.
 //!
 //! - `demo`: the overload experiment and its report (the project's main job).
-//! - `bench`: the criterion benchmarks.
+//! - `bench`: the criterion benchmarks and `docs/BENCHMARKS.md`.
 //! - `tidy`: source hygiene checks (also run by `cargo test` as a test).
 //! - `ci`: what `.ci/run` does.
 
+mod bench;
 mod demo;
 mod tidy;
 
@@ -14,7 +15,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("demo") => demo::run(&args[1..]),
-        Some("bench") => cargo(&["bench", "-p", "tower-pressure-benches"]),
+        Some("bench") => bench::run(&args[1..]),
         Some("tidy") => match tidy::check(&workspace_root()) {
             Ok(()) => ExitCode::SUCCESS,
             Err(problems) => {
