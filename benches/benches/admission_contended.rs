@@ -17,21 +17,14 @@ use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use tower::limit::ConcurrencyLimit;
 use tower::{Layer, Service, ServiceExt};
-use tower_pressure_admission::{GenericAdmissionLayer, PriorityLimiter};
-use tower_pressure_benches::{Job, noop_job};
+use tower_pressure_admission::GenericAdmissionLayer;
+use tower_pressure_benches::{Job, limiter, noop_job};
 use tower_pressure_core::Priority;
 
 /// The concurrency limit of every limiter here; never reached.
 const LIMIT: usize = 1024;
 /// The thread counts compared.
 const THREADS: [usize; 2] = [1, 2];
-
-fn limiter() -> PriorityLimiter {
-    PriorityLimiter::builder()
-        .limit(LIMIT)
-        .build()
-        .expect("a valid limiter")
-}
 
 /// Splits `iters` operations over `threads` OS threads, each driving its
 /// share on its own current-thread runtime, and times them all from a common
@@ -73,7 +66,7 @@ fn contended_try_acquire(c: &mut Criterion) {
     let mut g = c.benchmark_group("contended_try_acquire");
     g.throughput(Throughput::Elements(1));
     for threads in THREADS {
-        let limiter = limiter();
+        let limiter = limiter(LIMIT);
         let task = |ops: u64| {
             let limiter = limiter.clone();
             async move {
@@ -109,7 +102,7 @@ fn contended_layer(c: &mut Criterion) {
     let mut g = c.benchmark_group("contended_layer");
     g.throughput(Throughput::Elements(1));
     for threads in THREADS {
-        let svc = GenericAdmissionLayer::new(limiter()).layer(noop_job());
+        let svc = GenericAdmissionLayer::new(limiter(LIMIT)).layer(noop_job());
         let task = |ops: u64| {
             let mut svc = svc.clone();
             async move {

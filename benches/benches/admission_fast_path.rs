@@ -15,25 +15,12 @@ use tokio::time::Instant;
 use tower::limit::ConcurrencyLimit;
 use tower::load_shed::LoadShed;
 use tower::{Layer, Service, ServiceExt};
-use tower_pressure_admission::{AdmissionLayer, GenericAdmissionLayer, PriorityLimiter};
-use tower_pressure_benches::{Job, noop_http, noop_job};
+use tower_pressure_admission::{AdmissionLayer, GenericAdmissionLayer};
+use tower_pressure_benches::{Job, current_thread, limiter, noop_http, noop_job};
 use tower_pressure_core::Priority;
 
 /// The concurrency limit of every limiter here; never reached.
 const LIMIT: usize = 64;
-
-fn limiter() -> PriorityLimiter {
-    PriorityLimiter::builder()
-        .limit(LIMIT)
-        .build()
-        .expect("a valid limiter")
-}
-
-fn runtime() -> Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .build()
-        .expect("a current-thread runtime")
-}
 
 /// `iters` calls of `svc`, timed inside one `block_on` so that entering the
 /// runtime is not measured.
@@ -53,7 +40,7 @@ where
 }
 
 fn fast_path_generic(c: &mut Criterion) {
-    let rt = runtime();
+    let rt = current_thread();
     let job = || Job(Priority::Normal);
     let mut g = c.benchmark_group("fast_path_generic");
     g.bench_function("baseline_noop", |b| {
@@ -69,14 +56,14 @@ fn fast_path_generic(c: &mut Criterion) {
         b.iter_custom(|iters| calls(&rt, &mut svc, job, iters));
     });
     g.bench_function("admission_generic", |b| {
-        let mut svc = GenericAdmissionLayer::new(limiter()).layer(noop_job());
+        let mut svc = GenericAdmissionLayer::new(limiter(LIMIT)).layer(noop_job());
         b.iter_custom(|iters| calls(&rt, &mut svc, job, iters));
     });
     g.finish();
 }
 
 fn fast_path_http(c: &mut Criterion) {
-    let rt = runtime();
+    let rt = current_thread();
     let request = || Request::new(());
     let mut g = c.benchmark_group("fast_path_http");
     g.bench_function("baseline_noop", |b| {
@@ -92,11 +79,11 @@ fn fast_path_http(c: &mut Criterion) {
         b.iter_custom(|iters| calls(&rt, &mut svc, request, iters));
     });
     g.bench_function("admission_http", |b| {
-        let mut svc = AdmissionLayer::new(limiter()).layer(noop_http());
+        let mut svc = AdmissionLayer::new(limiter(LIMIT)).layer(noop_http());
         b.iter_custom(|iters| calls(&rt, &mut svc, request, iters));
     });
     g.bench_function("admission_http_hold_body", |b| {
-        let mut svc = AdmissionLayer::new(limiter())
+        let mut svc = AdmissionLayer::new(limiter(LIMIT))
             .hold_until_body_end(true)
             .layer(noop_http());
         b.iter_custom(|iters| calls(&rt, &mut svc, request, iters));

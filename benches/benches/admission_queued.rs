@@ -12,13 +12,12 @@ use std::sync::Arc;
 use std::task::Poll;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use tokio::runtime::Runtime;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use tower::limit::ConcurrencyLimit;
 use tower::{Layer, Service, ServiceExt};
 use tower_pressure_admission::{GenericAdmissionLayer, PriorityLimiter};
-use tower_pressure_benches::{Job, noop_job};
+use tower_pressure_benches::{Job, current_thread, noop_job};
 use tower_pressure_core::Priority;
 
 /// A limiter of one permit.
@@ -40,7 +39,7 @@ async fn queue<F: Future>(mut fut: Pin<&mut F>) {
 }
 
 fn handoff(c: &mut Criterion) {
-    let rt = runtime();
+    let rt = current_thread();
     let mut g = c.benchmark_group("queued_handoff");
     g.bench_function("priority_limiter", |b| {
         let limiter = limiter();
@@ -85,7 +84,7 @@ fn handoff(c: &mut Criterion) {
 /// service) each iteration, the call queues, the permit is dropped, the
 /// call completes and gives its own permit back.
 fn handoff_layer(c: &mut Criterion) {
-    let rt = runtime();
+    let rt = current_thread();
     let mut g = c.benchmark_group("queued_handoff_layer");
     g.bench_function("admission_generic", |b| {
         let limiter = limiter();
@@ -124,13 +123,6 @@ fn handoff_layer(c: &mut Criterion) {
         });
     });
     g.finish();
-}
-
-fn runtime() -> Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-        .expect("a current-thread runtime")
 }
 
 criterion_group! {

@@ -24,8 +24,8 @@ use tower::buffer::Buffer;
 use tower::limit::ConcurrencyLimit;
 use tower::load_shed::LoadShed;
 use tower::{Service, ServiceBuilder, ServiceExt};
-use tower_pressure_admission::{AdmissionLayer, PriorityLimiter};
-use tower_pressure_benches::noop_http;
+use tower_pressure_admission::AdmissionLayer;
+use tower_pressure_benches::{current_thread, limiter, noop_http};
 use tower_pressure_classify::{ClassifyLayer, Rules};
 
 /// The concurrency limit of every limiter here; never reached.
@@ -59,20 +59,6 @@ fn request() -> Request<()> {
         .uri(Uri::from_static("/voice/transcribe"))
         .body(())
         .expect("a valid request")
-}
-
-fn limiter() -> PriorityLimiter {
-    PriorityLimiter::builder()
-        .limit(LIMIT)
-        .build()
-        .expect("a valid limiter")
-}
-
-fn runtime() -> Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-        .expect("a current-thread runtime")
 }
 
 /// `iters` requests through `svc`, driven as `mode` says, timed inside one
@@ -119,7 +105,7 @@ where
 }
 
 fn stack(c: &mut Criterion, mode: Mode) {
-    let rt = runtime();
+    let rt = current_thread();
     let mut g = c.benchmark_group(mode.group());
     measure(&mut g, &rt, "baseline_noop", mode, noop_http());
     measure(
@@ -150,7 +136,7 @@ fn stack(c: &mut Criterion, mode: Mode) {
     );
     let pressure = ServiceBuilder::new()
         .layer(ClassifyLayer::new(Rules::voice_service()))
-        .layer(AdmissionLayer::new(limiter()))
+        .layer(AdmissionLayer::new(limiter(LIMIT)))
         .service(noop_http());
     // Once, untimed: the stack admits (a refusal would be a fast 503).
     let status = rt.block_on(pressure.clone().oneshot(request()));

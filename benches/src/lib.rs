@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use criterion::Criterion;
 use http::{Request, Response};
+use tokio::runtime::Runtime;
 use tower::{Service, service_fn};
+use tower_pressure_admission::PriorityLimiter;
 use tower_pressure_core::{Priority, PriorityOf};
 
 /// A tiny non-http request carrying its priority.
@@ -52,4 +54,21 @@ pub fn quick_config() -> Criterion {
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(2))
         .sample_size(30)
+}
+
+/// A limiter of `limit` permits and the default queue.
+pub fn limiter(limit: usize) -> PriorityLimiter {
+    PriorityLimiter::builder()
+        .limit(limit)
+        .build()
+        .expect("a valid limiter")
+}
+
+/// A current-thread runtime with time enabled (a queued acquire arms its
+/// queue timeout).
+pub fn current_thread() -> Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("a current-thread runtime")
 }

@@ -257,16 +257,7 @@ pub(crate) fn html(report: &Report, dir: &Path) -> std::io::Result<()> {
         "Goodput (answers within their objective) vs offered load",
         "requests/s",
         &levels,
-        &report
-            .runs
-            .iter()
-            .zip(COLORS.iter().skip(1).chain(COLORS.iter()))
-            .map(|(r, &color)| Series {
-                name: r.system,
-                color,
-                values: r.levels.iter().map(Level::goodput).collect(),
-            })
-            .collect::<Vec<_>>(),
+        &per_system(report, |r| r.levels.iter().map(Level::goodput).collect()),
     );
     let mut charts = vec![("goodput.svg".to_owned(), goodput)];
     for run in &report.runs {
@@ -301,21 +292,13 @@ pub(crate) fn html(report: &Report, dir: &Path) -> std::io::Result<()> {
         "Step 0.5× → 5× → 0.5×: High p99 latency of successes",
         "ms",
         &times,
-        &report
-            .runs
-            .iter()
-            .zip(COLORS.iter().skip(1).chain(COLORS.iter()))
-            .map(|(r, &color)| Series {
-                name: r.system,
-                color,
-                values: r
-                    .step
-                    .buckets
-                    .iter()
-                    .map(|b| b.high_p99_ms.unwrap_or(f64::NAN))
-                    .collect(),
-            })
-            .collect::<Vec<_>>(),
+        &per_system(report, |r| {
+            r.step
+                .buckets
+                .iter()
+                .map(|b| b.high_p99_ms.unwrap_or(f64::NAN))
+                .collect()
+        }),
     );
     charts.push(("step-high-p99.svg".to_owned(), high));
     if let Some(tp) = report.runs.iter().find(|r| r.system == "tower-pressure") {
@@ -393,4 +376,18 @@ pub(crate) fn html(report: &Report, dir: &Path) -> std::io::Result<()> {
         "<p>The numbers behind these charts are in <a href=\"demo.json\">demo.json</a>.</p>",
     );
     std::fs::write(dir.join("index.html"), page)
+}
+
+/// One series per system, in the report's order.
+fn per_system(report: &Report, values: impl Fn(&Run) -> Vec<f64>) -> Vec<Series<'_>> {
+    report
+        .runs
+        .iter()
+        .zip(COLORS.iter().cycle().skip(1))
+        .map(|(r, &color)| Series {
+            name: r.system,
+            color,
+            values: values(r),
+        })
+        .collect()
 }

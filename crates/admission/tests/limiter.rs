@@ -43,6 +43,17 @@ async fn teach_hold_time(l: &PriorityLimiter, hold: Duration, n: usize) {
 }
 
 /// A request of `priority` whose caller gives up `after` from now.
+/// A limiter of one permit and `max_queue` waiters, where `priority` gives
+/// up after `timeout`.
+fn one_permit(max_queue: usize, priority: Priority, timeout: Duration) -> PriorityLimiter {
+    PriorityLimiter::builder()
+        .limit(1)
+        .max_queue(max_queue)
+        .queue_timeout(priority, timeout)
+        .build()
+        .unwrap()
+}
+
 fn with_deadline(priority: Priority, after: Duration) -> AdmitRequest {
     AdmitRequest {
         priority,
@@ -140,12 +151,7 @@ async fn an_expired_deadline_is_refused_even_when_a_permit_is_free() {
 
 #[tokio::test(start_paused = true)]
 async fn a_request_whose_estimated_wait_exceeds_its_queue_timeout_is_refused_at_once() {
-    let l = PriorityLimiter::builder()
-        .limit(1)
-        .max_queue(100)
-        .queue_timeout(Priority::Normal, Duration::from_millis(3500))
-        .build()
-        .unwrap();
+    let l = one_permit(100, Priority::Normal, Duration::from_millis(3500));
     teach_hold_time(&l, SECOND, 5).await;
     let held = l.try_acquire(Priority::Normal).unwrap();
     // Each waiter adds a second: the third would wait ~3 s, the fourth ~4 s.
@@ -181,12 +187,7 @@ async fn a_request_whose_estimated_wait_exceeds_its_queue_timeout_is_refused_at_
 
 #[tokio::test(start_paused = true)]
 async fn a_waiter_pushed_back_past_its_timeout_by_higher_classes_is_refused_at_once() {
-    let l = PriorityLimiter::builder()
-        .limit(1)
-        .max_queue(100)
-        .queue_timeout(Priority::Low, Duration::from_millis(3500))
-        .build()
-        .unwrap();
+    let l = one_permit(100, Priority::Low, Duration::from_millis(3500));
     teach_hold_time(&l, SECOND, 5).await;
     let held = l.try_acquire(Priority::Normal).unwrap();
     let mut low = spawn(l.acquire(Priority::Low));
@@ -293,12 +294,7 @@ async fn retry_after_is_one_second_while_no_hold_time_is_measured() {
 async fn retry_after_grows_with_the_queue_at_the_measured_hold_time_up_to_thirty_seconds() {
     // Low waiters may wait a minute here, so that none is refused early for
     // an estimated wait past its queue timeout.
-    let l = PriorityLimiter::builder()
-        .limit(1)
-        .max_queue(1000)
-        .queue_timeout(Priority::Low, Duration::from_secs(60))
-        .build()
-        .unwrap();
+    let l = one_permit(1000, Priority::Low, Duration::from_secs(60));
     teach_hold_time(&l, SECOND, 5).await;
     let held = l.try_acquire(Priority::Normal).unwrap();
     let mut waiters = Vec::new();
