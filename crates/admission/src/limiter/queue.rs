@@ -18,6 +18,8 @@ use super::gate::Gate;
 use super::list::{Link, Linked, List, Which};
 use super::stats::Stats;
 
+mod estimate;
+
 /// The most a `retry_after` estimate advises.
 pub(crate) const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
 
@@ -102,9 +104,6 @@ pub(crate) struct State {
     /// When the current rate window began, and the arrival totals then.
     rate_window: Option<(Instant, [u64; 5])>,
 }
-
-/// How often arrival rates are refreshed.
-const RATE_WINDOW_SECS: f64 = 0.25;
 
 impl State {
     pub(crate) fn new(gate: Arc<Gate>, max_queue: usize, config: Config) -> State {
@@ -401,45 +400,6 @@ impl State {
         self.busy_since = None;
     }
 
-    /// Under [`Drain::Priority`], a newcomer of class `p` pushes every
-    /// waiter of a lower class further back. Refuses now, rather than at
-    /// their timeout, the lower waiters the estimate says can no longer be
-    /// admitted in time: the newest and the oldest of each lower class are
-    /// checked, so this costs a few steps, not a scan of the queue.
-    fn shed_hopeless(&mut self, p: Priority, now: Instant, wake: &mut Vec<Waker>) {
-        if self.config.drain != Drain::Priority || self.stats.mean_hold().is_zero() {
-            return;
-        }
-        for q in Priority::ALL.into_iter().take_while(|&q| q < p) {
-            let above: usize = Priority::ALL
-                .into_iter()
-                .filter(|&r| r > q)
-                .map(|r| self.class_len(r))
-                .sum();
-            let timeout = self.config.timeouts[q.index()];
-            loop {
-                let list = self.classes[q.index()];
-                let (Some(head), Some(tail)) = (list.head(), list.tail()) else {
-                    break;
-                };
-                // The tail waits behind everyone; the head has the least time left.
-                let hopeless = |key: usize, ahead: usize| {
-                    let left = (self.nodes[key].enqueued + timeout).saturating_duration_since(now);
-                    self.wait_behind(q, ahead) > left
-                };
-                let victim = if hopeless(tail, above + list.len() - 1) {
-                    tail
-                } else if hopeless(head, above) {
-                    head
-                } else {
-                    break;
-                };
-                self.stats.refused(q, Reason::DeadlineUnmeetable);
-                self.finish(victim, Status::Refused(Reason::DeadlineUnmeetable), wake);
-            }
-        }
-    }
-
     /// Whether the queue has been standing (non-empty) for the CoDel interval.
     fn standing(&self, now: Instant) -> bool {
         match (self.config.codel, self.busy_since) {
@@ -515,97 +475,6 @@ impl State {
         } else if self.classes[p.index()].is_empty() {
             self.credit[p.index()] = 0.0;
         }
-    }
-
-    /// How fast waiters of class `p` are served, in admissions per second:
-    /// the measured service rate (`limit` / mean hold time) less, under
-    /// [`Drain::Priority`], the arrival rate of the classes that overtake
-    /// `p`. `None` while nothing has been measured.
-    fn service_rate(&self, p: Priority) -> Option<f64> {
-        let hold = self.stats.mean_hold().as_secs_f64();
-        if hold <= 0.0 {
-            return None;
-        }
-        let mu = self.gate.limit() as f64 / hold;
-        let overtaking: f64 = match self.config.drain {
-            Drain::Priority => Priority::ALL
-                .into_iter()
-                .filter(|&r| r > p)
-                .map(|r| self.arrival_rate[r.index()])
-                .sum(),
-            _ => 0.0,
-        };
-        Some(mu - overtaking)
-    }
-
-    /// How long a waiter of class `p` with `ahead` waiters before it would
-    /// wait: `(ahead + 1) / rate`, where the rate leaves out what overtaking
-    /// classes take. `Duration::MAX` when they take it all (the class is
-    /// starved); zero while nothing has been measured.
-    fn wait_behind(&self, p: Priority, ahead: usize) -> Duration {
-        match self.service_rate(p) {
-            None => Duration::ZERO,
-            Some(rate) if rate <= 0.0 => Duration::MAX,
-            Some(rate) => {
-                Duration::try_from_secs_f64((ahead + 1) as f64 / rate).unwrap_or(Duration::MAX)
-            }
-        }
-    }
-
-    /// How long a newcomer of priority `p` would wait: the waiters it cannot
-    /// overtake plus itself, at the rate left to its class. Zero while
-    /// nothing has been measured or when a permit is free.
-    pub(crate) fn estimated_wait(&self, p: Priority) -> Duration {
-        if self.gate.in_flight() < self.gate.limit() && self.all.is_empty() {
-            return Duration::ZERO;
-        }
-        let ahead = match self.config.drain {
-            Drain::Priority => Priority::ALL
-                .into_iter()
-                .filter(|&q| q >= p)
-                .map(|q| self.class_len(q))
-                .sum(),
-            _ => self.queue_len(),
-        };
-        self.wait_behind(p, ahead)
-    }
-
-    /// Refreshes the arrival rate of each class, every 250 ms at most, from
-    /// how many requests of it have been admitted, refused or are waiting.
-    fn update_arrival_rates(&mut self, now: Instant) {
-        let totals: [u64; 5] = std::array::from_fn(|i| {
-            let p = Priority::from_index(i).expect("five classes");
-            self.gate.admitted(p) + self.stats.counts[i].refused() + self.class_len(p) as u64
-        });
-        match self.rate_window {
-            None => self.rate_window = Some((now, totals)),
-            Some((start, before)) => {
-                let secs = now.saturating_duration_since(start).as_secs_f64();
-                if secs < RATE_WINDOW_SECS {
-                    return;
-                }
-                for i in 0..5 {
-                    let rate = totals[i].saturating_sub(before[i]) as f64 / secs;
-                    self.arrival_rate[i] = if secs > 4.0 * RATE_WINDOW_SECS {
-                        // A long quiet gap: the old rate says nothing now.
-                        rate
-                    } else {
-                        0.5 * rate + 0.5 * self.arrival_rate[i]
-                    };
-                }
-                self.rate_window = Some((now, totals));
-            }
-        }
-    }
-
-    /// When a refused client should try again: the time to drain the queue
-    /// at the measured rate, between 1 s and [`MAX_RETRY_AFTER`].
-    pub(crate) fn retry_after(&self) -> Duration {
-        let drain = self
-            .stats
-            .mean_hold()
-            .mul_f64((self.queue_len() + 1) as f64 / self.gate.limit() as f64);
-        drain.clamp(tower_pressure_core::MIN_RETRY_AFTER, MAX_RETRY_AFTER)
     }
 
     /// Checks the bookkeeping (tests only).
