@@ -219,6 +219,39 @@ async fn codel_shortens_the_timeout_and_turns_lifo_once_the_queue_stands() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn codel_never_shortens_the_timeout_of_critical_waiters() {
+    let l = PriorityLimiter::builder()
+        .limit(1)
+        .max_queue(100)
+        .codel(Codel::default())
+        .build()
+        .unwrap();
+    let held = l.try_acquire(Priority::Normal).unwrap();
+    let mut critical = spawn(l.acquire(Priority::Critical));
+    let mut normal = spawn(l.acquire(Priority::Normal));
+    assert_pending!(critical.poll());
+    assert_pending!(normal.poll());
+    // The queue stands; a newcomer sweeps the old waiters.
+    tokio::time::advance(Duration::from_millis(150)).await;
+    let mut late_critical = spawn(l.acquire(Priority::Critical));
+    assert_pending!(late_critical.poll());
+    assert_eq!(
+        assert_ready!(normal.poll()).unwrap_err().reason(),
+        Reason::QueueTimeout
+    );
+    assert_pending!(critical.poll(), "the old Critical waiter is kept");
+    // Nor does the newcomer get the 5 ms target: it waits past it.
+    tokio::time::advance(Duration::from_millis(50)).await;
+    assert_pending!(late_critical.poll());
+    drop(held);
+    // LIFO while standing: the newest Critical first, then the older one.
+    let p = assert_ready_ok!(late_critical.poll());
+    drop(p);
+    drop(assert_ready_ok!(critical.poll()));
+    assert_idle(&l);
+}
+
+#[tokio::test(start_paused = true)]
 async fn codel_stays_out_of_the_way_of_a_short_burst() {
     let l = PriorityLimiter::builder()
         .limit(1)

@@ -53,7 +53,9 @@ pub enum Drain {
 /// When the queue has not been empty for `interval`, the queue is standing,
 /// not absorbing a burst: the queue timeout drops to `target` and the drain
 /// serves the newest waiters first (adaptive LIFO), whose callers are still
-/// there, while the oldest time out.
+/// there, while the oldest time out. `Critical` waiters keep their class's
+/// timeout: they are the work that must not be refused while anything else
+/// is served.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Codel {
     /// How long the queue must stay non-empty before the mode engages.

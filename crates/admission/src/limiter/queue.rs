@@ -208,7 +208,11 @@ impl State {
             self.busy_since = Some(now);
         }
         let mut timeout = self.config.timeouts[p.index()];
-        if let Some(c) = self.config.codel.filter(|_| self.standing(now)) {
+        if let Some(c) = self
+            .config
+            .codel
+            .filter(|_| p != Priority::Critical && self.standing(now))
+        {
             timeout = timeout.min(c.target);
         }
         let mut give_up_at = now + timeout;
@@ -414,13 +418,20 @@ impl State {
         if !self.standing(now) {
             return;
         }
-        while let Some(key) = self.all.head() {
-            let node = &self.nodes[key];
-            if now.saturating_duration_since(node.enqueued) <= c.target {
-                break;
+        // Each class list is in arrival order, so its head is its oldest.
+        // `Critical` keeps its own timeout: it is the work that must not be
+        // refused while anything else is served.
+        for p in Priority::ALL
+            .into_iter()
+            .filter(|&p| p != Priority::Critical)
+        {
+            while let Some(key) = self.classes[p.index()].head() {
+                if now.saturating_duration_since(self.nodes[key].enqueued) <= c.target {
+                    break;
+                }
+                self.stats.refused(p, Reason::QueueTimeout);
+                self.finish(key, Status::Refused(Reason::QueueTimeout), wake);
             }
-            self.stats.refused(node.priority, Reason::QueueTimeout);
-            self.finish(key, Status::Refused(Reason::QueueTimeout), wake);
         }
     }
 
