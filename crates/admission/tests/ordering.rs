@@ -183,14 +183,19 @@ async fn weighted_fair_never_starves_bulk_behind_a_flood_of_critical() {
     drop(assert_ready_ok!(bulk.poll()));
 }
 
-#[tokio::test(start_paused = true)]
-async fn codel_shortens_the_timeout_and_turns_lifo_once_the_queue_stands() {
-    let l = PriorityLimiter::builder()
+/// One permit, room for 100, CoDel with its defaults (100 ms, 5 ms).
+fn codel_limiter() -> PriorityLimiter {
+    PriorityLimiter::builder()
         .limit(1)
         .max_queue(100)
         .codel(Codel::default())
         .build()
-        .unwrap();
+        .unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn codel_shortens_the_timeout_and_turns_lifo_once_the_queue_stands() {
+    let l = codel_limiter();
     let held = l.try_acquire(Priority::Normal).unwrap();
     let mut a = spawn(l.acquire(Priority::Normal));
     assert_pending!(a.poll());
@@ -220,12 +225,7 @@ async fn codel_shortens_the_timeout_and_turns_lifo_once_the_queue_stands() {
 
 #[tokio::test(start_paused = true)]
 async fn codel_never_shortens_the_timeout_of_critical_waiters() {
-    let l = PriorityLimiter::builder()
-        .limit(1)
-        .max_queue(100)
-        .codel(Codel::default())
-        .build()
-        .unwrap();
+    let l = codel_limiter();
     let held = l.try_acquire(Priority::Normal).unwrap();
     let mut critical = spawn(l.acquire(Priority::Critical));
     let mut normal = spawn(l.acquire(Priority::Normal));
@@ -253,12 +253,7 @@ async fn codel_never_shortens_the_timeout_of_critical_waiters() {
 
 #[tokio::test(start_paused = true)]
 async fn codel_stays_out_of_the_way_of_a_short_burst() {
-    let l = PriorityLimiter::builder()
-        .limit(1)
-        .max_queue(100)
-        .codel(Codel::default())
-        .build()
-        .unwrap();
+    let l = codel_limiter();
     let held = l.try_acquire(Priority::Normal).unwrap();
     let mut a = spawn(l.acquire(Priority::Normal));
     let mut b = spawn(l.acquire(Priority::Normal));
