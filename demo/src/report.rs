@@ -265,20 +265,12 @@ pub(crate) fn html(report: &Report, dir: &Path) -> std::io::Result<()> {
             &format!("{}: goodput by class", run.system),
             "requests/s",
             &levels,
-            &Priority::ALL
-                .iter()
-                .rev()
-                .zip(COLORS)
-                .map(|(&p, color)| Series {
-                    name: p.as_str(),
-                    color,
-                    values: run
-                        .levels
-                        .iter()
-                        .map(|l| l.classes[p.index()].good as f64 / l.seconds)
-                        .collect(),
-                })
-                .collect::<Vec<_>>(),
+            &per_class(|p| {
+                run.levels
+                    .iter()
+                    .map(|l| l.classes[p.index()].good as f64 / l.seconds)
+                    .collect()
+            }),
         );
         charts.push((format!("classes-{}.svg", run.system), per_class));
     }
@@ -302,21 +294,13 @@ pub(crate) fn html(report: &Report, dir: &Path) -> std::io::Result<()> {
     );
     charts.push(("step-high-p99.svg".to_owned(), high));
     if let Some(tp) = report.runs.iter().find(|r| r.system == "tower-pressure") {
-        let mut series: Vec<Series<'_>> = Priority::ALL
-            .iter()
-            .rev()
-            .zip(COLORS)
-            .map(|(&p, color)| Series {
-                name: p.as_str(),
-                color,
-                values: tp
-                    .step
-                    .buckets
-                    .iter()
-                    .map(|b| b.served[p.index()] as f64 * 10.0)
-                    .collect(),
-            })
-            .collect();
+        let mut series = per_class(|p| {
+            tp.step
+                .buckets
+                .iter()
+                .map(|b| b.served[p.index()] as f64 * 10.0)
+                .collect()
+        });
         series.push(Series {
             name: "queue length",
             color: "#000000",
@@ -388,6 +372,20 @@ fn per_system(report: &Report, values: impl Fn(&Run) -> Vec<f64>) -> Vec<Series<
             name: r.system,
             color,
             values: values(r),
+        })
+        .collect()
+}
+
+/// One series per class, Critical first.
+fn per_class(values: impl Fn(Priority) -> Vec<f64>) -> Vec<Series<'static>> {
+    Priority::ALL
+        .iter()
+        .rev()
+        .zip(COLORS)
+        .map(|(&p, color)| Series {
+            name: p.as_str(),
+            color,
+            values: values(p),
         })
         .collect()
 }

@@ -12,10 +12,12 @@ use std::time::Duration;
 use support::{Job, assert_idle, limiter};
 use tokio::sync::broadcast::Receiver;
 use tokio::time::Instant;
-use tokio_test::task::spawn;
+use tokio_test::task::{Spawn, spawn};
 use tokio_test::{assert_pending, assert_ready_err, assert_ready_ok};
 use tower::{Layer, ServiceExt, service_fn};
-use tower_pressure_admission::{AdmitRequest, BoxError, GenericAdmissionLayer, PriorityLimiter};
+use tower_pressure_admission::{
+    Acquire, AdmitRequest, BoxError, GenericAdmissionLayer, PriorityLimiter,
+};
 use tower_pressure_core::metrics::LAYER_ADMISSION;
 use tower_pressure_core::{Deadline, Event, EventBus, Overloaded, Priority, Reason};
 
@@ -54,6 +56,17 @@ fn one_permit(max_queue: usize, priority: Priority, timeout: Duration) -> Priori
         .unwrap()
 }
 
+/// `n` requests of `priority` that queue (the limiter has no free permit).
+fn queue(l: &PriorityLimiter, priority: Priority, n: usize) -> Vec<Spawn<Acquire>> {
+    (0..n)
+        .map(|_| {
+            let mut w = spawn(l.acquire(priority));
+            assert_pending!(w.poll());
+            w
+        })
+        .collect()
+}
+
 fn with_deadline(priority: Priority, after: Duration) -> AdmitRequest {
     AdmitRequest {
         priority,
@@ -82,13 +95,7 @@ async fn a_deadline_shorter_than_the_estimated_wait_is_refused_at_once() {
     let l = limiter(1, 100);
     teach_hold_time(&l, SECOND, 5).await;
     let held = l.try_acquire(Priority::Normal).unwrap();
-    let mut waiters: Vec<_> = (0..3)
-        .map(|_| {
-            let mut w = spawn(l.acquire(Priority::Normal));
-            assert_pending!(w.poll());
-            w
-        })
-        .collect();
+    let mut waiters = queue(&l, Priority::Normal, 3);
     // A Normal newcomer waits for 3 Normal waiters and itself, 1 s each: ~4 s.
     let mut hurried = spawn(l.acquire(with_deadline(Priority::Normal, 2 * SECOND)));
     let err = assert_ready_err!(hurried.poll(), "refused on the first poll");
@@ -155,13 +162,7 @@ async fn a_request_whose_estimated_wait_exceeds_its_queue_timeout_is_refused_at_
     teach_hold_time(&l, SECOND, 5).await;
     let held = l.try_acquire(Priority::Normal).unwrap();
     // Each waiter adds a second: the third would wait ~3 s, the fourth ~4 s.
-    let mut waiters: Vec<_> = (0..3)
-        .map(|_| {
-            let mut w = spawn(l.acquire(Priority::Normal));
-            assert_pending!(w.poll());
-            w
-        })
-        .collect();
+    let mut waiters = queue(&l, Priority::Normal, 3);
     let err = assert_ready_err!(spawn(l.acquire(Priority::Normal)).poll());
     assert_eq!(
         err.reason(),
@@ -192,13 +193,7 @@ async fn a_waiter_pushed_back_past_its_timeout_by_higher_classes_is_refused_at_o
     let held = l.try_acquire(Priority::Normal).unwrap();
     let mut low = spawn(l.acquire(Priority::Low));
     assert_pending!(low.poll());
-    let mut high: Vec<_> = (0..2)
-        .map(|_| {
-            let mut h = spawn(l.acquire(Priority::High));
-            assert_pending!(h.poll());
-            h
-        })
-        .collect();
+    let mut high = queue(&l, Priority::High, 2);
     // Two High ahead: ~3 s for the Low waiter, inside its 3.5 s.
     assert!(!low.is_woken());
     let mut third = spawn(l.acquire(Priority::High));
@@ -528,13 +523,7 @@ async fn lowering_max_queue_below_the_queue_refuses_newcomers_but_not_those_wait
     let l = limiter(1, 5);
     let h = l.limit_handle();
     let held = l.try_acquire(Priority::Normal).unwrap();
-    let mut waiters: Vec<_> = (0..3)
-        .map(|_| {
-            let mut w = spawn(l.acquire(Priority::Normal));
-            assert_pending!(w.poll());
-            w
-        })
-        .collect();
+    let mut waiters = queue(&l, Priority::Normal, 3);
     h.set_max_queue(1);
     assert_eq!(h.max_queue(), 1);
     for w in &mut waiters {
