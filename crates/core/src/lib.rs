@@ -21,6 +21,8 @@
 //! - [`LimitHandle`] lets one layer tune another's concurrency limit (the
 //!   adaptive tuner drives the admission limiter through it).
 //! - [`ConfigError`] is what every `build()` returns for a bad value.
+//! - [`cgroup`] is the Linux plumbing the resource sources share: finding
+//!   the process's cgroup, files kept open and re-read, small parsers.
 //!
 //! # Example
 //!
@@ -82,6 +84,7 @@ mod priority;
 mod signal;
 mod source;
 
+pub mod cgroup;
 #[cfg(feature = "grpc")]
 mod grpc;
 #[cfg(feature = "http")]
