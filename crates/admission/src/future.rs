@@ -19,7 +19,6 @@ pin_project! {
     pub struct ResponseFuture<S, Req, F> {
         #[pin]
         kind: Kind<S, Req, F>,
-        hold_body: bool,
     }
 }
 
@@ -27,7 +26,8 @@ pin_project! {
     #[project = KindProj]
     enum Kind<S, Req, F> {
         /// Admitted at once: the inner future under its permit, which goes
-        /// back when this future is dropped, or moves into the body.
+        /// back when this future is dropped (as in tower's `ConcurrencyLimit`)
+        /// or moves into the response body (`Permit::with_body`).
         Admitted {
             #[pin]
             fut: F,
@@ -35,29 +35,34 @@ pin_project! {
         },
         /// Waiting for a permit, then for the inner service. Only a request
         /// that queues can be refused, so only it carries the responder.
+        /// Boxed: the waiting state holds the request and a timer, and
+        /// inline it would make every fast-path future that large to move.
         Queued {
-            #[pin]
-            phase: Phase<S, Req, F>,
+            phase: Pin<Box<Phase<S, Req, F>>>,
             reject: Arc<RejectFn>,
+            hold_body: bool,
         },
     }
 }
 
 impl<S, Req, F> ResponseFuture<S, Req, F> {
-    pub(crate) fn admitted(fut: F, permit: Permit, hold_body: bool) -> Self {
+    pub(crate) fn admitted(fut: F, mut permit: Permit, hold_body: bool) -> Self {
+        permit.with_body = hold_body;
         ResponseFuture {
             kind: Kind::Admitted {
                 fut,
                 permit: Some(permit),
             },
-            hold_body,
         }
     }
 
     pub(crate) fn queued(phase: Phase<S, Req, F>, hold_body: bool, reject: Arc<RejectFn>) -> Self {
         ResponseFuture {
-            kind: Kind::Queued { phase, reject },
-            hold_body,
+            kind: Kind::Queued {
+                phase: Box::pin(phase),
+                reject,
+                hold_body,
+            },
         }
     }
 }
@@ -70,20 +75,27 @@ where
     type Output = Result<Response<ResponseBody<ResB>>, S::Error>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let hold_body = *this.hold_body;
-        let (phase, reject) = match this.kind.project() {
+        let (phase, reject, hold_body) = match self.project().kind.project() {
             KindProj::Admitted { fut, permit } => {
                 let out = ready!(fut.poll(cx));
-                // Without hold_until_body_end the permit goes back with the head.
-                let permit = permit.take().filter(|_| hold_body);
+                // Without `with_body` the permit goes back with the head, as
+                // this future is dropped.
+                let permit = if permit.as_ref().is_some_and(|p| p.with_body) {
+                    permit.take()
+                } else {
+                    None
+                };
                 return Poll::Ready(
                     out.map(|res| res.map(|body| ResponseBody::inner(body, permit))),
                 );
             }
-            KindProj::Queued { phase, reject } => (phase, reject),
+            KindProj::Queued {
+                phase,
+                reject,
+                hold_body,
+            } => (phase, reject, *hold_body),
         };
-        Poll::Ready(match ready!(phase.poll_outcome(cx)) {
+        Poll::Ready(match ready!(phase.as_mut().poll_outcome(cx)) {
             Outcome::Answered(res, permit) => {
                 let permit = permit.filter(|_| hold_body);
                 Ok(res.map(|body| ResponseBody::inner(body, permit)))
