@@ -1,6 +1,103 @@
-//! Adaptive limits for tower-pressure: latency-driven concurrency limits
-//! (`Aimd`, `Gradient2`, `Vegas`), a threshold tuner and a recovery ramp.
+//! Adaptive limits for tower-pressure: an admission limiter's concurrency
+//! limit, tuned from the latencies and outcomes of the work it admitted.
 //!
-//! **Status: not implemented yet.** This crate is a placeholder in the
-//! workspace; it arrives with the adaptive issue. Nothing here works yet, and
-//! nothing is exported.
+//! # Overview
+//!
+//! A fixed concurrency limit is wrong twice: too high and requests queue
+//! inside the service (latency grows, timeouts follow); too low and capacity
+//! sits idle. This crate measures and moves it.
+//!
+//! - [`AdaptiveLayer`] (made by [`AdaptiveLimit::layer`]) records each
+//!   admitted request's latency and [`Outcome`] — success, dropped (overload
+//!   or timeout below us, decided by a [`Classify`]er, [`HttpClassifier`] by
+//!   default) or ignored (the client went away; never a sample) — into
+//!   windows, with a few atomic operations and no lock per request.
+//! - A [`LimitAlgorithm`] turns each closed window (a [`Sample`]) into a new
+//!   limit: [`Aimd`], [`Gradient2`] and [`Vegas`] (after Netflix's
+//!   concurrency-limits) or the Envoy-style [`GradientController`].
+//! - [`AdaptiveLimit`] writes it through the admission limiter's
+//!   [`LimitHandle`](tower_pressure_core::LimitHandle) — this crate does not
+//!   depend on the admission crate — and lets an operator pin the limit or
+//!   freeze adaptation.
+//!
+//! # Example
+//!
+//! ```
+//! use std::convert::Infallible;
+//! use std::time::Duration;
+//!
+//! use http::{Request, Response};
+//! use tower::{ServiceBuilder, ServiceExt, service_fn};
+//! use tower_pressure_adaptive::{AdaptiveLimit, Gradient2};
+//! use tower_pressure_admission::{AdmissionLayer, PriorityLimiter};
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+//! let limiter = PriorityLimiter::builder().limit(20).max_queue(100).build()?;
+//!
+//! // Gradient2 moves the limiter's limit, one window (≥ 1 s, ≥ 10 requests) at a time.
+//! let algorithm = Gradient2::builder().initial_limit(20).build()?;
+//! let adaptive = AdaptiveLimit::new(algorithm, limiter.limit_handle());
+//!
+//! let app = ServiceBuilder::new()
+//!     .layer(AdmissionLayer::new(limiter.clone())) // the queue and the limit
+//!     .layer(adaptive.layer())                     // measures what got in
+//!     .service(service_fn(|_req: Request<String>| async {
+//!         tokio::time::sleep(Duration::from_millis(5)).await;
+//!         Ok::<_, Infallible>(Response::new(String::from("done")))
+//!     }));
+//!
+//! for _ in 0..20 {
+//!     app.clone().oneshot(Request::new(String::new())).await?;
+//!     tokio::time::advance(Duration::from_millis(60)).await;
+//! }
+//! assert!(adaptive.windows() >= 1);
+//! // The service was never busy: the limit was not grown past what was used.
+//! assert_eq!(limiter.limit(), 20);
+//!
+//! // Operators can take over in an incident.
+//! adaptive.pin(5);
+//! assert_eq!(limiter.limit(), 5);
+//! adaptive.unpin();
+//! # Ok(()) }
+//! ```
+//!
+//! # Stacking
+//!
+//! The recording layer goes *inside* the admission layer, so that what it
+//! measures is admitted work and a refusal is never a sample.
+//!
+//! # Features
+//!
+//! - `metrics`: the limit as the `tower_pressure_limit{layer="adaptive"}`
+//!   gauge through the `metrics` facade (names in
+//!   `tower_pressure_core::metrics`). Off by default.
+//!
+//! # Minimum supported Rust version
+//!
+//! The MSRV is 1.88 (edition 2024).
+
+mod algorithm;
+mod classify;
+pub mod future;
+mod layer;
+mod limit;
+mod sample;
+mod service;
+mod window;
+
+pub use algorithm::{
+    Aimd, AimdBuilder, DEFAULT_AIMD_BACKOFF, DEFAULT_AIMD_INITIAL_LIMIT, DEFAULT_AIMD_TIMEOUT,
+    DEFAULT_GRADIENT_BUFFER, DEFAULT_GRADIENT_MIN_LIMIT, DEFAULT_GRADIENT_PROBE_INTERVAL,
+    DEFAULT_GRADIENT_PROBE_JITTER, DEFAULT_GRADIENT2_LONG_WINDOW, DEFAULT_GRADIENT2_QUEUE_SIZE,
+    DEFAULT_GRADIENT2_SMOOTHING, DEFAULT_GRADIENT2_TOLERANCE, DEFAULT_VEGAS_PROBE_INTERVAL,
+    DEFAULT_VEGAS_PROBE_JITTER, Gradient2, Gradient2Builder, GradientController,
+    GradientControllerBuilder, LimitAlgorithm, Vegas, VegasBuilder,
+};
+pub use classify::{Classify, HttpClassifier};
+pub use layer::AdaptiveLayer;
+pub use limit::{
+    AdaptiveLimit, AdaptiveLimitBuilder, DEFAULT_MIN_RTT, DEFAULT_MIN_SAMPLES, DEFAULT_MIN_WINDOW,
+};
+pub use sample::{Outcome, Sample};
+pub use service::Adaptive;

@@ -1,0 +1,119 @@
+//! [`Classify`]: what a completed request says about the service's load.
+
+use std::any::Any;
+use std::error::Error;
+use std::io;
+
+use http::Response;
+
+use crate::Outcome;
+
+/// The boxed error of tower's generic services.
+type BoxError = Box<dyn Error + Send + Sync>;
+
+/// Decides the [`Outcome`] of a completed request from its result.
+///
+/// Implemented by [`HttpClassifier`] (the default) and by every
+/// `Fn(Result<&T, &E>) -> Outcome`, so any request/response type can be
+/// classified with a closure:
+///
+/// ```
+/// use tower_pressure_adaptive::{Classify, Outcome};
+///
+/// enum Reply { Done, Busy }
+/// let classify = |r: Result<&Reply, &std::io::Error>| match r {
+///     Ok(Reply::Done) => Outcome::Success,
+///     Ok(Reply::Busy) => Outcome::Dropped,
+///     Err(_) => Outcome::Ignored,
+/// };
+/// assert_eq!(classify.classify(Ok(&Reply::Busy)), Outcome::Dropped);
+/// ```
+///
+/// It runs once per completed request, on the request path: keep it cheap,
+/// and cheap to clone (each response future holds a clone; wrap state in an
+/// `Arc`).
+pub trait Classify<T, E> {
+    /// The outcome of a request that completed with `result`.
+    fn classify(&self, result: Result<&T, &E>) -> Outcome;
+}
+
+impl<F, T, E> Classify<T, E> for F
+where
+    F: Fn(Result<&T, &E>) -> Outcome,
+{
+    fn classify(&self, result: Result<&T, &E>) -> Outcome {
+        self(result)
+    }
+}
+
+/// The default classifier, for `http::Response`s.
+///
+/// - **Dropped**: a `5xx` status; a gRPC status `RESOURCE_EXHAUSTED` (8),
+///   `UNAVAILABLE` (14) or `DEADLINE_EXCEEDED` (4) in the `grpc-status`
+///   response *header* (a trailers-only reply, which is how servers and
+///   tower-pressure itself refuse); an inner error that is a timeout: a
+///   `tokio::time::error::Elapsed`, an `io::Error` of kind `TimedOut`, or an
+///   error whose message (or a source's) says "timed out" (tower's
+///   `timeout::error::Elapsed` says "request timed out"), looked for in a
+///   `BoxError`'s source chain.
+/// - **Ignored**: any other inner error (a reset connection says nothing of
+///   latency).
+/// - **Success**: everything else.
+///
+/// The latency is measured to the response head: a gRPC status sent in the
+/// trailers at the end of a streamed body is not seen. Use a closure for
+/// anything else.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HttpClassifier;
+
+/// gRPC status codes that mean overload or timeout below us.
+const GRPC_DROPS: [&[u8]; 3] = [b"4", b"8", b"14"];
+
+impl<B, E: 'static> Classify<Response<B>, E> for HttpClassifier {
+    fn classify(&self, result: Result<&Response<B>, &E>) -> Outcome {
+        match result {
+            Ok(response) => {
+                let grpc_drop = response
+                    .headers()
+                    .get("grpc-status")
+                    .is_some_and(|v| GRPC_DROPS.contains(&v.as_bytes()));
+                if response.status().is_server_error() || grpc_drop {
+                    Outcome::Dropped
+                } else {
+                    Outcome::Success
+                }
+            }
+            Err(err) if is_timeout(err) => Outcome::Dropped,
+            Err(_) => Outcome::Ignored,
+        }
+    }
+}
+
+/// Whether `err` (of any type) is a timeout we can recognise.
+fn is_timeout(err: &dyn Any) -> bool {
+    if let Some(boxed) = err.downcast_ref::<BoxError>() {
+        return chain_has_timeout(&**boxed);
+    }
+    if let Some(boxed) = err.downcast_ref::<Box<dyn Error + 'static>>() {
+        return chain_has_timeout(&**boxed);
+    }
+    if let Some(io) = err.downcast_ref::<io::Error>() {
+        return chain_has_timeout(io);
+    }
+    err.is::<tokio::time::error::Elapsed>()
+}
+
+fn chain_has_timeout(err: &(dyn Error + 'static)) -> bool {
+    let mut next = Some(err);
+    while let Some(e) = next {
+        if e.is::<tokio::time::error::Elapsed>()
+            || e.downcast_ref::<io::Error>()
+                .is_some_and(|io| io.kind() == io::ErrorKind::TimedOut)
+            || e.to_string().contains("timed out")
+        {
+            return true;
+        }
+        next = e.source();
+    }
+    false
+}

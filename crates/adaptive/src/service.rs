@@ -1,0 +1,76 @@
+//! [`Adaptive`]: the recording service.
+
+use std::task::{Context, Poll};
+
+use tokio::time::Instant;
+use tower_service::Service;
+
+use crate::future::{Recording, ResponseFuture};
+use crate::{AdaptiveLimit, Classify};
+
+/// Records the latency and outcome of each request for an
+/// [`AdaptiveLimit`]; see [`AdaptiveLayer`](crate::AdaptiveLayer).
+///
+/// `poll_ready` forwards the inner service's readiness; nothing is measured
+/// before `call`. The latency runs from `call` to the response future's
+/// completion (the response head, for HTTP). A response future dropped
+/// before it completes (the client went away) is never a sample.
+#[derive(Debug, Clone)]
+pub struct Adaptive<S, C> {
+    inner: S,
+    adaptive: AdaptiveLimit,
+    classifier: C,
+}
+
+impl<S, C> Adaptive<S, C> {
+    pub(crate) fn new(inner: S, adaptive: AdaptiveLimit, classifier: C) -> Self {
+        Adaptive {
+            inner,
+            adaptive,
+            classifier,
+        }
+    }
+
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// The inner service, by value.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S, C, Req> Service<Req> for Adaptive<S, C>
+where
+    S: Service<Req>,
+    C: Classify<S::Response, S::Error> + Clone,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future, C>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Req) -> Self::Future {
+        let shared = self.adaptive.shared.clone();
+        let in_flight = shared.start();
+        // The guard exists before the inner call: a panicking `call` still
+        // takes the request back out of the in-flight count.
+        let recording = Recording {
+            shared,
+            started: Instant::now(),
+            in_flight,
+        };
+        let fut = self.inner.call(req);
+        ResponseFuture::new(fut, recording, self.classifier.clone())
+    }
+}
