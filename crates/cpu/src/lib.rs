@@ -1,6 +1,80 @@
-//! CPU throttling for tower-pressure: CPU sources (cgroup `cpu.stat`,
-//! `/proc/stat`) and `CpuThrottleLayer`, a priority-scaled delay.
+//! CPU throttling for tower-pressure: CPU sources (cgroup quota, `/proc/stat`,
+//! the tokio runtime's busy ratio) and [`CpuThrottleLayer`], which delays
+//! requests by priority while the CPU is pressed.
 //!
-//! **Status: not implemented yet.** This crate is a placeholder in the
-//! workspace; it arrives with the resource-pressure issue. Nothing here works
-//! yet, and nothing is exported.
+//! # Overview
+//!
+//! - Sources: [`CgroupCpu`] (cgroup v2 `cpu.stat` against `cpu.max`, v1
+//!   `cpuacct.usage` against the CFS quota; throttled periods count as
+//!   pressure), [`ProcStat`] (host), [`RuntimeBusy`] (tokio workers' busy
+//!   time), `SysinfoCpu` (feature `sysinfo`). [`CpuSource::auto`] picks the
+//!   best for the machine and falls back when one fails.
+//! - [`CpuSignal::spawn`] samples a source every 50 ms and averages the last
+//!   4 samples, so a threshold breach becomes a level within 200 ms
+//!   ([`CpuSignalConfig`] has the trade-off). Levels: `start` (0.70) is
+//!   `Medium`, `aggressive` (0.85) `High`, `emergency` (0.95) `Critical`.
+//! - [`CpuThrottleLayer`] (HTTP) and [`GenericCpuThrottleLayer`] (any
+//!   service) delay a request by `base_delay(level) × multiplier(priority)`:
+//!   100/500/1000 ms × 2.0 (`Bulk`) … 0.1 (`Critical`), capped; a request
+//!   whose deadline would pass is refused at once instead
+//!   ([`CpuThrottleConfig`]).
+//!
+//! # Example
+//!
+//! ```
+//! use std::time::Duration;
+//! use axum::{Router, routing::get};
+//! use tower::ServiceBuilder;
+//! use tower_pressure_cpu::{CpuSignal, CpuSource, CpuThrottleConfig, CpuThrottleLayer};
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_pressure_core::ConfigError> {
+//! // One sampler for the process, started explicitly.
+//! let source = CpuSource::auto();
+//! println!("cpu source: {source:?}");
+//! let cpu = CpuSignal::spawn(source);
+//!
+//! let config = CpuThrottleConfig::builder()
+//!     .max_delay(Duration::from_millis(1500))
+//!     .shed_bulk_at_emergency(true)
+//!     .build()?;
+//! let app: Router = Router::new()
+//!     .route("/analytics", get(|| async { "numbers" }))
+//!     .layer(ServiceBuilder::new().layer(CpuThrottleLayer::with_config(cpu, config)));
+//! # Ok(()) }
+//! ```
+//!
+//! # Features
+//!
+//! - `sysinfo`: the `sysinfo` crate as the portable fallback source, for
+//!   machines without `/proc`. Off by default.
+//!
+//! # Minimum supported Rust version
+//!
+//! The MSRV is 1.88 (edition 2024). The runtime source needs tokio 1.45 or
+//! later (stable `worker_total_busy_duration`).
+
+mod config;
+mod future;
+mod generic;
+mod layer;
+mod service;
+mod signal;
+mod source;
+mod throttle;
+
+pub use config::{
+    CpuThrottleConfig, CpuThrottleConfigBuilder, DEFAULT_AGGRESSIVE_DELAY, DEFAULT_EMERGENCY_DELAY,
+    DEFAULT_MAX_DELAY, DEFAULT_MULTIPLIERS, DEFAULT_START_DELAY, MAX_MULTIPLIER,
+};
+pub use future::ResponseFuture;
+pub use generic::{BoxError, GenericCpuThrottle, GenericCpuThrottleLayer, GenericResponseFuture};
+pub use layer::CpuThrottleLayer;
+pub use service::CpuThrottle;
+pub use signal::{
+    CpuSignal, CpuSignalConfig, CpuSignalConfigBuilder, DEFAULT_AGGRESSIVE, DEFAULT_CPU_HYSTERESIS,
+    DEFAULT_CPU_INTERVAL, DEFAULT_CPU_WINDOW, DEFAULT_EMERGENCY, DEFAULT_START, DEFAULT_WARM,
+    MAX_CPU_WINDOW, Windowed, cpu_signal_config,
+};
+#[cfg(feature = "sysinfo")]
+pub use source::SysinfoCpu;
+pub use source::{CgroupCpu, CpuSource, CpuStats, ProcStat, RuntimeBusy, host_cores};

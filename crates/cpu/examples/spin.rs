@@ -1,0 +1,2 @@
+//! Placeholder so the workspace manifest parses; the CPU helper writes the real example.
+fn main() {}

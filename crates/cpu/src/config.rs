@@ -1,0 +1,288 @@
+//! [`CpuThrottleConfig`]: how long to delay which request at which level.
+
+use std::time::Duration;
+
+use tower_pressure_core::{ConfigError, PressureLevel, Priority};
+
+/// The default base delay at `start` ([`PressureLevel::Medium`]), 100 ms.
+pub const DEFAULT_START_DELAY: Duration = Duration::from_millis(100);
+/// The default base delay at `aggressive` ([`PressureLevel::High`]), 500 ms.
+pub const DEFAULT_AGGRESSIVE_DELAY: Duration = Duration::from_millis(500);
+/// The default base delay at `emergency` ([`PressureLevel::Critical`]), 1 s.
+pub const DEFAULT_EMERGENCY_DELAY: Duration = Duration::from_millis(1000);
+/// The default delay multipliers, indexed by [`Priority`] (`Bulk` first):
+/// 2.0, 1.5, 1.0, 0.5, 0.1. Lower priority, longer delay.
+pub const DEFAULT_MULTIPLIERS: [f64; 5] = [2.0, 1.5, 1.0, 0.5, 0.1];
+/// The default cap on any one delay, 2 s (the emergency delay of `Bulk`).
+pub const DEFAULT_MAX_DELAY: Duration = Duration::from_secs(2);
+/// The largest multiplier accepted, 100.
+pub const MAX_MULTIPLIER: f64 = 100.0;
+
+/// How [`CpuThrottleLayer`](crate::CpuThrottleLayer) delays requests.
+///
+/// A request arriving while the CPU signal is at `level` waits
+/// `min(base_delay(level) × multiplier(priority), max_delay)` before the
+/// inner service sees it. The levels come from the CPU [`Signal`]'s
+/// thresholds (see [`CpuSignalConfig`](crate::CpuSignalConfig)): `start`
+/// (0.70) is [`PressureLevel::Medium`], `aggressive` (0.85) `High`,
+/// `emergency` (0.95) `Critical`; below `start` nothing is delayed.
+///
+/// ```
+/// use std::time::Duration;
+/// use tower_pressure_core::{PressureLevel, Priority};
+/// use tower_pressure_cpu::CpuThrottleConfig;
+///
+/// # fn main() -> Result<(), tower_pressure_core::ConfigError> {
+/// let config = CpuThrottleConfig::builder()
+///     .multiplier(Priority::Critical, 0.0) // never delay Critical
+///     .max_delay(Duration::from_millis(800))
+///     .build()?;
+/// assert_eq!(config.delay(PressureLevel::Medium, Priority::Bulk), Duration::from_millis(200));
+/// assert_eq!(config.delay(PressureLevel::Critical, Priority::Bulk), Duration::from_millis(800));
+/// assert_eq!(config.delay(PressureLevel::Critical, Priority::Critical), Duration::ZERO);
+/// assert_eq!(config.delay(PressureLevel::Low, Priority::Bulk), Duration::ZERO);
+///
+/// let err = CpuThrottleConfig::builder().multiplier(Priority::Low, -1.0).build().unwrap_err();
+/// assert_eq!(err.field(), "cpu_throttle.multiplier.low");
+/// # Ok(()) }
+/// ```
+///
+/// [`Signal`]: tower_pressure_core::Signal
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CpuThrottleConfig {
+    /// Base delay per level, indexed by `PressureLevel as usize`.
+    base: [Duration; 5],
+    multipliers: [f64; 5],
+    max_delay: Duration,
+    shed_bulk_at_emergency: bool,
+    /// The lowest level with a non-zero base delay: the fast-path compare.
+    start: PressureLevel,
+}
+
+impl Default for CpuThrottleConfig {
+    fn default() -> Self {
+        CpuThrottleConfig::builder()
+            .build()
+            .expect("the defaults are valid")
+    }
+}
+
+impl CpuThrottleConfig {
+    /// A builder starting from the defaults.
+    pub fn builder() -> CpuThrottleConfigBuilder {
+        CpuThrottleConfigBuilder::default()
+    }
+
+    /// The delay of a request of `priority` at `level`, capped at
+    /// [`max_delay`](Self::max_delay); zero below the start level.
+    #[must_use]
+    pub fn delay(&self, level: PressureLevel, priority: Priority) -> Duration {
+        let base = self.base[level.index()];
+        if base.is_zero() {
+            return Duration::ZERO;
+        }
+        let m = self.multipliers[priority as usize];
+        // Both factors are validated finite and bounded, so this never
+        // overflows `Duration`; `min` applies the cap.
+        base.mul_f64(m).min(self.max_delay)
+    }
+
+    /// The base delay at `level`.
+    #[must_use]
+    pub fn base_delay(&self, level: PressureLevel) -> Duration {
+        self.base[level.index()]
+    }
+
+    /// The delay multiplier of `priority`.
+    #[must_use]
+    pub fn multiplier(&self, priority: Priority) -> f64 {
+        self.multipliers[priority as usize]
+    }
+
+    /// The cap on any one delay.
+    #[must_use]
+    pub fn max_delay(&self) -> Duration {
+        self.max_delay
+    }
+
+    /// Whether `Bulk` requests are refused at once at
+    /// [`PressureLevel::Critical`] instead of delayed.
+    #[must_use]
+    pub fn sheds_bulk_at_emergency(&self) -> bool {
+        self.shed_bulk_at_emergency
+    }
+
+    /// The lowest level at which anything is delayed.
+    #[must_use]
+    pub fn start_level(&self) -> PressureLevel {
+        self.start
+    }
+}
+
+/// Builds a validated [`CpuThrottleConfig`].
+#[derive(Debug, Clone, Copy)]
+#[must_use]
+pub struct CpuThrottleConfigBuilder {
+    base: [Duration; 5],
+    multipliers: [f64; 5],
+    max_delay: Duration,
+    shed_bulk_at_emergency: bool,
+}
+
+impl Default for CpuThrottleConfigBuilder {
+    fn default() -> Self {
+        CpuThrottleConfigBuilder {
+            base: [
+                Duration::ZERO,
+                Duration::ZERO,
+                DEFAULT_START_DELAY,
+                DEFAULT_AGGRESSIVE_DELAY,
+                DEFAULT_EMERGENCY_DELAY,
+            ],
+            multipliers: DEFAULT_MULTIPLIERS,
+            max_delay: DEFAULT_MAX_DELAY,
+            shed_bulk_at_emergency: false,
+        }
+    }
+}
+
+const LEVEL_FIELDS: [&str; 5] = [
+    "cpu_throttle.delay.none",
+    "cpu_throttle.delay.low",
+    "cpu_throttle.delay.medium",
+    "cpu_throttle.delay.high",
+    "cpu_throttle.delay.critical",
+];
+
+const PRIORITY_FIELDS: [&str; 5] = [
+    "cpu_throttle.multiplier.bulk",
+    "cpu_throttle.multiplier.low",
+    "cpu_throttle.multiplier.normal",
+    "cpu_throttle.multiplier.high",
+    "cpu_throttle.multiplier.critical",
+];
+
+impl CpuThrottleConfigBuilder {
+    /// The base delay at `start` ([`PressureLevel::Medium`]).
+    /// Default [`DEFAULT_START_DELAY`].
+    pub fn start_delay(self, delay: Duration) -> Self {
+        self.delay(PressureLevel::Medium, delay)
+    }
+
+    /// The base delay at `aggressive` ([`PressureLevel::High`]).
+    /// Default [`DEFAULT_AGGRESSIVE_DELAY`].
+    pub fn aggressive_delay(self, delay: Duration) -> Self {
+        self.delay(PressureLevel::High, delay)
+    }
+
+    /// The base delay at `emergency` ([`PressureLevel::Critical`]).
+    /// Default [`DEFAULT_EMERGENCY_DELAY`].
+    pub fn emergency_delay(self, delay: Duration) -> Self {
+        self.delay(PressureLevel::Critical, delay)
+    }
+
+    /// The base delay at any `level`. `None` must stay zero; `Low` is zero by
+    /// default (a "warm" level that only reports). Delays must not decrease
+    /// as the level rises, and the `Critical` delay must be above zero.
+    pub fn delay(mut self, level: PressureLevel, delay: Duration) -> Self {
+        self.base[level.index()] = delay;
+        self
+    }
+
+    /// The multiplier of `priority`'s delay: a number in
+    /// `0..=`[`MAX_MULTIPLIER`], not larger than the multiplier of any lower
+    /// priority. `0` never delays the class. Defaults
+    /// [`DEFAULT_MULTIPLIERS`].
+    pub fn multiplier(mut self, priority: Priority, multiplier: f64) -> Self {
+        self.multipliers[priority as usize] = multiplier;
+        self
+    }
+
+    /// All five multipliers, `Bulk` first.
+    pub fn multipliers(mut self, multipliers: [f64; 5]) -> Self {
+        self.multipliers = multipliers;
+        self
+    }
+
+    /// The cap on any one delay; above zero. Default [`DEFAULT_MAX_DELAY`].
+    pub fn max_delay(mut self, max: Duration) -> Self {
+        self.max_delay = max;
+        self
+    }
+
+    /// Refuse `Bulk` requests at once at `emergency` instead of delaying
+    /// them. Default off.
+    pub fn shed_bulk_at_emergency(mut self, shed: bool) -> Self {
+        self.shed_bulk_at_emergency = shed;
+        self
+    }
+
+    /// Validates and builds.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] naming the field when a multiplier is NaN, infinite,
+    /// negative, above [`MAX_MULTIPLIER`] or larger than a lower priority's;
+    /// when a delay is lower than the delay of a lower level, the `None`
+    /// delay is not zero or the `Critical` delay is zero; when `max_delay`
+    /// is zero.
+    pub fn build(self) -> Result<CpuThrottleConfig, ConfigError> {
+        for (i, &m) in self.multipliers.iter().enumerate() {
+            ConfigError::check_range(PRIORITY_FIELDS[i], m, 0.0, MAX_MULTIPLIER)?;
+            if i > 0 && m > self.multipliers[i - 1] {
+                return Err(ConfigError::new(
+                    PRIORITY_FIELDS[i],
+                    m,
+                    format!(
+                        "must not be larger than the multiplier of the priority below ({})",
+                        self.multipliers[i - 1]
+                    ),
+                ));
+            }
+        }
+        if !self.base[0].is_zero() {
+            return Err(ConfigError::new(
+                LEVEL_FIELDS[0],
+                format_args!("{:?}", self.base[0]),
+                "must be zero: nothing is throttled without pressure",
+            ));
+        }
+        for (pair, field) in self.base.windows(2).zip(&LEVEL_FIELDS[1..]) {
+            if pair[1] < pair[0] {
+                return Err(ConfigError::new(
+                    field,
+                    format_args!("{:?}", pair[1]),
+                    format!(
+                        "must not be shorter than the delay of the level below ({:?})",
+                        pair[0]
+                    ),
+                ));
+            }
+        }
+        if self.base[4].is_zero() {
+            return Err(ConfigError::new(
+                LEVEL_FIELDS[4],
+                "0s",
+                "must be greater than zero, or the throttle never delays",
+            ));
+        }
+        if self.max_delay.is_zero() {
+            return Err(ConfigError::new(
+                "cpu_throttle.max_delay",
+                "0s",
+                "must be greater than zero",
+            ));
+        }
+        let start = PressureLevel::ALL
+            .into_iter()
+            .find(|l| !self.base[l.index()].is_zero())
+            .unwrap_or(PressureLevel::Critical);
+        Ok(CpuThrottleConfig {
+            base: self.base,
+            multipliers: self.multipliers,
+            max_delay: self.max_delay,
+            shed_bulk_at_emergency: self.shed_bulk_at_emergency,
+            start,
+        })
+    }
+}

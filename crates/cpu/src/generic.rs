@@ -1,0 +1,208 @@
+//! [`GenericCpuThrottleLayer`]: CPU throttling for any tower service; a
+//! refusal is an error.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+
+use pin_project_lite::pin_project;
+use tower_layer::Layer;
+use tower_pressure_core::{PressureLevel, PriorityOf, Signal};
+use tower_service::Service;
+
+use crate::CpuThrottleConfig;
+use crate::throttle::{Decision, Slow, Step, decide};
+
+/// The boxed error of the generic service, as tower's `BoxError`.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Delays requests to any tower service whose requests implement
+/// [`PriorityOf`], as [`CpuThrottleLayer`](crate::CpuThrottleLayer) does for
+/// HTTP. A refused request fails with a [`BoxError`] holding an
+/// [`Overloaded`](tower_pressure_core::Overloaded); check with
+/// `err.is::<Overloaded>()`.
+///
+/// ```
+/// use tower::{ServiceBuilder, ServiceExt, service_fn};
+/// use tower_pressure_core::{ManualSource, Priority, PriorityOf};
+/// use tower_pressure_cpu::{CpuSignal, GenericCpuThrottleLayer};
+///
+/// struct Job(Priority);
+/// impl PriorityOf for Job {
+///     fn priority(&self) -> Priority { self.0 }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower::BoxError> {
+/// let cpu = CpuSignal::spawn(ManualSource::new(0.1));
+/// let svc = ServiceBuilder::new()
+///     .layer(GenericCpuThrottleLayer::new(cpu))
+///     .service(service_fn(|job: Job| async move { Ok::<_, tower::BoxError>(job.0) }));
+/// assert_eq!(svc.oneshot(Job(Priority::Low)).await?, Priority::Low);
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct GenericCpuThrottleLayer {
+    signal: Signal,
+    config: Arc<CpuThrottleConfig>,
+}
+
+impl GenericCpuThrottleLayer {
+    /// Throttles on `signal` with the default delays.
+    #[must_use]
+    pub fn new(signal: Signal) -> Self {
+        GenericCpuThrottleLayer::with_config(signal, CpuThrottleConfig::default())
+    }
+
+    /// Throttles on `signal` with `config`.
+    #[must_use]
+    pub fn with_config(signal: Signal, config: CpuThrottleConfig) -> Self {
+        GenericCpuThrottleLayer {
+            signal,
+            config: Arc::new(config),
+        }
+    }
+}
+
+impl<S> Layer<S> for GenericCpuThrottleLayer {
+    type Service = GenericCpuThrottle<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        GenericCpuThrottle {
+            inner,
+            start: self.config.start_level(),
+            signal: self.signal.clone(),
+            config: self.config.clone(),
+        }
+    }
+}
+
+/// Delays requests to `inner` while the CPU is pressed; see
+/// [`GenericCpuThrottleLayer`].
+#[derive(Debug, Clone)]
+pub struct GenericCpuThrottle<S> {
+    inner: S,
+    signal: Signal,
+    start: PressureLevel,
+    config: Arc<CpuThrottleConfig>,
+}
+
+impl<S> GenericCpuThrottle<S> {
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// The inner service, unwrapped.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S, Req> Service<Req> for GenericCpuThrottle<S>
+where
+    S: Service<Req> + Clone,
+    S::Error: Into<BoxError>,
+    Req: PriorityOf,
+{
+    type Response = S::Response;
+    type Error = BoxError;
+    type Future = GenericResponseFuture<S, Req, S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, req: Req) -> Self::Future {
+        let level = self.signal.level();
+        if level < self.start {
+            return GenericResponseFuture::called(self.inner.call(req));
+        }
+        match decide(&self.config, level, req.priority(), req.deadline()) {
+            Decision::Pass => GenericResponseFuture::called(self.inner.call(req)),
+            Decision::Delay(d) => {
+                GenericResponseFuture::slow(Slow::sleeping(d, self.inner.clone(), req))
+            }
+            Decision::Shed(err) => GenericResponseFuture::slow(Slow::refused(err, req)),
+        }
+    }
+}
+
+pin_project! {
+    /// The response future of [`GenericCpuThrottle`].
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping it while it waits drops the request and the clone of the
+    /// inner service: nothing is held, and the inner service never saw the
+    /// request.
+    pub struct GenericResponseFuture<S, Req, F> {
+        #[pin]
+        kind: Kind<S, Req, F>,
+    }
+}
+
+pin_project! {
+    #[project = KindProj]
+    enum Kind<S, Req, F> {
+        Called {
+            #[pin]
+            fut: F,
+        },
+        Slow {
+            slow: Pin<Box<Slow<S, Req>>>,
+        },
+    }
+}
+
+impl<S, Req, F> GenericResponseFuture<S, Req, F> {
+    fn called(fut: F) -> Self {
+        GenericResponseFuture {
+            kind: Kind::Called { fut },
+        }
+    }
+
+    fn slow(slow: Slow<S, Req>) -> Self {
+        GenericResponseFuture {
+            kind: Kind::Slow {
+                slow: Box::pin(slow),
+            },
+        }
+    }
+}
+
+impl<S, Req, F, T> Future for GenericResponseFuture<S, Req, F>
+where
+    S: Service<Req, Future = F>,
+    S::Error: Into<BoxError>,
+    F: Future<Output = Result<T, S::Error>>,
+{
+    type Output = Result<T, BoxError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut kind = self.project().kind;
+        loop {
+            let slow = match kind.as_mut().project() {
+                KindProj::Called { fut } => return fut.poll(cx).map_err(Into::into),
+                KindProj::Slow { slow } => slow,
+            };
+            match ready!(slow.as_mut().poll_step(cx)) {
+                Step::Called(fut) => kind.set(Kind::Called { fut }),
+                Step::Refused(err, _req) => return Poll::Ready(Err(err.into())),
+                Step::Failed(e) => return Poll::Ready(Err(e.into())),
+            }
+        }
+    }
+}
+
+impl<S, Req, F> std::fmt::Debug for GenericResponseFuture<S, Req, F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GenericResponseFuture")
+            .finish_non_exhaustive()
+    }
+}
