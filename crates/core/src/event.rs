@@ -50,6 +50,13 @@ pub enum Event {
         /// The limit now.
         to: usize,
     },
+    /// The bound of a limiter's wait queue changed (by a tuner or an operator).
+    MaxQueueChanged {
+        /// The bound before.
+        from: usize,
+        /// The bound now.
+        to: usize,
+    },
     /// A signal's thresholds were changed (by a tuner or an operator).
     ThresholdsTuned {
         /// The signal's name.
