@@ -1,0 +1,396 @@
+//! [`MemoryHooks`]: what to do when the memory level changes, off the request
+//! path; [`MemoryPressure`] for handlers that degrade instead of refusing.
+
+use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tower_pressure_core::{ConfigError, PressureLevel, Signal, SignalState};
+
+/// The default share of a cache kept per level, indexed by
+/// [`PressureLevel::index`]: the original design's factors, `Medium` 0.8,
+/// `High` 0.5, `Critical` 0.1; nothing is shrunk below `Medium`.
+pub const DEFAULT_SHRINK_FACTORS: [f64; 5] = [1.0, 1.0, 0.8, 0.5, 0.1];
+
+/// The default level from which the allocator purge runs, `High`.
+pub const DEFAULT_PURGE_AT: PressureLevel = PressureLevel::High;
+
+/// The default level from which [`MemoryPressure::is_under_pressure`] is
+/// true, `Medium`.
+pub const DEFAULT_UNDER_PRESSURE_AT: PressureLevel = PressureLevel::Medium;
+
+/// A cache (or anything else holding memory it can give back) that the hooks
+/// shrink when memory pressure rises.
+///
+/// Closures `Fn(f64)` are `Shrink`.
+pub trait Shrink: Send + Sync {
+    /// Keeps about `keep_fraction` (in `[0, 1]`) of what is held now, e.g.
+    /// evicts the least recently used `1 − keep_fraction` of the entries.
+    fn shrink(&self, keep_fraction: f64);
+}
+
+impl<F> Shrink for F
+where
+    F: Fn(f64) + Send + Sync,
+{
+    fn shrink(&self, keep_fraction: f64) {
+        self(keep_fraction)
+    }
+}
+
+/// One change of the memory level, as the hooks see it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub struct LevelChange {
+    /// The level before.
+    pub from: PressureLevel,
+    /// The level now.
+    pub to: PressureLevel,
+    /// The smoothed utilisation when it changed.
+    pub utilization: f64,
+    /// Whether the new level is an operator's override.
+    pub overridden: bool,
+}
+
+type ChangeFn = Box<dyn Fn(LevelChange) + Send + Sync>;
+type PurgeFn = Box<dyn Fn() + Send + Sync>;
+
+/// What to do when the memory level changes: user callbacks, shrinking
+/// registered caches, purging the allocator. Runs in one task started with
+/// [`spawn`](MemoryHooks::spawn), which waits on the signal's
+/// [`subscribe`](Signal::subscribe) channel: once per level change, never per
+/// sample and never on the request path.
+///
+/// On every change, in order:
+///
+/// 1. the [`on_change`](MemoryHooksBuilder::on_change) callbacks;
+/// 2. when the level rose: each registered [`Shrink`] with the new level's
+///    factor (defaults [`DEFAULT_SHRINK_FACTORS`]), unless it is 1;
+/// 3. when the level rose to [`purge_at`](MemoryHooksBuilder::purge_at) or
+///    above: the [`purge`](MemoryHooksBuilder::purge) callback, so the
+///    allocator hands the memory the caches just freed back to the kernel.
+///
+/// Hooks run on the runtime's thread: keep them short, or hand long work to
+/// `tokio::task::spawn_blocking`. A panicking hook is logged and the others
+/// still run.
+///
+/// # Allocator purge
+///
+/// This crate ships no purge of its own: calling glibc's `malloc_trim` or
+/// jemalloc's `arena.<i>.purge` needs `unsafe` FFI (the workspace forbids
+/// it), and no small crate wraps either soundly. Pass the call your allocator
+/// offers, e.g. with `tikv-jemalloc-ctl`, or glibc's `malloc_trim(0)` through
+/// `libc` in your own crate:
+///
+/// ```text
+/// hooks.purge(|| unsafe { libc::malloc_trim(0); })
+/// ```
+///
+/// # Example
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// use tower_pressure_core::{PressureLevel, Signal};
+/// use tower_pressure_memory::{MemoryHooks, memory_signal_config};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_pressure_core::ConfigError> {
+/// let memory = Signal::new(memory_signal_config().build()?);
+/// let cache_size = Arc::new(AtomicUsize::new(1000));
+/// let cache = cache_size.clone();
+/// let hooks = MemoryHooks::builder()
+///     .on_change(|change| println!("memory {} -> {}", change.from, change.to))
+///     .shrink(move |keep: f64| {
+///         let kept = (cache.load(Ordering::Relaxed) as f64 * keep) as usize;
+///         cache.store(kept, Ordering::Relaxed);
+///     })
+///     .build()?;
+/// let _running = hooks.spawn(&memory); // stops when dropped
+///
+/// memory.set_override(Some(PressureLevel::High));
+/// tokio::task::yield_now().await;
+/// assert_eq!(cache_size.load(Ordering::Relaxed), 500);
+/// # Ok(()) }
+/// ```
+pub struct MemoryHooks {
+    on_change: Vec<ChangeFn>,
+    caches: Vec<Arc<dyn Shrink>>,
+    factors: [f64; 5],
+    purge: Option<PurgeFn>,
+    purge_at: PressureLevel,
+}
+
+impl MemoryHooks {
+    /// A builder with no hooks and the default factors.
+    pub fn builder() -> MemoryHooksBuilder {
+        MemoryHooksBuilder {
+            hooks: MemoryHooks {
+                on_change: Vec::new(),
+                caches: Vec::new(),
+                factors: DEFAULT_SHRINK_FACTORS,
+                purge: None,
+                purge_at: DEFAULT_PURGE_AT,
+            },
+        }
+    }
+
+    /// Starts the task that runs the hooks on `signal`'s level changes. The
+    /// task stops when the returned handle is dropped, or when the signal's
+    /// last handle is.
+    ///
+    /// If the signal is already above `None`, the hooks run once at once, as
+    /// for a change from `None`.
+    ///
+    /// # Panics
+    ///
+    /// When called outside a tokio runtime.
+    #[must_use = "the hooks stop when the handle is dropped"]
+    pub fn spawn(self, signal: &Signal) -> HooksHandle {
+        let rx = signal.subscribe();
+        HooksHandle {
+            task: tokio::spawn(self.run(rx)),
+        }
+    }
+
+    async fn run(self, mut rx: watch::Receiver<SignalState>) {
+        let start = *rx.borrow_and_update();
+        let mut last = PressureLevel::None;
+        if start.level != last {
+            self.fire(change(last, start));
+            last = start.level;
+        }
+        while rx.changed().await.is_ok() {
+            let state = *rx.borrow_and_update();
+            // The channel also wakes when only the override flag changed.
+            if state.level != last {
+                self.fire(change(last, state));
+                last = state.level;
+            }
+        }
+    }
+
+    /// Runs the hooks for one change, as the task does.
+    pub fn fire(&self, change: LevelChange) {
+        #[cfg(feature = "metrics")]
+        {
+            use tower_pressure_core::metrics as m;
+            metrics::gauge!(m::PRESSURE_LEVEL, m::LABEL_LAYER => m::LAYER_MEMORY)
+                .set(change.to.index() as f64);
+        }
+        for f in &self.on_change {
+            guarded("on_change", || f(change));
+        }
+        if change.to <= change.from {
+            return;
+        }
+        let keep = self.factors[change.to.index()];
+        if keep < 1.0 {
+            for cache in &self.caches {
+                guarded("shrink", || cache.shrink(keep));
+            }
+        }
+        if change.to >= self.purge_at
+            && let Some(purge) = &self.purge
+        {
+            guarded("purge", purge);
+        }
+    }
+}
+
+fn change(from: PressureLevel, state: SignalState) -> LevelChange {
+    LevelChange {
+        from,
+        to: state.level,
+        utilization: state.utilization,
+        overridden: state.overridden,
+    }
+}
+
+fn guarded(hook: &'static str, f: impl FnOnce()) {
+    if catch_unwind(AssertUnwindSafe(f)).is_err() {
+        tracing::error!(hook, "a memory pressure hook panicked");
+    }
+}
+
+impl fmt::Debug for MemoryHooks {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemoryHooks")
+            .field("on_change", &self.on_change.len())
+            .field("caches", &self.caches.len())
+            .field("factors", &self.factors)
+            .field("purge", &self.purge.is_some())
+            .field("purge_at", &self.purge_at)
+            .finish()
+    }
+}
+
+/// Builds validated [`MemoryHooks`].
+#[must_use]
+pub struct MemoryHooksBuilder {
+    hooks: MemoryHooks,
+}
+
+impl MemoryHooksBuilder {
+    /// Calls `f` on every level change.
+    pub fn on_change<F>(mut self, f: F) -> Self
+    where
+        F: Fn(LevelChange) + Send + Sync + 'static,
+    {
+        self.hooks.on_change.push(Box::new(f));
+        self
+    }
+
+    /// Shrinks `cache` when the level rises.
+    pub fn shrink(self, cache: impl Shrink + 'static) -> Self {
+        self.shrink_shared(Arc::new(cache))
+    }
+
+    /// Shrinks a cache that is also used elsewhere.
+    pub fn shrink_shared(mut self, cache: Arc<dyn Shrink>) -> Self {
+        self.hooks.caches.push(cache);
+        self
+    }
+
+    /// The share of each cache kept when the level rises to `level`, in
+    /// `[0, 1]` (1 leaves the caches alone). Defaults
+    /// [`DEFAULT_SHRINK_FACTORS`].
+    pub fn shrink_factor(mut self, level: PressureLevel, keep_fraction: f64) -> Self {
+        self.hooks.factors[level.index()] = keep_fraction;
+        self
+    }
+
+    /// Calls `purge` (return freed memory to the kernel) when the level rises
+    /// to [`purge_at`](Self::purge_at) or above, after the caches shrank.
+    pub fn purge<F>(mut self, purge: F) -> Self
+    where
+        F: Fn() + Send + Sync + 'static,
+    {
+        self.hooks.purge = Some(Box::new(purge));
+        self
+    }
+
+    /// The lowest level at which the purge runs. Default [`DEFAULT_PURGE_AT`].
+    pub fn purge_at(mut self, level: PressureLevel) -> Self {
+        self.hooks.purge_at = level;
+        self
+    }
+
+    /// Validates and builds.
+    ///
+    /// # Errors
+    ///
+    /// When a shrink factor is not a number in `[0, 1]`, or a higher level
+    /// would keep more than a lower one.
+    pub fn build(self) -> Result<MemoryHooks, ConfigError> {
+        let f = self.hooks.factors;
+        for level in PressureLevel::ALL {
+            let i = level.index();
+            ConfigError::check_range(factor_field(level), f[i], 0.0, 1.0)?;
+            if i > 0 && f[i] > f[i - 1] {
+                return Err(ConfigError::new(
+                    factor_field(level),
+                    f[i],
+                    format!(
+                        "must keep no more than at level {} ({})",
+                        PressureLevel::from_index(i - 1),
+                        f[i - 1]
+                    ),
+                ));
+            }
+        }
+        Ok(self.hooks)
+    }
+}
+
+impl fmt::Debug for MemoryHooksBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemoryHooksBuilder")
+            .field("hooks", &self.hooks)
+            .finish()
+    }
+}
+
+fn factor_field(level: PressureLevel) -> &'static str {
+    match level {
+        PressureLevel::None => "memory_hooks.shrink_factor.none",
+        PressureLevel::Low => "memory_hooks.shrink_factor.low",
+        PressureLevel::Medium => "memory_hooks.shrink_factor.medium",
+        PressureLevel::High => "memory_hooks.shrink_factor.high",
+        PressureLevel::Critical => "memory_hooks.shrink_factor.critical",
+    }
+}
+
+/// The running hooks task of [`MemoryHooks::spawn`]; dropping it stops the
+/// task.
+#[derive(Debug)]
+pub struct HooksHandle {
+    task: JoinHandle<()>,
+}
+
+impl HooksHandle {
+    /// Whether the task has ended (the signal's last handle was dropped).
+    #[must_use]
+    pub fn is_finished(&self) -> bool {
+        self.task.is_finished()
+    }
+}
+
+impl Drop for HooksHandle {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// For handlers that degrade instead of refusing: whether memory is pressed.
+/// A cheap `Clone`; one atomic load per question.
+///
+/// ```
+/// use tower_pressure_core::{PressureLevel, Signal};
+/// use tower_pressure_memory::{MemoryPressure, memory_signal_config};
+///
+/// # fn main() -> Result<(), tower_pressure_core::ConfigError> {
+/// let memory = Signal::new(memory_signal_config().build()?);
+/// let pressure = MemoryPressure::new(memory.clone());
+/// assert!(!pressure.is_under_pressure());
+/// memory.set_override(Some(PressureLevel::Medium));
+/// assert!(pressure.is_under_pressure()); // e.g. skip the thumbnail, answer from cache
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct MemoryPressure {
+    signal: Signal,
+    at: PressureLevel,
+}
+
+impl MemoryPressure {
+    /// Pressed from [`DEFAULT_UNDER_PRESSURE_AT`] up.
+    #[must_use]
+    pub fn new(signal: Signal) -> Self {
+        MemoryPressure {
+            signal,
+            at: DEFAULT_UNDER_PRESSURE_AT,
+        }
+    }
+
+    /// Pressed from `level` up.
+    #[must_use]
+    pub fn at(mut self, level: PressureLevel) -> Self {
+        self.at = level;
+        self
+    }
+
+    /// Whether the memory level is at or above the configured one.
+    #[inline]
+    #[must_use]
+    pub fn is_under_pressure(&self) -> bool {
+        self.signal.level() >= self.at
+    }
+
+    /// The memory level now.
+    #[must_use]
+    pub fn level(&self) -> PressureLevel {
+        self.signal.level()
+    }
+}

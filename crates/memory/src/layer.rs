@@ -1,0 +1,184 @@
+//! [`MemoryShedLayer`]: memory shedding for HTTP services.
+
+use std::sync::Arc;
+
+use tower_layer::Layer;
+use tower_pressure_core::http::Rejection;
+use tower_pressure_core::{
+    EventBus, Overloaded, PressureLevel, Priority, PriorityOf, Reason, Signal,
+};
+
+use crate::{MemoryPressure, MemoryShed, MemoryShedConfig};
+
+/// Refuses the less important requests to an HTTP service while memory is
+/// pressed.
+///
+/// Per [`PressureLevel`] of the memory [`Signal`], the lowest priority still
+/// admitted (defaults: `None`/`Low` → all; `Medium` → `Low` and up; `High` →
+/// `Normal` and up; `Critical` → `Critical` only), optionally only part of
+/// that boundary class by cohort; see [`MemoryShedConfig`]. The priority and
+/// cohort come from the request's extensions ([`PriorityOf`]), where a
+/// classifier put them.
+///
+/// The decision reads one atomic (the signal's level) and, when the level
+/// refuses anything, the request's priority: no lock, no allocation, no
+/// waiting. `poll_ready` forwards the inner service's readiness.
+///
+/// A refused request gets a response, not an error, so the layer sits under
+/// `axum::Router::layer` with no `HandleErrorLayer`: `503` with
+/// `Retry-After`, or a trailers-only gRPC reply for a gRPC request (see
+/// [`Rejection`]), with the [`Overloaded`] in the response extensions and an
+/// empty body. The inner service's response body must implement `Default`
+/// (axum's, tonic's and `String`/`Full` bodies do).
+///
+/// Every service made by the layer shares its settings; the signal is shared
+/// by all layers given clones of it. The layer starts no task: the signal's
+/// sampler is started by whoever builds the signal
+/// ([`spawn_memory_signal`](crate::spawn_memory_signal)).
+///
+/// ```
+/// use axum::{Router, routing::get};
+/// use tower_pressure_memory::{MemoryShedLayer, MemorySource, spawn_memory_signal};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let memory = spawn_memory_signal(MemorySource::auto());
+/// let app: Router = Router::new()
+///     .route("/", get(|| async { "hello" }))
+///     .layer(MemoryShedLayer::new(memory));
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct MemoryShedLayer {
+    shared: Arc<Shared>,
+}
+
+impl MemoryShedLayer {
+    /// Sheds by `signal`'s level with the default table.
+    #[must_use]
+    pub fn new(signal: Signal) -> Self {
+        MemoryShedLayer::with_config(signal, MemoryShedConfig::default())
+    }
+
+    /// Sheds by `signal`'s level with `config`'s table.
+    #[must_use]
+    pub fn with_config(signal: Signal, config: MemoryShedConfig) -> Self {
+        MemoryShedLayer {
+            shared: Arc::new(Shared::new(signal, config)),
+        }
+    }
+
+    /// Publishes an [`Event::Shed`](tower_pressure_core::Event::Shed) on
+    /// `bus` for every refusal.
+    #[must_use]
+    pub fn events(mut self, bus: EventBus) -> Self {
+        Arc::make_mut(&mut self.shared).events = Some(bus);
+        self
+    }
+
+    /// The HTTP status and gRPC code of the rejection responses.
+    #[must_use]
+    pub fn rejection(mut self, rejection: Rejection) -> Self {
+        Arc::make_mut(&mut self.shared).rejection = rejection;
+        self
+    }
+
+    /// The signal the layer reads.
+    #[must_use]
+    pub fn signal(&self) -> &Signal {
+        &self.shared.signal
+    }
+
+    /// The table in force.
+    #[must_use]
+    pub fn config(&self) -> &MemoryShedConfig {
+        &self.shared.config
+    }
+
+    /// A handle for handlers that degrade instead of refusing
+    /// ([`MemoryPressure::is_under_pressure`]).
+    #[must_use]
+    pub fn pressure(&self) -> MemoryPressure {
+        MemoryPressure::new(self.shared.signal.clone())
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+}
+
+impl<S> Layer<S> for MemoryShedLayer {
+    type Service = MemoryShed<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        MemoryShed::new(inner, self.clone())
+    }
+}
+
+/// What every service of a layer shares: settings only, never per-request
+/// state.
+#[derive(Debug, Clone)]
+pub(crate) struct Shared {
+    pub(crate) signal: Signal,
+    pub(crate) config: MemoryShedConfig,
+    pub(crate) events: Option<EventBus>,
+    pub(crate) rejection: Rejection,
+}
+
+impl Shared {
+    pub(crate) fn new(signal: Signal, config: MemoryShedConfig) -> Shared {
+        Shared {
+            signal,
+            config,
+            events: None,
+            rejection: Rejection::default(),
+        }
+    }
+
+    /// Admits or refuses `req` at the signal's current level.
+    #[inline]
+    pub(crate) fn check<R: PriorityOf>(&self, req: &R) -> Result<(), Overloaded> {
+        let level = self.signal.level();
+        let cutoff = self.config.cutoff(level);
+        if cutoff == 0 {
+            return Ok(());
+        }
+        let priority = req.priority();
+        // A boundary on a class edge needs no cohort (one extension lookup
+        // fewer for HTTP requests).
+        let rank = if cutoff.is_multiple_of(128) {
+            priority as u16 * 128
+        } else {
+            req.cohort().admission_level(priority)
+        };
+        if rank >= cutoff {
+            Ok(())
+        } else {
+            Err(self.refuse(level, priority))
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn refuse(&self, level: PressureLevel, priority: Priority) -> Overloaded {
+        let reason = Reason::Memory(level);
+        if let Some(bus) = &self.events {
+            bus.emit(tower_pressure_core::Event::Shed {
+                layer: tower_pressure_core::metrics::LAYER_MEMORY,
+                priority,
+                reason,
+            });
+        }
+        #[cfg(feature = "metrics")]
+        {
+            use tower_pressure_core::metrics as m;
+            metrics::counter!(
+                m::SHED_TOTAL,
+                m::LABEL_LAYER => m::LAYER_MEMORY,
+                m::LABEL_PRIORITY => priority.as_str(),
+                m::LABEL_REASON => reason.as_label(),
+            )
+            .increment(1);
+        }
+        Overloaded::new(reason, priority).with_retry_after(self.config.retry_after())
+    }
+}

@@ -1,0 +1,59 @@
+//! The memory signal's defaults: fast sampling, no smoothing.
+
+use std::time::Duration;
+
+use tower_pressure_core::{Signal, SignalConfig, SignalConfigBuilder, Source};
+
+/// The memory sampler's default interval, 50 ms: a reading that crosses a
+/// threshold is acted on within one interval (the issue asks ≤ 100 ms).
+/// Reading a cgroup or `/proc` file costs microseconds, so 20 samples a
+/// second cost nothing measurable.
+pub const DEFAULT_MEMORY_INTERVAL: Duration = Duration::from_millis(50);
+
+/// The memory signal's default EWMA weight, 1.0: no smoothing.
+///
+/// Memory usage is not noisy the way CPU is, and an allocation burst is
+/// exactly what must be acted on before the OOM killer does. The thresholds'
+/// hysteresis keeps the level from flapping; PSI is already averaged by the
+/// kernel. With any weight below 1 a reading just past a threshold would
+/// take several samples to register.
+pub const DEFAULT_MEMORY_EWMA_ALPHA: f64 = 1.0;
+
+/// A [`SignalConfig`] builder named `"memory"` with the memory defaults
+/// ([`DEFAULT_MEMORY_INTERVAL`], [`DEFAULT_MEMORY_EWMA_ALPHA`], the default
+/// thresholds); change what you need and `build()`.
+///
+/// ```
+/// use tower_pressure_core::Thresholds;
+/// use tower_pressure_memory::memory_signal_config;
+///
+/// # fn main() -> Result<(), tower_pressure_core::ConfigError> {
+/// let config = memory_signal_config()
+///     .thresholds(Thresholds::builder().critical(0.9).build()?)
+///     .build()?;
+/// # Ok(()) }
+/// ```
+pub fn memory_signal_config() -> SignalConfigBuilder {
+    SignalConfig::builder("memory")
+        .interval(DEFAULT_MEMORY_INTERVAL)
+        .ewma_alpha(DEFAULT_MEMORY_EWMA_ALPHA)
+}
+
+/// Starts a memory signal sampling `source` with the memory defaults
+/// ([`memory_signal_config`]). Pass a
+/// [`MemorySource::auto()`](crate::MemorySource::auto) for the machine's
+/// best source, or a [`HeapBudget`](crate::HeapBudget).
+///
+/// The sampler is one task on the current runtime; it stops when the last
+/// handle to the signal is dropped.
+///
+/// # Panics
+///
+/// When called outside a tokio runtime.
+#[must_use]
+pub fn spawn_memory_signal(source: impl Source) -> Signal {
+    let config = memory_signal_config()
+        .build()
+        .expect("the memory defaults are valid");
+    Signal::spawn_with(source, config)
+}

@@ -1,0 +1,178 @@
+//! Memory sources, and [`MemorySource`]: the first one that applies.
+
+mod cgroup;
+mod heap;
+mod proc;
+#[cfg(feature = "sysinfo")]
+mod sysinfo;
+
+use std::fmt;
+use std::io;
+use std::path::Path;
+
+use tower_pressure_core::{Reading, Source};
+
+pub use self::cgroup::{CgroupMemory, V1_UNLIMITED_FLOOR};
+pub use self::heap::HeapBudget;
+pub use self::proc::{Meminfo, ProcessRss, PsiMemory};
+#[cfg(feature = "sysinfo")]
+pub use self::sysinfo::SysinfoMemory;
+
+/// The memory source for this machine: the first of a chain that applies,
+/// degrading to the next when it fails.
+///
+/// [`auto`](MemorySource::auto) builds the chain, most specific first — a
+/// container's limit beats the host's memory:
+///
+/// 1. [`CgroupMemory`]: cgroup v2, else v1, with a limit (the smallest across
+///    parent cgroups);
+/// 2. [`Meminfo`]: the host, from `/proc/meminfo`;
+/// 3. [`SysinfoMemory`](crate::SysinfoMemory) (feature `sysinfo`): the
+///    portable fallback.
+///
+/// A candidate applies when it opens and its first sample succeeds. The one
+/// in use is named in `Debug`, in [`Source::name`], and in a `tracing` debug
+/// line. When it fails later, the chain moves on to the next one for good,
+/// with one `tracing` warning; a sample fails only when every source has.
+/// Never a panic.
+///
+/// Process RSS ([`ProcessRss`]) is not in the chain: the host's memory is the
+/// better host signal. To shed on the process's own memory, use a
+/// [`HeapBudget`]. PSI ([`PsiMemory`]) can be added with
+/// [`with_psi`](MemorySource::with_psi).
+///
+/// ```
+/// use tower_pressure_core::Source;
+/// use tower_pressure_memory::MemorySource;
+///
+/// let mut memory = MemorySource::auto();
+/// println!("memory from {:?}", memory.active());
+/// if let Ok(reading) = memory.sample() {
+///     assert!((0.0..=1.0).contains(&reading.utilization()));
+/// }
+/// ```
+pub struct MemorySource {
+    chain: Vec<Box<dyn Source>>,
+    active: usize,
+    psi: Option<PsiMemory>,
+}
+
+impl MemorySource {
+    /// The chain for this machine (root `/`).
+    #[must_use]
+    pub fn auto() -> MemorySource {
+        MemorySource::auto_at(Path::new("/"))
+    }
+
+    /// The chain for a machine whose `/proc` and `/sys/fs/cgroup` are under
+    /// `root`: for tests and tools on fake trees.
+    #[must_use]
+    pub fn auto_at(root: &Path) -> MemorySource {
+        let mut chain: Vec<Box<dyn Source>> = Vec::new();
+        match CgroupMemory::discover(root) {
+            Ok(c) => chain.push(Box::new(c)),
+            Err(e) => {
+                tracing::debug!(candidate = "cgroup-memory", error = %e, "memory source does not apply")
+            }
+        }
+        match Meminfo::open(root).and_then(|mut m| m.sample().map(|_| m)) {
+            Ok(m) => chain.push(Box::new(m)),
+            Err(e) => {
+                tracing::debug!(candidate = "meminfo", error = %e, "memory source does not apply")
+            }
+        }
+        #[cfg(feature = "sysinfo")]
+        chain.push(Box::new(SysinfoMemory::new()));
+        let source = MemorySource::from_chain(chain);
+        tracing::debug!(source = source.name(), "memory source chosen");
+        source
+    }
+
+    /// A chain of your own, tried in order.
+    #[must_use]
+    pub fn from_chain(chain: Vec<Box<dyn Source>>) -> MemorySource {
+        MemorySource {
+            chain,
+            active: 0,
+            psi: None,
+        }
+    }
+
+    /// Also reads memory PSI (see [`PsiMemory`]) under `root`, when the
+    /// machine has it: a sample's utilisation is then the larger of the
+    /// chain's and PSI's `some avg10 / 100`. A machine stalling on memory
+    /// reclaim is pressed even when its usage looks fine.
+    #[must_use]
+    pub fn with_psi(mut self, root: &Path) -> MemorySource {
+        match PsiMemory::discover(root) {
+            Ok(psi) => self.psi = Some(psi),
+            Err(e) => tracing::debug!(error = %e, "memory PSI is not available"),
+        }
+        self
+    }
+
+    /// The name of the source in use; `None` once every source has failed
+    /// (or when the chain is empty).
+    #[must_use]
+    pub fn active(&self) -> Option<&str> {
+        self.chain.get(self.active).map(|s| s.name())
+    }
+
+    /// Whether PSI is read too.
+    #[must_use]
+    pub fn has_psi(&self) -> bool {
+        self.psi.is_some()
+    }
+
+    fn sample_chain(&mut self) -> io::Result<Reading> {
+        let mut last = None;
+        while let Some(source) = self.chain.get_mut(self.active) {
+            let error = match source.sample() {
+                Ok(r) if !r.utilization().is_nan() => return Ok(r),
+                Ok(_) => io::Error::new(io::ErrorKind::InvalidData, "reading is not a number"),
+                Err(e) => e,
+            };
+            let failed = source.name().to_owned();
+            self.active += 1;
+            tracing::warn!(
+                source = %failed,
+                next = self.active().unwrap_or("none"),
+                error = %error,
+                "memory source failed; moving on to the next"
+            );
+            last = Some(error);
+        }
+        Err(last
+            .unwrap_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no memory source applies")))
+    }
+}
+
+impl Source for MemorySource {
+    fn sample(&mut self) -> io::Result<Reading> {
+        let reading = self.sample_chain();
+        let Some(psi) = &mut self.psi else {
+            return reading;
+        };
+        match (reading, psi.sample()) {
+            (Ok(r), Ok(p)) if p.utilization() > r.utilization() => Ok(p),
+            (Ok(r), _) => Ok(r),
+            (Err(_), Ok(p)) => Ok(p),
+            (Err(e), Err(_)) => Err(e),
+        }
+    }
+
+    fn name(&self) -> &str {
+        self.active().unwrap_or("memory-none")
+    }
+}
+
+impl fmt::Debug for MemorySource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let chain: Vec<&str> = self.chain.iter().map(|s| s.name()).collect();
+        f.debug_struct("MemorySource")
+            .field("active", &self.active())
+            .field("chain", &chain)
+            .field("psi", &self.psi.is_some())
+            .finish()
+    }
+}

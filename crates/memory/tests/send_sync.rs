@@ -1,0 +1,30 @@
+//! Compile-time checks that the public types can cross threads.
+
+use std::convert::Infallible;
+use std::future::Ready;
+
+use http::Response;
+use tower_pressure_memory::{
+    GenericMemoryShed, GenericMemoryShedLayer, GenericResponseFuture, HeapBudget, HooksHandle,
+    MemoryHooks, MemoryPressure, MemoryShed, MemoryShedConfig, MemoryShedLayer, MemorySource,
+    ResponseFuture,
+};
+
+fn send_sync<T: Send + Sync>() {}
+fn send<T: Send>() {}
+
+#[test]
+fn public_types_are_send_and_sync_where_it_matters() {
+    send_sync::<MemoryShedLayer>();
+    send_sync::<GenericMemoryShedLayer>();
+    send_sync::<MemoryShed<()>>();
+    send_sync::<GenericMemoryShed<()>>();
+    send_sync::<MemoryShedConfig>();
+    send_sync::<MemoryPressure>();
+    send_sync::<HooksHandle>();
+    send_sync::<MemoryHooks>();
+    send::<MemorySource>();
+    send::<HeapBudget>();
+    send::<ResponseFuture<Ready<Result<Response<()>, Infallible>>, ()>>();
+    send::<GenericResponseFuture<Ready<Result<(), Infallible>>>>();
+}
