@@ -1,0 +1,78 @@
+//! The proof: each algorithm, driving a real `PriorityLimiter` in front of a
+//! simulated service (`support::sim`), finds the ideal limit from a cold
+//! start, follows the capacity down and back up, and keeps latency low —
+//! where a fixed limit is either slow or wasteful.
+
+mod support;
+
+use support::sim::{self, Control, PhaseReport, Scenario};
+
+async fn check(name: &str) {
+    let scenario = Scenario::standard();
+    let run = sim::run(
+        &scenario,
+        Control::Adaptive(sim::algorithm(name, true, scenario.base)),
+    )
+    .await;
+    let phases = sim::report(&scenario, &run);
+    let show = |p: &PhaseReport| format!("{name}: {p:?}");
+    let [cold, halved, recovered] = &phases[..] else {
+        unreachable!()
+    };
+    assert!(
+        cold.within_25(cold.limit_at_5s),
+        "cold start: {}",
+        show(cold)
+    );
+    assert!(
+        halved.within_25(halved.limit_at_5s),
+        "capacity halved: {}",
+        show(halved)
+    );
+    assert!(
+        halved.p99_at_5s < scenario.base * 2,
+        "p99 after halving: {}",
+        show(halved)
+    );
+    assert!(
+        recovered.limit_at_5s as f64 >= 0.75 * recovered.servers as f64,
+        "capacity recovered: {}",
+        show(recovered)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn aimd_finds_follows_and_regains_the_ideal_limit() {
+    check("aimd").await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn gradient2_finds_follows_and_regains_the_ideal_limit() {
+    check("gradient2").await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn vegas_finds_follows_and_regains_the_ideal_limit() {
+    check("vegas").await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn gradient_controller_finds_follows_and_regains_the_ideal_limit() {
+    check("gradient").await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_fixed_limit_too_high_lets_latency_grow_when_capacity_halves() {
+    let scenario = Scenario::standard();
+    let run = sim::run(&scenario, Control::Fixed(120)).await;
+    let halved = &sim::report(&scenario, &run)[1];
+    assert!(halved.p99_settled >= scenario.base * 3, "{halved:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_fixed_limit_too_low_wastes_capacity() {
+    let scenario = Scenario::standard();
+    let run = sim::run(&scenario, Control::Fixed(30)).await;
+    let cold = &sim::report(&scenario, &run)[0];
+    assert!(cold.goodput <= 0.55 * cold.capacity, "{cold:?}");
+}
