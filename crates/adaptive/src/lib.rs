@@ -82,8 +82,10 @@ mod classify;
 pub mod future;
 mod layer;
 mod limit;
+mod recovery;
 mod sample;
 mod service;
+mod tuner;
 mod window;
 
 pub use algorithm::{
@@ -99,5 +101,15 @@ pub use layer::AdaptiveLayer;
 pub use limit::{
     AdaptiveLimit, AdaptiveLimitBuilder, DEFAULT_MIN_RTT, DEFAULT_MIN_SAMPLES, DEFAULT_MIN_WINDOW,
 };
+pub use recovery::{
+    DEFAULT_STEP_INTERVAL, DEFAULT_STEPS, Recovery, RecoveryBuilder, RecoveryHandle, RecoveryState,
+};
 pub use sample::{Outcome, Sample};
 pub use service::Adaptive;
+pub use tuner::{
+    Change, DEFAULT_COOLDOWN, DEFAULT_CPU_BOUNDS, DEFAULT_CPU_WEIGHT, DEFAULT_ERROR_WEIGHT,
+    DEFAULT_LATENCY_TARGET, DEFAULT_LATENCY_WEIGHT, DEFAULT_MEMORY_BOUNDS, DEFAULT_MEMORY_WEIGHT,
+    DEFAULT_QUEUE_BOUNDS, DEFAULT_RELAX_FACTOR, DEFAULT_THROUGHPUT_WEIGHT, DEFAULT_TIGHTEN_FACTOR,
+    DEFAULT_TREND_THRESHOLD, DEFAULT_TUNE_INTERVAL, DEFAULT_WINDOW, Decision, PerformanceSample,
+    PerformanceSource, ScoreWeights, Trend, Tuner, TunerBuilder, TunerHandle,
+};
