@@ -17,7 +17,7 @@ use std::future::{Ready, ready};
 use std::pin::pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Waker};
 use std::time::Duration;
 
 use http::{Request, Response};
@@ -80,7 +80,10 @@ async fn trial(auto: bool) -> (Duration, f64) {
         let fut = pin!(svc.call(req));
         // A throttled request is one whose future is not ready at once (the
         // inner service answers immediately).
-        if let Poll::Pending = fut.poll(&mut Context::from_waker(Waker::noop())) {
+        if fut
+            .poll(&mut Context::from_waker(Waker::noop()))
+            .is_pending()
+        {
             break t0.elapsed();
         }
         assert!(t0.elapsed() < Duration::from_secs(10), "never throttled");
