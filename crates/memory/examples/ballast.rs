@@ -2,7 +2,7 @@
 //! (touching every page) against a [`HeapBudget`] until the process's RSS
 //! crosses the Critical threshold, then sends a `Normal` request every
 //! millisecond through a `MemoryShedLayer` and reports the wall time from
-//! the crossing to the first 503. Five rounds; the ballast is freed between
+//! the crossing to the first 503. Twenty rounds; the ballast is freed between
 //! them.
 //!
 //! Run with `cargo run --release -p tower-pressure-memory --example ballast`.
@@ -19,7 +19,7 @@ use tower_pressure_memory::{HeapBudget, MemoryShedLayer, ProcessRss, spawn_memor
 
 const MIB: u64 = 1 << 20;
 const CHUNK: usize = 8 << 20;
-const ROUNDS: usize = 5;
+const ROUNDS: usize = 20;
 
 /// A chunk of memory that is really resident: one write per 4 KiB.
 fn ballast_chunk() -> Vec<u8> {
