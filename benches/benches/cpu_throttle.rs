@@ -1,0 +1,86 @@
+//! The CPU throttle's fast path (the signal is below `start`, so nothing is
+//! delayed): `ready().await` + `call(req).await` through `CpuThrottleLayer`
+//! (HTTP) and `GenericCpuThrottleLayer` over a no-op service, against the
+//! bare no-op service and tower's `LoadShed` on the same service, on a
+//! current-thread runtime. The fast path is one atomic load; target ≤ 100 ns.
+
+use std::fmt::Debug;
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use http::Request;
+use tokio::runtime::Runtime;
+use tokio::time::Instant;
+use tower::load_shed::LoadShed;
+use tower::{Layer, Service, ServiceExt};
+use tower_pressure_benches::{Job, current_thread, noop_http, noop_job};
+use tower_pressure_core::{Priority, Signal};
+use tower_pressure_cpu::{CpuThrottleLayer, GenericCpuThrottleLayer, cpu_signal_config};
+
+/// `iters` calls of `svc`, timed inside one `block_on` so that entering the
+/// runtime is not measured.
+fn calls<S, Req>(rt: &Runtime, svc: &mut S, request: impl Fn() -> Req, iters: u64) -> Duration
+where
+    S: Service<Req>,
+    S::Error: Debug,
+{
+    rt.block_on(async {
+        let start = Instant::now();
+        for _ in 0..iters {
+            let s = svc.ready().await.expect("the service is always ready");
+            black_box(s.call(black_box(request())).await.expect("no-op call"));
+        }
+        start.elapsed()
+    })
+}
+
+/// A CPU signal with no sampler and no reading: level `None`, below `start`.
+fn idle_cpu() -> Signal {
+    Signal::new(cpu_signal_config())
+}
+
+fn below_start_http(c: &mut Criterion) {
+    let rt = current_thread();
+    let request = || Request::new(());
+    let mut g = c.benchmark_group("cpu_throttle_http");
+    g.bench_function("baseline_noop", |b| {
+        let mut svc = noop_http();
+        b.iter_custom(|iters| calls(&rt, &mut svc, request, iters));
+    });
+    g.bench_function("tower_load_shed", |b| {
+        let mut svc = LoadShed::new(noop_http());
+        b.iter_custom(|iters| calls(&rt, &mut svc, request, iters));
+    });
+    g.bench_function("cpu_throttle_below_start", |b| {
+        let mut svc = CpuThrottleLayer::new(idle_cpu()).layer(noop_http());
+        b.iter_custom(|iters| calls(&rt, &mut svc, request, iters));
+    });
+    g.finish();
+}
+
+fn below_start_generic(c: &mut Criterion) {
+    let rt = current_thread();
+    let job = || Job(Priority::Normal);
+    let mut g = c.benchmark_group("cpu_throttle_generic");
+    g.bench_function("baseline_noop", |b| {
+        let mut svc = noop_job();
+        b.iter_custom(|iters| calls(&rt, &mut svc, job, iters));
+    });
+    g.bench_function("tower_load_shed", |b| {
+        let mut svc = LoadShed::new(noop_job());
+        b.iter_custom(|iters| calls(&rt, &mut svc, job, iters));
+    });
+    g.bench_function("cpu_throttle_below_start", |b| {
+        let mut svc = GenericCpuThrottleLayer::new(idle_cpu()).layer(noop_job());
+        b.iter_custom(|iters| calls(&rt, &mut svc, job, iters));
+    });
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = tower_pressure_benches::quick_config();
+    targets = below_start_http, below_start_generic
+}
+criterion_main!(benches);
