@@ -19,6 +19,13 @@
 //!   [`LimitHandle`](tower_pressure_core::LimitHandle) — this crate does not
 //!   depend on the admission crate — and lets an operator pin the limit or
 //!   freeze adaptation.
+//! - [`Tuner`] is the original design's score-trend tuner: every interval it
+//!   scores latency, throughput, errors and pressures, and moves the memory
+//!   and CPU thresholds and the queue bound ×0.9 on a deteriorating trend,
+//!   ×1.05 on an improving one, within bounds.
+//! - [`Recovery`] puts the limiter in emergency mode on memory `Critical` or
+//!   an operator's trigger, runs shrink hooks, and afterwards ramps the limit
+//!   back in steps instead of all at once.
 //!
 //! # Example
 //!

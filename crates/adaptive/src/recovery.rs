@@ -1,74 +1,5 @@
 //! [`Recovery`]: emergency mode on a trigger, then capacity ramped back in
 //! steps instead of all at once.
-//!
-//! # Model
-//!
-//! The trigger is on while the memory [`Signal`] (if one is given) is at
-//! [`PressureLevel::Critical`], or while an operator has called
-//! [`RecoveryHandle::trigger`] and not yet [`RecoveryHandle::clear`]. A
-//! trigger from either source:
-//!
-//! 1. turns emergency mode on through [`LimitHandle::set_emergency`]: only
-//!    `Critical` work is admitted;
-//! 2. runs the `on_emergency` hooks ("shrink caches to minimum", purge an
-//!    allocator), and announces [`Event::EmergencyEntered`].
-//!
-//! When the trigger clears (memory below `Critical` and no operator
-//! trigger), the limit is set to `⌈target / steps⌉`, emergency mode is
-//! turned off ([`Event::EmergencyLeft`]), and then, every `step_interval`,
-//! the limit rises by one step, `⌈target × k / steps⌉` for `k = 2..=steps`
-//! (default 10 steps of 1 s). The target is the limit in force when the
-//! emergency began, or the configured [`target_limit`]. Each step is a
-//! [`LimitHandle::set_limit`] and an [`Event::LimitChanged`].
-//!
-//! # Relapse
-//!
-//! - The trigger again during the ramp (memory `Critical`, or the operator):
-//!   back to emergency mode, hooks included. The target stays the one from
-//!   before the first emergency, not the ramp's partial limit.
-//! - Memory *rising* to `High` during the ramp: the ramp steps back down by
-//!   half (step `k` becomes `max(1, k / 2)`, which halves the limit) and
-//!   waits a full interval before it climbs again. A rise to `High` says
-//!   the last steps let in more than the service holds; going back to
-//!   emergency would refuse every non-critical request and re-run the
-//!   shrink hooks for a level that is not critical, and a flapping level
-//!   would make the limiter flap with it; a single step back is too little
-//!   if the load rose fast. Halving on a rise and climbing one step per
-//!   interval is additive-increase/multiplicative-decrease, the rule that
-//!   converges (Chiu and Jain, 1989). Memory that merely *stays* at `High`
-//!   (it usually is `High` right after leaving `Critical`) does not hold the
-//!   ramp back: the memory layer already sheds the low classes at `High`,
-//!   and a ramp that waited for a level below `High` could hold the service
-//!   at a tenth of its capacity for good.
-//!
-//! # Next to an adaptive limit
-//!
-//! An adaptive limit driver writes the same limit. While recovery is not
-//! [`RecoveryState::Normal`] the ramp owns it: each step overwrites what
-//! anyone else set in between. To keep an adaptive driver from fighting
-//! the ramp, freeze it for the duration through
-//! [`on_change`](RecoveryBuilder::on_change), which is called with every new
-//! state, synchronously, before the next step:
-//!
-//! ```ignore
-//! Recovery::builder(limiter.limit_handle())
-//!     .on_change(move |state| if state.is_normal() { adaptive.resume() } else { adaptive.freeze() })
-//! ```
-//!
-//! The ramp ends at the target, the limit the adaptive driver had reached,
-//! so it resumes from where it was frozen. A driver without a freeze can
-//! read [`RecoveryState::ceiling`] instead and clamp its limit to it.
-//!
-//! # Events
-//!
-//! The admission crate's `PriorityLimiter` announces its own limit and
-//! emergency changes on the bus in its configuration. Give
-//! [`events`](RecoveryBuilder::events) a bus only for a [`LimitControl`]
-//! that does not, or a bus of its own: on the same bus each change would be
-//! announced twice.
-//!
-//! [`target_limit`]: RecoveryBuilder::target_limit
-//! [`LimitControl`]: tower_pressure_core::LimitControl
 
 mod driver;
 mod machine;
@@ -132,7 +63,100 @@ impl RecoveryState {
     }
 }
 
-/// Emergency mode and the recovery ramp. See the [module docs](self).
+/// Emergency mode on a trigger, then capacity ramped back in steps instead of all at once.
+///
+/// # Model
+///
+/// The trigger is on while the memory [`Signal`] (if one is given) is at
+/// [`PressureLevel::Critical`], or while an operator has called
+/// [`RecoveryHandle::trigger`] and not yet [`RecoveryHandle::clear`]. A
+/// trigger from either source:
+///
+/// 1. turns emergency mode on through the handle's [`set_emergency`]: only
+///    `Critical` work is admitted;
+/// 2. runs the `on_emergency` hooks ("shrink caches to minimum", purge an
+///    allocator), and announces [`Event::EmergencyEntered`].
+///
+/// When the trigger clears (memory below `Critical` and no operator
+/// trigger), the limit is set to `⌈target / steps⌉`, emergency mode is
+/// turned off ([`Event::EmergencyLeft`]), and then, every `step_interval`,
+/// the limit rises by one step, `⌈target × k / steps⌉` for `k = 2..=steps`
+/// (default 10 steps of 1 s). The target is the limit in force when the
+/// emergency began, or the configured [`target_limit`]. Each step is a
+/// [`set_limit`] and an [`Event::LimitChanged`].
+///
+/// # Relapse
+///
+/// - The trigger again during the ramp (memory `Critical`, or the operator):
+///   back to emergency mode, hooks included. The target stays the one from
+///   before the first emergency, not the ramp's partial limit.
+/// - Memory *rising* to `High` during the ramp: the ramp steps back down by
+///   half (step `k` becomes `max(1, k / 2)`, which halves the limit) and
+///   waits a full interval before it climbs again. A rise to `High` says
+///   the last steps let in more than the service holds; going back to
+///   emergency would refuse every non-critical request and re-run the
+///   shrink hooks for a level that is not critical, and a flapping level
+///   would make the limiter flap with it; a single step back is too little
+///   if the load rose fast. Halving on a rise and climbing one step per
+///   interval is additive-increase/multiplicative-decrease, the rule that
+///   converges (Chiu and Jain, 1989). Memory that merely *stays* at `High`
+///   (it usually is `High` right after leaving `Critical`) does not hold the
+///   ramp back: the memory layer already sheds the low classes at `High`,
+///   and a ramp that waited for a level below `High` could hold the service
+///   at a tenth of its capacity for good.
+///
+/// # Next to an adaptive limit
+///
+/// An adaptive limit driver writes the same limit. While recovery is not
+/// [`RecoveryState::Normal`] the ramp owns it: each step overwrites what
+/// anyone else set in between. To keep an adaptive driver from fighting
+/// the ramp, freeze it for the duration through
+/// [`on_change`](RecoveryBuilder::on_change), which is called with every new
+/// state, synchronously, before the next step:
+///
+/// ```
+/// use std::time::Duration;
+/// use tower_pressure_adaptive::{AdaptiveLimit, Aimd, Recovery};
+/// use tower_pressure_admission::PriorityLimiter;
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let limiter = PriorityLimiter::builder().limit(50).build()?;
+/// let aimd = Aimd::builder().initial_limit(50).build()?;
+/// let adaptive = AdaptiveLimit::new(aimd, limiter.limit_handle());
+/// let driver = adaptive.clone();
+/// let recovery = Recovery::builder(limiter.limit_handle())
+///     .on_change(move |state| if state.is_normal() { driver.resume() } else { driver.freeze() })
+///     .build()?
+///     .spawn();
+///
+/// recovery.trigger();
+/// tokio::time::sleep(Duration::from_millis(1)).await;
+/// assert!(adaptive.is_frozen());
+/// recovery.clear();
+/// tokio::time::sleep(Duration::from_secs(10)).await;
+/// assert!(!adaptive.is_frozen());
+/// assert_eq!(limiter.limit(), 50);
+/// # Ok(()) }
+/// ```
+///
+/// The ramp ends at the target, the limit the adaptive driver had reached,
+/// so it resumes from where it was frozen. A driver without a freeze can
+/// read [`RecoveryState::ceiling`] instead and clamp its limit to it.
+///
+/// # Events
+///
+/// The admission crate's `PriorityLimiter` announces its own limit and
+/// emergency changes on the bus in its configuration. Give
+/// [`events`](RecoveryBuilder::events) a bus only for a [`LimitControl`]
+/// that does not, or a bus of its own: on the same bus each change would be
+/// announced twice.
+///
+/// [`target_limit`]: RecoveryBuilder::target_limit
+/// [`LimitControl`]: tower_pressure_core::LimitControl
+/// [`set_emergency`]: tower_pressure_core::LimitControl::set_emergency
+/// [`set_limit`]: tower_pressure_core::LimitControl::set_limit
+///
+/// # Example
 ///
 /// ```
 /// use std::time::Duration;
@@ -241,7 +265,7 @@ impl RecoveryBuilder {
     }
 
     /// Announces `EmergencyEntered`, `EmergencyLeft` and each step's
-    /// `LimitChanged` here. See [Events](self#events) for when not to.
+    /// `LimitChanged` here. See [Events](Recovery#events) for when not to.
     pub fn events(mut self, bus: EventBus) -> Self {
         self.events = Some(bus);
         self

@@ -1,27 +1,5 @@
 //! [`Tuner`]: the original design's score-trend tuner of thresholds and
 //! queue size.
-//!
-//! Every interval (default 10 s) the tuner takes a [`PerformanceSample`]
-//! from a [`PerformanceSource`], scores it (see [`ScoreWeights`] for the
-//! formula), and compares the mean score of the last `window` snapshots
-//! (default 5) with the mean of the `window` before. A fall by more than the
-//! trend threshold (default 0.05) is a deteriorating trend: the memory and
-//! CPU thresholds and the admission queue bound are multiplied by 0.9, so
-//! that shedding starts earlier. A rise by more than the threshold is an
-//! improving trend: they are multiplied by 1.05. Thresholds stay within
-//! their bounds (memory 0.5–0.95, CPU 0.4–0.9) and monotonic; the queue
-//! bound within its bounds.
-//!
-//! The tuner follows trends; it has no model of cause. A tightening that
-//! helps produces an improving trend, which relaxes again a little: the
-//! asymmetric factors (0.9 against 1.05) make that net move a tightening.
-//! After each change it waits `cooldown` snapshots (default 5) so that the
-//! next decision is taken on snapshots measured under the new settings; the
-//! original design acted on every snapshot while a trend lasted (cooldown 0),
-//! which tightened up to nine times in a row for one step in the score.
-//!
-//! [`Tuner::observe`] is the whole decision, synchronous and free of time, so
-//! it can be tested sample by sample; [`Tuner::spawn`] runs it on a timer.
 
 mod config;
 mod driver;
@@ -116,12 +94,36 @@ impl Decision {
     }
 }
 
-/// The score-trend tuner. See the [module docs](self) for the model.
+/// The original design's score-trend tuner of thresholds and queue size.
+///
+/// Every interval (default 10 s) the tuner takes a [`PerformanceSample`]
+/// from a [`PerformanceSource`], scores it (see [`ScoreWeights`] for the
+/// formula), and compares the mean score of the last `window` snapshots
+/// (default 5) with the mean of the `window` before. A fall by more than the
+/// trend threshold (default 0.05) is a deteriorating trend: the memory and
+/// CPU thresholds and the admission queue bound are multiplied by 0.9, so
+/// that shedding starts earlier. A rise by more than the threshold is an
+/// improving trend: they are multiplied by 1.05. Thresholds stay within
+/// their bounds (memory 0.5–0.95, CPU 0.4–0.9) and monotonic; the queue
+/// bound within its bounds.
+///
+/// The tuner follows trends; it has no model of cause. A tightening that
+/// helps produces an improving trend, which relaxes again a little: the
+/// asymmetric factors (0.9 against 1.05) make that net move a tightening.
+/// After each change it waits `cooldown` snapshots (default 5) so that the
+/// next decision is taken on snapshots measured under the new settings; the
+/// original design acted on every snapshot while a trend lasted (cooldown 0),
+/// which tightened up to nine times in a row for one step in the score.
+///
+/// [`Tuner::observe`] is the whole decision, synchronous and free of time, so
+/// it can be tested sample by sample; [`Tuner::spawn`] runs it on a timer.
+///
+/// # Example
 ///
 /// ```
 /// use std::time::Duration;
 /// use tower_pressure_adaptive::{PerformanceSample, Trend, Tuner};
-/// use tower_pressure_core::{Signal, SignalConfig};
+/// use tower_pressure_core::{PressureLevel, Signal, SignalConfig};
 ///
 /// let memory = Signal::new(SignalConfig::builder("memory").build()?);
 /// let mut tuner = Tuner::builder().memory(memory.clone()).build()?;
@@ -142,7 +144,8 @@ impl Decision {
 /// let decision = tuner.observe(sample(100));
 /// assert_eq!(decision.trend, Trend::Deteriorating);
 /// let change = decision.memory.unwrap();
-/// assert!(change.to.threshold(tower_pressure_core::PressureLevel::High) < change.from.threshold(tower_pressure_core::PressureLevel::High));
+/// let high = |t: tower_pressure_core::Thresholds| t.threshold(PressureLevel::High);
+/// assert!((high(change.to) - 0.9 * high(change.from)).abs() < 1e-9);
 /// assert_eq!(memory.thresholds(), change.to);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```

@@ -40,6 +40,42 @@ impl Tuner {
     /// # Panics
     ///
     /// When called outside a tokio runtime.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_pressure_adaptive::{PerformanceSample, Tuner};
+    /// use tower_pressure_admission::PriorityLimiter;
+    /// use tower_pressure_core::{Reading, Signal, SignalConfig};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let limiter = PriorityLimiter::builder().max_queue(1000).build()?;
+    /// let memory = Signal::new(SignalConfig::builder("memory").build()?);
+    /// memory.record(Reading::new(0.4));
+    /// let tuner = Tuner::builder()
+    ///     .memory(memory.clone())
+    ///     .queue(limiter.limit_handle())
+    ///     .build()?;
+    ///
+    /// // The numbers come from wherever you measure them; here, the memory
+    /// // signal and fixed figures.
+    /// let handle = tuner.spawn(move || {
+    ///     Some(PerformanceSample {
+    ///         latency: Duration::from_millis(40),
+    ///         throughput: 250.0,
+    ///         error_rate: 0.0,
+    ///         memory: memory.utilization(),
+    ///         cpu: 0.3,
+    ///     })
+    /// });
+    /// // The first sample is taken one interval (10 s) in.
+    /// tokio::time::sleep(Duration::from_secs(11)).await;
+    /// assert!(handle.last_decision().is_some());
+    /// drop(handle); // stops the task
+    /// # Ok(()) }
+    /// ```
     #[must_use = "dropping the handle stops the tuner"]
     pub fn spawn(mut self, mut source: impl PerformanceSource) -> TunerHandle {
         let (tx, rx) = watch::channel(None);
