@@ -54,6 +54,20 @@ pub struct LevelChange {
     pub overridden: bool,
 }
 
+impl LevelChange {
+    /// A change from `from` to `to`, with an unknown utilisation and no
+    /// override (for running hooks by hand, [`MemoryHooks::fire`]).
+    #[must_use]
+    pub fn new(from: PressureLevel, to: PressureLevel) -> LevelChange {
+        LevelChange {
+            from,
+            to,
+            utilization: f64::NAN,
+            overridden: false,
+        }
+    }
+}
+
 type ChangeFn = Box<dyn Fn(LevelChange) + Send + Sync>;
 type PurgeFn = Box<dyn Fn() + Send + Sync>;
 
@@ -171,13 +185,20 @@ impl MemoryHooks {
         }
     }
 
-    /// Runs the hooks for one change, as the task does.
+    /// Runs the hooks for one change, as the task does (for tests, or to
+    /// drive the hooks from a loop of your own). With the `metrics` feature,
+    /// also sets the `tower_pressure_level` gauge (and
+    /// `tower_pressure_utilization` when known) of layer `memory`.
     pub fn fire(&self, change: LevelChange) {
         #[cfg(feature = "metrics")]
         {
             use tower_pressure_core::metrics as m;
             metrics::gauge!(m::PRESSURE_LEVEL, m::LABEL_LAYER => m::LAYER_MEMORY)
                 .set(change.to.index() as f64);
+            if !change.utilization.is_nan() {
+                metrics::gauge!(m::UTILIZATION, m::LABEL_LAYER => m::LAYER_MEMORY)
+                    .set(change.utilization);
+            }
         }
         for f in &self.on_change {
             guarded("on_change", || f(change));

@@ -85,5 +85,6 @@ pub use signal::{
 #[cfg(feature = "sysinfo")]
 pub use source::SysinfoMemory;
 pub use source::{
-    CgroupMemory, HeapBudget, Meminfo, MemorySource, ProcessRss, PsiMemory, V1_UNLIMITED_FLOOR,
+    CgroupMemory, DEFAULT_RETRY_SAMPLES, HeapBudget, Meminfo, MemorySource, ProcessRss, PsiMemory,
+    V1_UNLIMITED_FLOOR,
 };

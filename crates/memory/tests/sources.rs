@@ -293,16 +293,39 @@ fn auto_uses_the_host_when_the_cgroup_is_unlimited() {
 }
 
 #[test]
-fn a_failing_source_degrades_to_the_next_for_good() {
+fn a_failing_source_degrades_to_the_next_in_the_same_sample() {
     let fx = Fixture::new();
     fx.host().v2(&GIB.to_string(), 768 * MIB, 0);
-    let mut source = MemorySource::auto_at(fx.root());
+    let mut source = MemorySource::auto_at(fx.root()).retry_every(0);
     fx.write(&format!("{V2}/memory.current"), "garbage\n");
-    // The same sample falls through to the host's memory.
     assert_eq!(source.sample().unwrap().utilization(), 0.25);
     assert_eq!(source.active(), Some("meminfo"));
-    fx.write(&format!("{V2}/memory.current"), "1\n");
+    // Without retries it stays on the fallback.
+    fx.write(&format!("{V2}/memory.current"), &format!("{}\n", 768 * MIB));
+    for _ in 0..500 {
+        source.sample().unwrap();
+    }
     assert_eq!(source.active(), Some("meminfo"));
+}
+
+#[test]
+fn a_failed_source_is_taken_back_once_it_works_again() {
+    let fx = Fixture::new();
+    fx.host().v2(&GIB.to_string(), 768 * MIB, 0);
+    let mut source = MemorySource::auto_at(fx.root()).retry_every(10);
+    fx.write(&format!("{V2}/memory.max"), "garbage\n");
+    assert_eq!(source.sample().unwrap().utilization(), 0.25);
+    // Still broken at the first retry: stays on the host.
+    for _ in 0..10 {
+        assert_eq!(source.sample().unwrap().utilization(), 0.25);
+    }
+    assert_eq!(source.active(), Some("meminfo"));
+    fx.write(&format!("{V2}/memory.max"), &format!("{GIB}\n"));
+    let readings: Vec<f64> = (0..10)
+        .map(|_| source.sample().unwrap().utilization())
+        .collect();
+    assert_eq!(readings.last(), Some(&0.75));
+    assert_eq!(source.active(), Some("cgroup-v2-memory"));
 }
 
 #[test]
@@ -325,7 +348,7 @@ fn psi_raises_a_reading_when_it_is_higher() {
         "proc/pressure/memory",
         "some avg10=40.00 avg60=0.00 avg300=0.00 total=1\n",
     );
-    let mut source = MemorySource::auto_at(fx.root()).with_psi(fx.root());
+    let mut source = MemorySource::auto_at(fx.root()).with_psi();
     assert!(source.has_psi());
     assert_eq!(source.sample().unwrap().utilization(), 0.4);
     fx.write(

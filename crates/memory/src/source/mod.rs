@@ -8,11 +8,12 @@ mod sysinfo;
 
 use std::fmt;
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use tower_pressure_core::{Reading, Source};
 
 pub use self::cgroup::{CgroupMemory, V1_UNLIMITED_FLOOR};
+
 pub use self::heap::HeapBudget;
 pub use self::proc::{Meminfo, ProcessRss, PsiMemory};
 #[cfg(feature = "sysinfo")]
@@ -32,9 +33,12 @@ pub use self::sysinfo::SysinfoMemory;
 ///
 /// A candidate applies when it opens and its first sample succeeds. The one
 /// in use is named in `Debug`, in [`Source::name`], and in a `tracing` debug
-/// line. When it fails later, the chain moves on to the next one for good,
-/// with one `tracing` warning; a sample fails only when every source has.
-/// Never a panic.
+/// line. When it fails later, the same sample moves on to the next one, with
+/// one `tracing` warning; a sample fails only when every source has. Never a
+/// panic. Every [`DEFAULT_RETRY_SAMPLES`] samples (5 s at the memory
+/// signal's 50 ms) the better sources that failed are tried again, and the
+/// first that works is taken back (a container's limit matters too much to
+/// give up on for one bad read).
 ///
 /// Process RSS ([`ProcessRss`]) is not in the chain: the host's memory is the
 /// better host signal. To shed on the process's own memory, use a
@@ -55,7 +59,14 @@ pub struct MemorySource {
     chain: Vec<Box<dyn Source>>,
     active: usize,
     psi: Option<PsiMemory>,
+    retry_samples: u32,
+    since_fallback: u32,
+    root: PathBuf,
 }
+
+/// How many samples [`MemorySource`] waits, after falling back, before it
+/// tries the better sources again: 100 (5 s at 50 ms).
+pub const DEFAULT_RETRY_SAMPLES: u32 = 100;
 
 impl MemorySource {
     /// The chain for this machine (root `/`).
@@ -83,7 +94,8 @@ impl MemorySource {
         }
         #[cfg(feature = "sysinfo")]
         chain.push(Box::new(SysinfoMemory::new()));
-        let source = MemorySource::from_chain(chain);
+        let mut source = MemorySource::from_chain(chain);
+        source.root = root.to_path_buf();
         tracing::debug!(source = source.name(), "memory source chosen");
         source
     }
@@ -95,16 +107,27 @@ impl MemorySource {
             chain,
             active: 0,
             psi: None,
+            retry_samples: DEFAULT_RETRY_SAMPLES,
+            since_fallback: 0,
+            root: PathBuf::from("/"),
         }
     }
 
-    /// Also reads memory PSI (see [`PsiMemory`]) under `root`, when the
-    /// machine has it: a sample's utilisation is then the larger of the
+    /// After falling back, tries the better sources again every `samples`
+    /// samples; `0` never does. Default [`DEFAULT_RETRY_SAMPLES`].
+    #[must_use]
+    pub fn retry_every(mut self, samples: u32) -> MemorySource {
+        self.retry_samples = samples;
+        self
+    }
+
+    /// Also reads memory PSI (see [`PsiMemory`]), when the machine has it
+    /// (under the root given to [`auto_at`](MemorySource::auto_at), else `/`): a sample's utilisation is then the larger of the
     /// chain's and PSI's `some avg10 / 100`. A machine stalling on memory
     /// reclaim is pressed even when its usage looks fine.
     #[must_use]
-    pub fn with_psi(mut self, root: &Path) -> MemorySource {
-        match PsiMemory::discover(root) {
+    pub fn with_psi(mut self) -> MemorySource {
+        match PsiMemory::discover(&self.root) {
             Ok(psi) => self.psi = Some(psi),
             Err(e) => tracing::debug!(error = %e, "memory PSI is not available"),
         }
@@ -124,7 +147,37 @@ impl MemorySource {
         self.psi.is_some()
     }
 
+    /// After a fallback, every `retry_samples` samples, tries the sources
+    /// before the active one again; the first that works is taken back.
+    fn retry_better(&mut self) -> Option<Reading> {
+        if self.active == 0 || self.retry_samples == 0 {
+            return None;
+        }
+        self.since_fallback += 1;
+        if self.since_fallback < self.retry_samples {
+            return None;
+        }
+        self.since_fallback = 0;
+        let better = self.active.min(self.chain.len());
+        for (i, source) in self.chain[..better].iter_mut().enumerate() {
+            if let Ok(r) = source.sample()
+                && !r.utilization().is_nan()
+            {
+                tracing::info!(
+                    source = source.name(),
+                    "memory source recovered; using it again"
+                );
+                self.active = i;
+                return Some(r);
+            }
+        }
+        None
+    }
+
     fn sample_chain(&mut self) -> io::Result<Reading> {
+        if let Some(r) = self.retry_better() {
+            return Ok(r);
+        }
         let mut last = None;
         while let Some(source) = self.chain.get_mut(self.active) {
             let error = match source.sample() {
