@@ -107,6 +107,15 @@ impl Decision {
 /// their bounds (memory 0.5–0.95, CPU 0.4–0.9) and monotonic; the queue
 /// bound within its bounds.
 ///
+/// Each target keeps the value found when tuning began and a cumulative
+/// scale, and is written as `base × scale`, clamped: thresholds clamped
+/// together at a bound get their shape back when the trend turns, and a
+/// queue bound of 10 grows under ×1.05 (rounding each step would keep it at
+/// 10). The scale stops where further steps would change nothing, so the
+/// first step back after a long push against a bound is felt at once. When
+/// the value in force is not the one the tuner wrote, an operator changed
+/// it: it becomes the new base.
+///
 /// The tuner follows trends; it has no model of cause. A tightening that
 /// helps produces an improving trend, which relaxes again a little: the
 /// asymmetric factors (0.9 against 1.05) make that net move a tightening.

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use proptest::prelude::*;
 use tokio::sync::broadcast;
 use tower_pressure_adaptive::{Recovery, RecoveryBuilder, RecoveryHandle, RecoveryState};
 use tower_pressure_admission::PriorityLimiter;
@@ -494,4 +495,96 @@ async fn end_to_end_only_critical_is_admitted_in_emergency_and_the_limit_ramps_b
     expected.push(Event::EmergencyLeft);
     expected.extend(limit_steps(1, &[2, 3, 4]));
     assert_eq!(changes, expected);
+}
+
+#[derive(Debug, Clone)]
+enum Action {
+    Trigger,
+    Clear,
+    Memory(f64),
+    Wait(u64),
+}
+
+fn action() -> impl Strategy<Value = Action> {
+    prop_oneof![
+        1 => Just(Action::Trigger),
+        2 => Just(Action::Clear),
+        3 => prop::sample::select(vec![0.3, 0.7, 0.8, 0.88, 0.9, 0.97]).prop_map(Action::Memory),
+        4 => (0u64..3_000).prop_map(Action::Wait),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn emergency_follows_the_trigger_and_the_ramp_never_passes_its_target(
+        actions in prop::collection::vec(action(), 1..40),
+        steps in 1usize..8,
+    ) {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let l = limiter(100);
+            let m = memory();
+            let r = ramp(&l).memory(m.clone()).steps(steps).build().unwrap().spawn();
+            let mut operator = false;
+            for a in actions {
+                match a {
+                    Action::Trigger => { operator = true; r.trigger(); }
+                    Action::Clear => { operator = false; r.clear(); }
+                    Action::Memory(u) => set(&m, u),
+                    Action::Wait(ms) => tokio::time::sleep(Duration::from_millis(ms)).await,
+                }
+                settle().await;
+                let triggered = operator || m.level() == PressureLevel::Critical;
+                let state = r.state();
+                prop_assert_eq!(l.limit_handle().emergency(), triggered, "{:?}", state);
+                prop_assert!(l.limit() <= 100);
+                match state {
+                    RecoveryState::Emergency { target } => {
+                        prop_assert!(triggered);
+                        prop_assert_eq!(target, 100);
+                    }
+                    RecoveryState::Ramping { step, steps: n, limit, target } => {
+                        prop_assert!(!triggered);
+                        prop_assert!(step >= 1 && step < n);
+                        prop_assert_eq!(target, 100);
+                        prop_assert_eq!(limit, (100 * step).div_ceil(n));
+                        prop_assert_eq!(l.limit(), limit);
+                    }
+                    RecoveryState::Normal => {
+                        prop_assert!(!triggered);
+                        prop_assert_eq!(l.limit(), 100);
+                    }
+                    _ => prop_assert!(false, "unknown state"),
+                }
+            }
+            // Once the trigger is gone, the ramp always ends at the target.
+            r.clear();
+            set(&m, 0.3);
+            settle().await;
+            tokio::time::sleep(STEP * steps as u32).await;
+            settle().await;
+            prop_assert_eq!(r.state(), RecoveryState::Normal);
+            prop_assert_eq!(l.limit(), 100);
+            Ok(())
+        })?;
+    }
+}
+
+#[test]
+fn public_types_are_send_and_sync_where_they_are_shared() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+    send_sync::<RecoveryHandle>();
+    send_sync::<RecoveryState>();
+    send::<Recovery>();
+    send::<RecoveryBuilder>();
+    send_sync::<tower_pressure_adaptive::Tuner>();
+    send_sync::<tower_pressure_adaptive::TunerHandle>();
+    send_sync::<tower_pressure_adaptive::Decision>();
 }

@@ -138,6 +138,14 @@ impl TunerBuilder {
     }
 
     /// The range every memory threshold is kept in. Default [`DEFAULT_MEMORY_BOUNDS`].
+    ///
+    /// The bounds hold for each of the four thresholds, as
+    /// [`Thresholds::scaled`] clamps them: after enough tightening all four
+    /// meet at `min`, and a reading at `min` is then `Critical` (which a
+    /// [`Recovery`](crate::Recovery) watching the signal treats as an
+    /// emergency). Raise `min` if that is more than you want.
+    ///
+    /// [`Thresholds::scaled`]: tower_pressure_core::Thresholds::scaled
     pub fn memory_bounds(mut self, min: f64, max: f64) -> Self {
         self.memory_bounds = (min, max);
         self
@@ -149,7 +157,8 @@ impl TunerBuilder {
         self
     }
 
-    /// The range every CPU threshold is kept in. Default [`DEFAULT_CPU_BOUNDS`].
+    /// The range every CPU threshold is kept in, as for
+    /// [`memory_bounds`](Self::memory_bounds). Default [`DEFAULT_CPU_BOUNDS`].
     pub fn cpu_bounds(mut self, min: f64, max: f64) -> Self {
         self.cpu_bounds = (min, max);
         self
