@@ -5,7 +5,7 @@ use std::sync::Arc;
 use tower_layer::Layer;
 use tower_pressure_core::http::Rejection;
 use tower_pressure_core::{
-    EventBus, Overloaded, PressureLevel, Priority, PriorityOf, Reason, Signal,
+    Cohort, EventBus, Overloaded, PressureLevel, Priority, PriorityOf, Reason, Signal,
 };
 
 use crate::{MemoryPressure, MemoryShed, MemoryShedConfig};
@@ -145,8 +145,8 @@ impl Shared {
         let priority = req.priority();
         // A boundary on a class edge needs no cohort (one extension lookup
         // fewer for HTTP requests).
-        let rank = if cutoff.is_multiple_of(128) {
-            priority as u16 * 128
+        let rank = if cutoff.is_multiple_of(Cohort::COUNT as u16) {
+            Cohort::default().admission_level(priority)
         } else {
             req.cohort().admission_level(priority)
         };

@@ -64,6 +64,7 @@ mod future;
 mod generic;
 mod hooks;
 mod layer;
+mod pressure;
 mod service;
 mod signal;
 mod source;
@@ -74,10 +75,11 @@ pub use config::{
 pub use future::ResponseFuture;
 pub use generic::{BoxError, GenericMemoryShed, GenericMemoryShedLayer, GenericResponseFuture};
 pub use hooks::{
-    DEFAULT_PURGE_AT, DEFAULT_SHRINK_FACTORS, DEFAULT_UNDER_PRESSURE_AT, HooksHandle, LevelChange,
-    MemoryHooks, MemoryHooksBuilder, MemoryPressure, Shrink,
+    DEFAULT_PURGE_AT, DEFAULT_SHRINK_FACTORS, HooksHandle, LevelChange, MemoryHooks,
+    MemoryHooksBuilder, Shrink,
 };
 pub use layer::MemoryShedLayer;
+pub use pressure::{DEFAULT_UNDER_PRESSURE_AT, MemoryPressure};
 pub use service::MemoryShed;
 pub use signal::{
     DEFAULT_MEMORY_EWMA_ALPHA, DEFAULT_MEMORY_INTERVAL, memory_signal_config, spawn_memory_signal,
