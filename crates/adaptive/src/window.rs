@@ -84,12 +84,17 @@ impl Window {
         let max_in_flight = self.max_in_flight.swap(0, Relaxed);
         let successes = (counts & COUNT_MASK) as usize;
         let dropped = (counts >> 32) as usize;
-        let (min_rtt, avg_rtt) = if successes == 0 || min == u64::MAX {
+        let (min_rtt, avg_rtt) = if successes == 0 {
             (None, None)
         } else {
+            let avg = sum / successes as u64;
+            // A success racing the close may leave its count here and its
+            // latency in the next window: then the mean stands in for the
+            // minimum.
+            let min = if min == u64::MAX { avg } else { min.min(avg) };
             (
                 Some(Duration::from_micros(min)),
-                Some(Duration::from_micros(sum / successes as u64)),
+                Some(Duration::from_micros(avg)),
             )
         };
         Sample {

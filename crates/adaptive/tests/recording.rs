@@ -2,13 +2,17 @@
 //! that nothing stays in flight on any path.
 
 use std::convert::Infallible;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use http::{Request, Response, StatusCode};
 use tokio::time::{advance, sleep};
 use tokio_test::{assert_pending, assert_ready_ok, task};
 use tower::{BoxError, Layer, Service, ServiceExt, service_fn};
-use tower_pressure_adaptive::{AdaptiveLimit, Aimd, Classify, HttpClassifier, Outcome};
+use tower_pressure_adaptive::{
+    AdaptiveLimit, Aimd, Classify, HttpClassifier, LimitAlgorithm, Outcome, Sample,
+};
 use tower_pressure_admission::PriorityLimiter;
 
 fn driver(min_window: Duration, min_samples: usize) -> AdaptiveLimit {
@@ -237,4 +241,67 @@ async fn the_http_classifier_drops_timeouts_and_ignores_other_errors() {
         Classify::<Response<()>, std::io::Error>::classify(&c, Err(&io)),
         Outcome::Dropped
     );
+}
+
+/// Counts every request it is shown, across windows.
+#[derive(Debug)]
+struct Tally(Arc<AtomicUsize>);
+
+impl LimitAlgorithm for Tally {
+    fn update(&mut self, sample: &Sample) -> usize {
+        self.0.fetch_add(sample.count(), Ordering::Relaxed);
+        10
+    }
+
+    fn limit(&self) -> usize {
+        10
+    }
+}
+
+#[test]
+fn windows_closed_from_many_threads_lose_and_double_count_nothing() {
+    const THREADS: usize = 4;
+    const PER_THREAD: usize = 5_000;
+    let seen = Arc::new(AtomicUsize::new(0));
+    let limiter = PriorityLimiter::builder().limit(10).build().unwrap();
+    let adaptive = AdaptiveLimit::builder(Tally(seen.clone()), limiter.limit_handle())
+        .min_window(Duration::ZERO)
+        .min_samples(1)
+        .min_rtt(Duration::ZERO)
+        .build()
+        .unwrap();
+    let svc = adaptive.layer().layer(service_fn(|i: usize| async move {
+        // Every fifth request is an overload reply.
+        let status = if i.is_multiple_of(5) {
+            StatusCode::SERVICE_UNAVAILABLE
+        } else {
+            StatusCode::OK
+        };
+        let mut res = Response::new(());
+        *res.status_mut() = status;
+        Ok::<_, Infallible>(res)
+    }));
+    let threads: Vec<_> = (0..THREADS)
+        .map(|_| {
+            let svc = svc.clone();
+            std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .build()
+                    .unwrap();
+                for i in 0..PER_THREAD {
+                    rt.block_on(svc.clone().oneshot(i)).unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    // One more, alone, closes whatever the last window still holds.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    rt.block_on(svc.oneshot(1)).unwrap();
+    assert_eq!(seen.load(Ordering::Relaxed), THREADS * PER_THREAD + 1);
+    assert_eq!(adaptive.in_flight(), 0);
 }
