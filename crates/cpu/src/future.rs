@@ -9,6 +9,7 @@ use pin_project_lite::pin_project;
 use tower_pressure_core::http::Rejection;
 use tower_service::Service;
 
+use crate::gate::GateGuard;
 use crate::throttle::{Slow, Step};
 
 pin_project! {
@@ -30,10 +31,12 @@ pin_project! {
 pin_project! {
     #[project = KindProj]
     enum Kind<S, Req, F> {
-        /// The inner service was called.
+        /// The inner service was called; `guard` counts it in flight for
+        /// the capacity gate.
         Called {
             #[pin]
             fut: F,
+            guard: Option<GateGuard>,
         },
         /// Delayed or refused. Boxed: it holds a timer, the request and a
         /// clone of the service, and inline it would make every fast-path
@@ -45,9 +48,9 @@ pin_project! {
 }
 
 impl<S, Req, F> ResponseFuture<S, Req, F> {
-    pub(crate) fn called(fut: F, rejection: Rejection) -> Self {
+    pub(crate) fn called(fut: F, guard: Option<GateGuard>, rejection: Rejection) -> Self {
         ResponseFuture {
-            kind: Kind::Called { fut },
+            kind: Kind::Called { fut, guard },
             rejection,
         }
     }
@@ -74,11 +77,17 @@ where
         let mut this = self.project();
         loop {
             let slow = match this.kind.as_mut().project() {
-                KindProj::Called { fut } => return fut.poll(cx),
+                KindProj::Called { fut, guard } => {
+                    let out = ready!(fut.poll(cx));
+                    if let Some(g) = guard.take() {
+                        g.complete();
+                    }
+                    return Poll::Ready(out);
+                }
                 KindProj::Slow { slow } => slow,
             };
             match ready!(slow.as_mut().poll_step(cx)) {
-                Step::Called(fut) => this.kind.set(Kind::Called { fut }),
+                Step::Called(fut, guard) => this.kind.set(Kind::Called { fut, guard }),
                 Step::Refused(err, req) => {
                     return Poll::Ready(Ok(this.rejection.respond(&err, req.headers())));
                 }

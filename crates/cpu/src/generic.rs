@@ -11,8 +11,10 @@ use tower_layer::Layer;
 use tower_pressure_core::{PressureLevel, PriorityOf, Signal};
 use tower_service::Service;
 
-use crate::CpuThrottleConfig;
-use crate::throttle::{Decision, Slow, Step, decide};
+use crate::gate::{CapacityGate, GateGuard};
+use crate::service::fast_path_below;
+use crate::throttle::{Decision, Settings, Slow, Step};
+use crate::{CapacityGateConfig, CpuThrottleConfig};
 
 /// The boxed error of the generic service, as tower's `BoxError`.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -44,7 +46,7 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 #[derive(Debug, Clone)]
 pub struct GenericCpuThrottleLayer {
     signal: Signal,
-    config: Arc<CpuThrottleConfig>,
+    settings: Arc<Settings>,
 }
 
 impl GenericCpuThrottleLayer {
@@ -59,8 +61,30 @@ impl GenericCpuThrottleLayer {
     pub fn with_config(signal: Signal, config: CpuThrottleConfig) -> Self {
         GenericCpuThrottleLayer {
             signal,
-            config: Arc::new(config),
+            settings: Arc::new(Settings::new(config)),
         }
+    }
+
+    /// Adds the capacity gate; see
+    /// [`CpuThrottleLayer::capacity_gate`](crate::CpuThrottleLayer::capacity_gate).
+    #[must_use]
+    pub fn capacity_gate(mut self, config: CapacityGateConfig) -> Self {
+        Arc::make_mut(&mut self.settings).gate = Some(Arc::new(CapacityGate::new(config)));
+        self
+    }
+
+    /// What the capacity gate sees now, if it is on.
+    #[must_use]
+    pub fn capacity(&self) -> Option<crate::GateSnapshot> {
+        self.settings.gate.as_ref().map(|g| g.snapshot())
+    }
+
+    /// Publishes an [`Event::Shed`](tower_pressure_core::Event::Shed) on
+    /// `bus` for every refusal.
+    #[must_use]
+    pub fn events(mut self, bus: tower_pressure_core::EventBus) -> Self {
+        Arc::make_mut(&mut self.settings).events = Some(bus);
+        self
     }
 }
 
@@ -70,9 +94,9 @@ impl<S> Layer<S> for GenericCpuThrottleLayer {
     fn layer(&self, inner: S) -> Self::Service {
         GenericCpuThrottle {
             inner,
-            start: self.config.start_level(),
+            start: fast_path_below(&self.settings),
             signal: self.signal.clone(),
-            config: self.config.clone(),
+            settings: self.settings.clone(),
         }
     }
 }
@@ -84,7 +108,7 @@ pub struct GenericCpuThrottle<S> {
     inner: S,
     signal: Signal,
     start: PressureLevel,
-    config: Arc<CpuThrottleConfig>,
+    settings: Arc<Settings>,
 }
 
 impl<S> GenericCpuThrottle<S> {
@@ -121,12 +145,17 @@ where
     fn call(&mut self, req: Req) -> Self::Future {
         let level = self.signal.level();
         if level < self.start {
-            return GenericResponseFuture::called(self.inner.call(req));
+            return GenericResponseFuture::called(self.inner.call(req), None);
         }
-        match decide(&self.config, level, req.priority(), req.deadline()) {
-            Decision::Pass => GenericResponseFuture::called(self.inner.call(req)),
+        let s = &self.settings;
+        match s.decide(level, req.priority(), req.deadline()) {
+            Decision::Pass => {
+                let guard = s.enter();
+                GenericResponseFuture::called(self.inner.call(req), guard)
+            }
             Decision::Delay(d) => {
-                GenericResponseFuture::slow(Slow::sleeping(d, self.inner.clone(), req))
+                let slow = Slow::sleeping(d, self.inner.clone(), req, s.gate.clone());
+                GenericResponseFuture::slow(slow)
             }
             Decision::Shed(err) => GenericResponseFuture::slow(Slow::refused(err, req)),
         }
@@ -153,6 +182,7 @@ pin_project! {
         Called {
             #[pin]
             fut: F,
+            guard: Option<GateGuard>,
         },
         Slow {
             slow: Pin<Box<Slow<S, Req>>>,
@@ -161,9 +191,9 @@ pin_project! {
 }
 
 impl<S, Req, F> GenericResponseFuture<S, Req, F> {
-    fn called(fut: F) -> Self {
+    fn called(fut: F, guard: Option<GateGuard>) -> Self {
         GenericResponseFuture {
-            kind: Kind::Called { fut },
+            kind: Kind::Called { fut, guard },
         }
     }
 
@@ -188,11 +218,17 @@ where
         let mut kind = self.project().kind;
         loop {
             let slow = match kind.as_mut().project() {
-                KindProj::Called { fut } => return fut.poll(cx).map_err(Into::into),
+                KindProj::Called { fut, guard } => {
+                    let out = ready!(fut.poll(cx));
+                    if let Some(g) = guard.take() {
+                        g.complete();
+                    }
+                    return Poll::Ready(out.map_err(Into::into));
+                }
                 KindProj::Slow { slow } => slow,
             };
             match ready!(slow.as_mut().poll_step(cx)) {
-                Step::Called(fut) => kind.set(Kind::Called { fut }),
+                Step::Called(fut, guard) => kind.set(Kind::Called { fut, guard }),
                 Step::Refused(err, _req) => return Poll::Ready(Err(err.into())),
                 Step::Failed(e) => return Poll::Ready(Err(e.into())),
             }

@@ -3,10 +3,12 @@
 use std::sync::Arc;
 
 use tower_layer::Layer;
-use tower_pressure_core::Signal;
 use tower_pressure_core::http::Rejection;
+use tower_pressure_core::{EventBus, Signal};
 
-use crate::{CpuThrottle, CpuThrottleConfig};
+use crate::gate::CapacityGate;
+use crate::throttle::Settings;
+use crate::{CapacityGateConfig, CpuThrottle, CpuThrottleConfig, GateSnapshot};
 
 /// Delays requests while the CPU is pressed: the longer, the higher the
 /// level and the lower the request's priority.
@@ -48,7 +50,7 @@ use crate::{CpuThrottle, CpuThrottleConfig};
 #[derive(Debug, Clone)]
 pub struct CpuThrottleLayer {
     signal: Signal,
-    config: Arc<CpuThrottleConfig>,
+    settings: Arc<Settings>,
     rejection: Rejection,
 }
 
@@ -64,9 +66,33 @@ impl CpuThrottleLayer {
     pub fn with_config(signal: Signal, config: CpuThrottleConfig) -> Self {
         CpuThrottleLayer {
             signal,
-            config: Arc::new(config),
+            settings: Arc::new(Settings::new(config)),
             rejection: Rejection::default(),
         }
+    }
+
+    /// Adds the capacity gate (Sentinel/Kratos "BBR"): while the CPU is at
+    /// or above `start`, and for a cool-off after the gate's last refusal, a
+    /// request (below `Critical`) is refused at once when more requests are
+    /// in the inner service than `max_throughput × min_latency` measured
+    /// over the window; see [`CapacityGateConfig`]. Off by default.
+    ///
+    /// With the gate on, every request is counted in and out of the inner
+    /// service (two atomic adds and a clock read), so the fast path costs a
+    /// little more. The gate's state is created here, once: every service
+    /// made by this layer shares it.
+    #[must_use]
+    pub fn capacity_gate(mut self, config: CapacityGateConfig) -> Self {
+        Arc::make_mut(&mut self.settings).gate = Some(Arc::new(CapacityGate::new(config)));
+        self
+    }
+
+    /// Publishes an [`Event::Shed`](tower_pressure_core::Event::Shed) on
+    /// `bus` for every refusal.
+    #[must_use]
+    pub fn events(mut self, bus: EventBus) -> Self {
+        Arc::make_mut(&mut self.settings).events = Some(bus);
+        self
     }
 
     /// The HTTP status and gRPC code of refusals.
@@ -82,10 +108,16 @@ impl CpuThrottleLayer {
         &self.signal
     }
 
+    /// What the capacity gate sees now, if it is on.
+    #[must_use]
+    pub fn capacity(&self) -> Option<GateSnapshot> {
+        self.settings.gate.as_ref().map(|g| g.snapshot())
+    }
+
     /// The delays.
     #[must_use]
     pub fn config(&self) -> &CpuThrottleConfig {
-        &self.config
+        &self.settings.config
     }
 }
 
@@ -101,7 +133,7 @@ impl<S> Layer<S> for CpuThrottleLayer {
 #[derive(Debug, Clone)]
 pub(crate) struct Parts {
     pub(crate) signal: Signal,
-    pub(crate) config: Arc<CpuThrottleConfig>,
+    pub(crate) settings: Arc<Settings>,
     pub(crate) rejection: Rejection,
 }
 
@@ -109,7 +141,7 @@ impl From<CpuThrottleLayer> for Parts {
     fn from(l: CpuThrottleLayer) -> Self {
         Parts {
             signal: l.signal,
-            config: l.config,
+            settings: l.settings,
             rejection: l.rejection,
         }
     }

@@ -55,6 +55,7 @@
 
 mod config;
 mod future;
+mod gate;
 mod generic;
 mod layer;
 mod service;
@@ -67,6 +68,10 @@ pub use config::{
     DEFAULT_MAX_DELAY, DEFAULT_MULTIPLIERS, DEFAULT_START_DELAY, MAX_MULTIPLIER,
 };
 pub use future::ResponseFuture;
+pub use gate::{
+    CapacityGateConfig, CapacityGateConfigBuilder, DEFAULT_GATE_BUCKETS, DEFAULT_GATE_COOL_OFF,
+    DEFAULT_GATE_WINDOW, GateSnapshot,
+};
 pub use generic::{BoxError, GenericCpuThrottle, GenericCpuThrottleLayer, GenericResponseFuture};
 pub use layer::CpuThrottleLayer;
 pub use service::CpuThrottle;

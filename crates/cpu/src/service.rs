@@ -8,9 +8,9 @@ use tower_pressure_core::http::Rejection;
 use tower_pressure_core::{PressureLevel, PriorityOf, Signal};
 use tower_service::Service;
 
+use crate::CpuThrottleLayer;
 use crate::future::ResponseFuture;
-use crate::throttle::{Decision, Slow, decide};
-use crate::{CpuThrottleConfig, CpuThrottleLayer};
+use crate::throttle::{Decision, Settings, Slow};
 
 /// Delays HTTP requests to `inner` while the CPU is pressed; see
 /// [`CpuThrottleLayer`].
@@ -18,8 +18,11 @@ use crate::{CpuThrottleConfig, CpuThrottleLayer};
 pub struct CpuThrottle<S> {
     inner: S,
     signal: Signal,
+    /// Requests below this level take the fast path: the first level that
+    /// delays, or `PressureLevel::None` (no fast path) when the capacity
+    /// gate is on and must count every request.
     start: PressureLevel,
-    config: Arc<CpuThrottleConfig>,
+    settings: Arc<Settings>,
     rejection: Rejection,
 }
 
@@ -29,9 +32,9 @@ impl<S> CpuThrottle<S> {
         let parts = crate::layer::Parts::from(layer);
         CpuThrottle {
             inner,
-            start: parts.config.start_level(),
+            start: fast_path_below(&parts.settings),
             signal: parts.signal,
-            config: parts.config,
+            settings: parts.settings,
             rejection: parts.rejection,
         }
     }
@@ -75,16 +78,31 @@ where
         if level < self.start {
             // Fast path: one atomic load, then the inner service, which is
             // ready (we forwarded its readiness).
-            return ResponseFuture::called(self.inner.call(req), self.rejection);
+            return ResponseFuture::called(self.inner.call(req), None, self.rejection);
         }
-        match decide(&self.config, level, req.priority(), req.deadline()) {
-            Decision::Pass => ResponseFuture::called(self.inner.call(req), self.rejection),
+        let s = &self.settings;
+        match s.decide(level, req.priority(), req.deadline()) {
+            Decision::Pass => {
+                let guard = s.enter();
+                ResponseFuture::called(self.inner.call(req), guard, self.rejection)
+            }
             // A clone, not the ready service: the ready one stays here for
             // the next call, and the clone holds nothing while it waits.
             Decision::Delay(d) => {
-                ResponseFuture::slow(Slow::sleeping(d, self.inner.clone(), req), self.rejection)
+                let slow = Slow::sleeping(d, self.inner.clone(), req, s.gate.clone());
+                ResponseFuture::slow(slow, self.rejection)
             }
             Decision::Shed(err) => ResponseFuture::slow(Slow::refused(err, req), self.rejection),
         }
+    }
+}
+
+/// The level below which a request takes the fast path: the start level, or
+/// none at all when the capacity gate must count every request.
+pub(crate) fn fast_path_below(settings: &Settings) -> PressureLevel {
+    if settings.gate.is_some() {
+        PressureLevel::None
+    } else {
+        settings.config.start_level()
     }
 }

@@ -8,11 +8,14 @@ use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use pin_project_lite::pin_project;
+use std::sync::Arc;
 use tokio::time::Sleep;
-use tower_pressure_core::{Deadline, Overloaded, PressureLevel, Priority, Reason};
+
+use tower_pressure_core::{Deadline, Event, EventBus, Overloaded, PressureLevel, Priority, Reason};
 use tower_service::Service;
 
 use crate::CpuThrottleConfig;
+use crate::gate::{CapacityGate, GateGuard};
 
 /// What to do with one request above the start level.
 #[derive(Debug)]
@@ -25,8 +28,95 @@ pub(crate) enum Decision {
     Shed(Overloaded),
 }
 
-/// The decision for a request of `priority` with `deadline` at `level`.
-pub(crate) fn decide(
+/// What every service of one layer shares: created with the layer value,
+/// never inside `Layer::layer`, so every clone and route sees one gate.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub(crate) config: CpuThrottleConfig,
+    pub(crate) gate: Option<Arc<CapacityGate>>,
+    pub(crate) events: Option<EventBus>,
+}
+
+impl Settings {
+    pub(crate) fn new(config: CpuThrottleConfig) -> Self {
+        Settings {
+            config,
+            gate: None,
+            events: None,
+        }
+    }
+
+    /// The decision for a request of `priority` with `deadline` at `level`,
+    /// counted in events and metrics.
+    pub(crate) fn decide(
+        &self,
+        level: PressureLevel,
+        priority: Priority,
+        deadline: Option<Deadline>,
+    ) -> Decision {
+        let d = self.decide_quietly(level, priority, deadline);
+        match &d {
+            Decision::Pass => {}
+            Decision::Delay(_delay) => {
+                #[cfg(feature = "metrics")]
+                metrics::histogram!(
+                    tower_pressure_core::metrics::THROTTLE_DELAY_SECONDS,
+                    tower_pressure_core::metrics::LABEL_LAYER => tower_pressure_core::metrics::LAYER_CPU,
+                    tower_pressure_core::metrics::LABEL_PRIORITY => priority.as_str(),
+                )
+                .record(_delay.as_secs_f64());
+            }
+            Decision::Shed(err) => {
+                #[cfg(feature = "metrics")]
+                metrics::counter!(
+                    tower_pressure_core::metrics::SHED_TOTAL,
+                    tower_pressure_core::metrics::LABEL_LAYER => tower_pressure_core::metrics::LAYER_CPU,
+                    tower_pressure_core::metrics::LABEL_PRIORITY => priority.as_str(),
+                    tower_pressure_core::metrics::LABEL_REASON => err.reason().as_label(),
+                )
+                .increment(1);
+                if let Some(bus) = &self.events {
+                    bus.emit(Event::Shed {
+                        layer: tower_pressure_core::metrics::LAYER_CPU,
+                        priority,
+                        reason: err.reason(),
+                    });
+                }
+            }
+        }
+        d
+    }
+
+    fn decide_quietly(
+        &self,
+        level: PressureLevel,
+        priority: Priority,
+        deadline: Option<Deadline>,
+    ) -> Decision {
+        let config = &self.config;
+        // The gate never refuses Critical work (health checks, operators).
+        if let Some(gate) = &self.gate
+            && priority < Priority::Critical
+            && (level >= config.start_level() || gate.cooling())
+            && gate.should_refuse()
+        {
+            return Decision::Shed(Overloaded::new(Reason::Cpu(level), priority));
+        }
+        if level < config.start_level() {
+            return Decision::Pass;
+        }
+        decide(config, level, priority, deadline)
+    }
+
+    /// A guard for a request entering the inner service, if the gate is on.
+    pub(crate) fn enter(&self) -> Option<GateGuard> {
+        self.gate.as_ref().map(GateGuard::enter)
+    }
+}
+
+/// The decision of the delays alone, for a request of `priority` with
+/// `deadline` at `level`.
+fn decide(
     config: &CpuThrottleConfig,
     level: PressureLevel,
     priority: Priority,
@@ -64,11 +154,13 @@ pin_project! {
             sleep: Sleep,
             svc: Option<S>,
             req: Option<Req>,
+            gate: Option<Arc<CapacityGate>>,
         },
         /// The delay is over; the clone must be ready before the call.
         Readying {
             svc: Option<S>,
             req: Option<Req>,
+            gate: Option<Arc<CapacityGate>>,
         },
         /// Refused before the inner service saw it; the request is kept for
         /// the rejection response (a gRPC request gets a gRPC reply).
@@ -83,8 +175,9 @@ pin_project! {
 
 /// Where the slow path ended.
 pub(crate) enum Step<F, Req, E> {
-    /// The inner service was called; its future takes over.
-    Called(F),
+    /// The inner service was called; its future takes over (in flight
+    /// for the capacity gate, when there is one).
+    Called(F, Option<GateGuard>),
     /// The request was refused; it is handed back.
     Refused(Overloaded, Req),
     /// The inner service failed to become ready.
@@ -92,11 +185,17 @@ pub(crate) enum Step<F, Req, E> {
 }
 
 impl<S, Req> Slow<S, Req> {
-    pub(crate) fn sleeping(delay: Duration, svc: S, req: Req) -> Self {
+    pub(crate) fn sleeping(
+        delay: Duration,
+        svc: S,
+        req: Req,
+        gate: Option<Arc<CapacityGate>>,
+    ) -> Self {
         Slow::Sleeping {
             sleep: tokio::time::sleep(delay),
             svc: Some(svc),
             req: Some(req),
+            gate,
         }
     }
 
@@ -116,12 +215,17 @@ impl<S, Req> Slow<S, Req> {
     {
         loop {
             match self.as_mut().project() {
-                SlowProj::Sleeping { sleep, svc, req } => {
+                SlowProj::Sleeping {
+                    sleep,
+                    svc,
+                    req,
+                    gate,
+                } => {
                     ready!(sleep.poll(cx));
-                    let (svc, req) = (svc.take(), req.take());
-                    self.set(Slow::Readying { svc, req });
+                    let (svc, req, gate) = (svc.take(), req.take(), gate.take());
+                    self.set(Slow::Readying { svc, req, gate });
                 }
-                SlowProj::Readying { svc, req } => {
+                SlowProj::Readying { svc, req, gate } => {
                     let s = svc.as_mut().expect("the service waits until it is called");
                     if let Err(e) = ready!(s.poll_ready(cx)) {
                         self.set(Slow::Done);
@@ -129,8 +233,9 @@ impl<S, Req> Slow<S, Req> {
                     }
                     let mut s = svc.take().expect("present until called");
                     let req = req.take().expect("present until called");
+                    let guard = gate.as_ref().map(GateGuard::enter);
                     self.set(Slow::Done);
-                    return Poll::Ready(Step::Called(s.call(req)));
+                    return Poll::Ready(Step::Called(s.call(req), guard));
                 }
                 SlowProj::Refused { err, req } => {
                     let err = err.take().expect("a refusal is handed over once");

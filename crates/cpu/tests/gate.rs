@@ -1,0 +1,172 @@
+//! The capacity gate (Sentinel/Kratos "BBR"): while the CPU is pressed, and
+//! for a cool-off after, refuse the excess over max throughput × min latency.
+
+mod support;
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+use tokio_test::{assert_pending, assert_ready, task};
+use tower::{BoxError, Layer, Service, ServiceExt, service_fn};
+use tower_pressure_core::{
+    Event, EventBus, Overloaded, PressureLevel, Priority, PriorityOf, Reason,
+};
+use tower_pressure_cpu::{CapacityGateConfig, GenericCpuThrottleLayer};
+
+use support::signal_at;
+
+/// A job of a priority that takes `work` in the inner service.
+#[derive(Debug)]
+struct Job(Priority, Duration);
+
+impl PriorityOf for Job {
+    fn priority(&self) -> Priority {
+        self.0
+    }
+}
+
+fn worker() -> impl Service<Job, Response = Priority, Error = BoxError, Future: Send> + Clone {
+    service_fn(|job: Job| async move {
+        tokio::time::sleep(job.1).await;
+        Ok::<_, BoxError>(job.0)
+    })
+}
+
+/// Runs `streams` concurrent loops of 10 ms jobs for one second, so that
+/// each 100 ms bucket sees `streams × 10` completions of 10 ms: the
+/// estimate becomes `streams × 10 × 10 ms / 100 ms = streams`.
+async fn warm_up(layer: &GenericCpuThrottleLayer, streams: usize) {
+    let end = Instant::now() + Duration::from_secs(1);
+    let loops: Vec<_> = (0..streams)
+        .map(|_| {
+            let mut svc = layer.layer(worker());
+            tokio::spawn(async move {
+                while Instant::now() < end {
+                    let job = Job(Priority::Normal, Duration::from_millis(10));
+                    svc.ready().await.unwrap().call(job).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for l in loops {
+        l.await.unwrap();
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_gate_estimates_throughput_times_latency() {
+    let layer = GenericCpuThrottleLayer::new(signal_at(PressureLevel::None))
+        .capacity_gate(CapacityGateConfig::default());
+    assert_eq!(layer.capacity().unwrap().max_in_flight, None);
+    warm_up(&layer, 4).await;
+    let seen = layer.capacity().unwrap();
+    assert_eq!(seen.max_in_flight, Some(4));
+    assert_eq!(seen.in_flight, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn under_cpu_pressure_the_excess_over_capacity_is_refused_at_once() {
+    let signal = signal_at(PressureLevel::None);
+    let bus = EventBus::new(16);
+    let mut events = bus.subscribe();
+    let layer = GenericCpuThrottleLayer::new(signal.clone())
+        .capacity_gate(CapacityGateConfig::default())
+        .events(bus);
+    warm_up(&layer, 4).await;
+    // Four long jobs fill the measured capacity while the CPU is calm.
+    let mut svc = layer.layer(worker());
+    let long: Vec<_> = (0..4)
+        .map(|_| {
+            let mut f = task::spawn(svc.call(Job(Priority::Normal, Duration::from_secs(5))));
+            assert_pending!(f.poll());
+            f
+        })
+        .collect();
+    assert_eq!(layer.capacity().unwrap().in_flight, 4);
+    // The CPU is pressed: the next request is refused, not delayed.
+    signal.set_override(Some(PressureLevel::High));
+    let mut next = task::spawn(svc.call(Job(Priority::High, Duration::ZERO)));
+    let err = assert_ready!(next.poll()).unwrap_err();
+    let err = err.downcast_ref::<Overloaded>().unwrap();
+    assert_eq!(err.reason(), Reason::Cpu(PressureLevel::High));
+    assert!(matches!(
+        events.try_recv(),
+        Ok(Event::Shed { layer: "cpu", .. })
+    ));
+    // Critical is never refused by the gate (it is delayed, 50 ms at High).
+    let mut critical = task::spawn(svc.call(Job(Priority::Critical, Duration::ZERO)));
+    assert_pending!(critical.poll());
+    // During the cool-off the gate keeps refusing, even with the CPU calm.
+    signal.set_override(Some(PressureLevel::None));
+    assert!(layer.capacity().unwrap().cooling);
+    let mut calm = task::spawn(svc.call(Job(Priority::Normal, Duration::ZERO)));
+    assert!(assert_ready!(calm.poll()).is_err());
+    // After it, a calm CPU admits again whatever is in flight.
+    tokio::time::advance(Duration::from_millis(1100)).await;
+    assert!(!layer.capacity().unwrap().cooling);
+    let mut after = task::spawn(svc.call(Job(Priority::Normal, Duration::ZERO)));
+    assert_eq!(assert_ready!(after.poll()).unwrap(), Priority::Normal);
+    drop(long);
+    assert_eq!(layer.capacity().unwrap().in_flight, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn below_capacity_a_pressed_cpu_only_delays() {
+    let signal = signal_at(PressureLevel::None);
+    let layer =
+        GenericCpuThrottleLayer::new(signal.clone()).capacity_gate(CapacityGateConfig::default());
+    warm_up(&layer, 4).await;
+    signal.set_override(Some(PressureLevel::Medium));
+    let mut svc = layer.layer(worker());
+    let t0 = Instant::now();
+    let out = svc
+        .ready()
+        .await
+        .unwrap()
+        .call(Job(Priority::Normal, Duration::ZERO))
+        .await
+        .unwrap();
+    assert_eq!(out, Priority::Normal);
+    assert_eq!(t0.elapsed(), Duration::from_millis(100));
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_an_estimate_the_gate_refuses_nothing() {
+    let layer = GenericCpuThrottleLayer::new(signal_at(PressureLevel::Critical))
+        .capacity_gate(CapacityGateConfig::default());
+    let mut svc = layer.layer(worker());
+    let mut f = task::spawn(svc.call(Job(Priority::Low, Duration::ZERO)));
+    assert_pending!(f.poll());
+}
+
+#[tokio::test(start_paused = true)]
+async fn delayed_and_dropped_requests_leave_the_in_flight_count_at_zero() {
+    let signal = signal_at(PressureLevel::Medium);
+    let layer = GenericCpuThrottleLayer::new(signal).capacity_gate(CapacityGateConfig::default());
+    let mut svc = layer.layer(worker());
+    // Delayed: not in flight while it waits.
+    let mut delayed = task::spawn(svc.call(Job(Priority::Normal, Duration::from_secs(1))));
+    assert_pending!(delayed.poll());
+    assert_eq!(layer.capacity().unwrap().in_flight, 0);
+    // In the inner service after the delay.
+    tokio::time::advance(Duration::from_millis(100)).await;
+    assert_pending!(delayed.poll());
+    assert_eq!(layer.capacity().unwrap().in_flight, 1);
+    // Dropped there: out again.
+    drop(delayed);
+    assert_eq!(layer.capacity().unwrap().in_flight, 0);
+}
+
+#[test]
+fn bad_gate_settings_are_config_errors() {
+    let err = CapacityGateConfig::builder()
+        .buckets(0)
+        .build()
+        .unwrap_err();
+    assert_eq!(err.field(), "capacity_gate.buckets");
+    let err = CapacityGateConfig::builder()
+        .window(Duration::from_micros(50))
+        .build()
+        .unwrap_err();
+    assert_eq!(err.field(), "capacity_gate.window");
+}
