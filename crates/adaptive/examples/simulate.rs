@@ -4,9 +4,10 @@
 //! service whose capacity halves and comes back. The model is described in
 //! `tests/support/sim.rs`; `tests/simulation.rs` asserts the same runs.
 //!
-//! Run with `cargo run -p tower-pressure-adaptive --example simulate`.
-//! Deterministic: time is tokio's paused clock, the service has no jitter
-//! and the probes' jitter is seeded.
+//! Run with `cargo run -p tower-pressure-adaptive --example simulate`, or
+//! with `-- --jitter` for service times spread ±30 % around the base.
+//! Deterministic: time is tokio's paused clock, the service's jitter and the
+//! probes' jitter are seeded.
 
 #[path = "../tests/support/sim.rs"]
 mod sim;
@@ -21,15 +22,21 @@ fn main() {
         .start_paused(true)
         .build()
         .expect("a runtime");
-    let scenario = Scenario::standard();
+    let jittered = std::env::args().any(|a| a == "--jitter");
+    let scenario = if jittered {
+        Scenario::jittered()
+    } else {
+        Scenario::standard()
+    };
     println!(
-        "Service: {} ms per request; workers 60 -> 30 -> 60 (10 s each), so capacity \
+        "Service: {} ms per request (± {:.0} %); workers 60 -> 30 -> 60 (10 s each), so capacity \
          1200 -> 600 -> 1200 req/s and ideal limit (capacity x base latency) 60 -> 30 -> 60. \
          Open-loop client at {:.0} req/s; limiter without queue; windows >= {} ms and >= 10 \
          requests. Figures per phase: limit 5 s in (target: within +-25 % of ideal), limit \
          range 5 s in to the end, p99 latency of requests sent 4-5 s in (target after halving: \
          < {} ms) and 5 s in to the end, goodput 5 s in to the end (share of capacity).\n",
         scenario.base.as_millis(),
+        100.0 * scenario.jitter,
         scenario.rate,
         scenario.window.as_millis(),
         2 * scenario.base.as_millis(),

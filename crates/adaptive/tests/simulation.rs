@@ -7,15 +7,21 @@ mod support;
 
 use support::sim::{self, Control, PhaseReport, Scenario};
 
+/// Checks `name` on the standard scenario and on its jittered variant.
 async fn check(name: &str) {
-    let scenario = Scenario::standard();
+    check_on(name, &Scenario::standard()).await;
+    check_on(name, &Scenario::jittered()).await;
+}
+
+async fn check_on(name: &str, scenario: &Scenario) {
     let run = sim::run(
-        &scenario,
+        scenario,
         Control::Adaptive(sim::algorithm(name, true, scenario.base)),
     )
     .await;
-    let phases = sim::report(&scenario, &run);
-    let show = |p: &PhaseReport| format!("{name}: {p:?}");
+    let phases = sim::report(scenario, &run);
+    let jitter = scenario.jitter;
+    let show = |p: &PhaseReport| format!("{name} (jitter {jitter}): {p:?}");
     let [cold, halved, recovered] = &phases[..] else {
         unreachable!()
     };

@@ -4,7 +4,9 @@
 //! # The model
 //!
 //! The service has `servers` workers, each serving one request at a time in
-//! exactly `base` (no jitter: every run is the same run). A request that
+//! `base` on average: exactly `base` in the standard scenario, or uniformly
+//! within `base × (1 ± jitter)` from a seeded generator (every run is still
+//! the same run). A request that
 //! finds every worker busy waits in the service's own FIFO queue. So the
 //! service's throughput capacity is `μ = servers / base`, a request's latency
 //! is `base` plus its wait, and by Little's law the concurrency that uses the
@@ -45,19 +47,24 @@ impl PriorityOf for Job {
     }
 }
 
-/// `servers` workers of `base` latency each, FIFO queue in front.
+/// `servers` workers of `base` latency each (± `jitter`), FIFO queue in
+/// front.
 #[derive(Debug, Clone)]
 pub(crate) struct SimService {
     base: Duration,
+    jitter: f64,
+    rng: Arc<Mutex<u64>>,
     /// When each worker is next free.
     workers: Arc<Mutex<Vec<Instant>>>,
 }
 
 impl SimService {
-    pub(crate) fn new(base: Duration, servers: usize) -> SimService {
+    pub(crate) fn new(base: Duration, servers: usize, jitter: f64) -> SimService {
         let now = Instant::now();
         SimService {
             base,
+            jitter,
+            rng: Arc::new(Mutex::new(0x9e37_79b9_7f4a_7c15)),
             workers: Arc::new(Mutex::new(vec![now; servers])),
         }
     }
@@ -76,6 +83,19 @@ impl SimService {
         }
     }
 
+    /// One request's service time.
+    fn service_time(&self) -> Duration {
+        if self.jitter == 0.0 {
+            return self.base;
+        }
+        let mut x = self.rng.lock().unwrap();
+        *x ^= *x << 13;
+        *x ^= *x >> 7;
+        *x ^= *x << 17;
+        let unit = (*x >> 11) as f64 / (1u64 << 53) as f64;
+        self.base.mul_f64(1.0 + self.jitter * (2.0 * unit - 1.0))
+    }
+
     /// When a request arriving now completes.
     fn schedule(&self) -> Instant {
         let now = Instant::now();
@@ -86,7 +106,7 @@ impl SimService {
             .enumerate()
             .min_by_key(|&(_, t)| t)
             .expect("at least one worker");
-        let done = free.max(now) + self.base;
+        let done = free.max(now) + self.service_time();
         w[i] = done;
         done
     }
@@ -121,6 +141,8 @@ pub(crate) struct Phase {
 #[derive(Debug, Clone)]
 pub(crate) struct Scenario {
     pub(crate) base: Duration,
+    /// Service times vary uniformly within `base × (1 ± jitter)`.
+    pub(crate) jitter: f64,
     /// Requests per second sent by the client.
     pub(crate) rate: f64,
     pub(crate) phases: Vec<Phase>,
@@ -142,10 +164,19 @@ impl Scenario {
         };
         Scenario {
             base,
+            jitter: 0.0,
             rate: 1.5 * 60.0 / base.as_secs_f64(),
             phases: vec![phase(60), phase(30), phase(60)],
             window: Duration::from_millis(100),
             tick: Duration::from_millis(100),
+        }
+    }
+
+    /// The standard scenario with service times within `base × (1 ± 0.3)`.
+    pub(crate) fn jittered() -> Scenario {
+        Scenario {
+            jitter: 0.3,
+            ..Scenario::standard()
         }
     }
 
@@ -252,7 +283,7 @@ pub(crate) async fn run(scenario: &Scenario, control: Control) -> Run {
         .max_queue(0)
         .build()
         .expect("valid limiter");
-    let service = SimService::new(scenario.base, scenario.phases[0].servers);
+    let service = SimService::new(scenario.base, scenario.phases[0].servers, scenario.jitter);
     let adaptive = match control {
         Control::Fixed(_) => None,
         Control::Adaptive(algorithm) => Some(
