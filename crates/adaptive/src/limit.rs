@@ -41,6 +41,13 @@ pub const DEFAULT_MIN_RTT: Duration = Duration::from_micros(100);
 /// than `min_rtt` (100 µs) is not counted (a cache hit says nothing of
 /// capacity); a drop always is.
 ///
+/// Each algorithm moves the limit a bounded step per window (Aimd +1,
+/// Gradient2 about `queue_size × smoothing` = +0.8, Vegas up to +6, the
+/// gradient controller +√limit), so the time to converge scales with the
+/// window: with the default 1 s windows a limit 40 below the ideal takes
+/// 40 s under Aimd; `min_window` of 100 ms (Envoy's default sample window)
+/// makes that 4 s. A window should still span a few request latencies.
+///
 /// # Cost on the request path
 ///
 /// Recording is a few relaxed atomic operations (count, latency sum and

@@ -28,7 +28,10 @@ use crate::Sample;
 /// Limits are requests in flight; `timeout` is wall-clock latency. Clamped to
 /// `[min_limit, max_limit]`. Converges in a saw-tooth just below the point
 /// where drops (or latency above `timeout`) begin; it never reacts to latency
-/// below `timeout`, so `timeout` is what sets the queueing it tolerates.
+/// below `timeout`, so `timeout` is what sets the queueing it tolerates: at a
+/// service of capacity `C` in flight and no-load latency `B` that does not
+/// drop, it settles just below `C × timeout / B`. With Netflix's 5 s default
+/// and a fast service that means it grows until the service drops work.
 ///
 /// ```
 /// use std::time::Duration;

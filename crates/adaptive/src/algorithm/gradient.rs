@@ -37,7 +37,9 @@ use crate::Sample;
 /// `min_limit` 3, `max_limit` 1000, `probe_jitter` 0.15; `probe_interval`
 /// 60 s (Envoy requires one; its docs use 60 s). Envoy takes the 50th
 /// percentile of a window's latencies; here it is the mean, which the
-/// recording layer keeps without a lock. Limits are requests in flight.
+/// recording layer keeps without a lock. Envoy measures `min_rtt` over a
+/// `request_count` (default 50) of requests; here over one clean window,
+/// which holds at least the driver's `min_samples`. Limits are requests in flight.
 /// At a service of capacity `C` it settles near `(1 + buffer) × C +
 /// √((1 + buffer) × C)`.
 ///
