@@ -51,15 +51,25 @@ impl Window {
     pub(crate) fn success(&self, rtt: Duration, in_flight: usize) -> u64 {
         let micros = u64::try_from(rtt.as_micros()).unwrap_or(u64::MAX);
         self.sum_micros.fetch_add(micros, Relaxed);
-        self.min_micros.fetch_min(micros, Relaxed);
-        self.max_in_flight.fetch_max(in_flight, Relaxed);
+        // A plain load first: most requests change neither extreme, and a
+        // load is cheaper than a read-modify-write.
+        if micros < self.min_micros.load(Relaxed) {
+            self.min_micros.fetch_min(micros, Relaxed);
+        }
+        self.peak(in_flight);
         total(self.counts.fetch_add(1, Relaxed) + 1)
     }
 
     /// Records a drop; returns the successes and drops in the window so far.
     pub(crate) fn drop(&self, in_flight: usize) -> u64 {
-        self.max_in_flight.fetch_max(in_flight, Relaxed);
+        self.peak(in_flight);
         total(self.counts.fetch_add(DROP_ONE, Relaxed) + DROP_ONE)
+    }
+
+    fn peak(&self, in_flight: usize) {
+        if in_flight > self.max_in_flight.load(Relaxed) {
+            self.max_in_flight.fetch_max(in_flight, Relaxed);
+        }
     }
 
     /// Successes and drops in the window so far.
