@@ -279,7 +279,8 @@ impl AdaptiveLimit {
     }
 
     /// Ends a pin: the algorithm's limit (from before the pin) is written
-    /// back at once and adaptation goes on.
+    /// back at once and adaptation goes on. While frozen, the pinned value
+    /// stays in force until [`resume`](Self::resume) and the next window.
     pub fn unpin(&self) {
         let mut control = self.shared.lock();
         if control.pinned.take().is_some() && !self.is_frozen() {
