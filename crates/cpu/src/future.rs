@@ -31,9 +31,15 @@ pin_project! {
 pin_project! {
     #[project = KindProj]
     enum Kind<S, Req, F> {
-        /// The inner service was called; `guard` counts it in flight for
-        /// the capacity gate.
+        /// The inner service was called.
         Called {
+            #[pin]
+            fut: F,
+        },
+        /// The inner service was called; `guard` counts it in flight for
+        /// the capacity gate. (A variant of its own keeps the fast path's
+        /// `Called` free of a drop.)
+        Counted {
             #[pin]
             fut: F,
             guard: Option<GateGuard>,
@@ -49,10 +55,11 @@ pin_project! {
 
 impl<S, Req, F> ResponseFuture<S, Req, F> {
     pub(crate) fn called(fut: F, guard: Option<GateGuard>, rejection: Rejection) -> Self {
-        ResponseFuture {
-            kind: Kind::Called { fut, guard },
-            rejection,
-        }
+        let kind = match guard {
+            None => Kind::Called { fut },
+            guard => Kind::Counted { fut, guard },
+        };
+        ResponseFuture { kind, rejection }
     }
 
     pub(crate) fn slow(slow: Slow<S, Req>, rejection: Rejection) -> Self {
@@ -77,7 +84,8 @@ where
         let mut this = self.project();
         loop {
             let slow = match this.kind.as_mut().project() {
-                KindProj::Called { fut, guard } => {
+                KindProj::Called { fut } => return fut.poll(cx),
+                KindProj::Counted { fut, guard } => {
                     let out = ready!(fut.poll(cx));
                     if let Some(g) = guard.take() {
                         g.complete();
@@ -87,7 +95,8 @@ where
                 KindProj::Slow { slow } => slow,
             };
             match ready!(slow.as_mut().poll_step(cx)) {
-                Step::Called(fut, guard) => this.kind.set(Kind::Called { fut, guard }),
+                Step::Called(fut, None) => this.kind.set(Kind::Called { fut }),
+                Step::Called(fut, guard) => this.kind.set(Kind::Counted { fut, guard }),
                 Step::Refused(err, req) => {
                     return Poll::Ready(Ok(this.rejection.respond(&err, req.headers())));
                 }

@@ -246,8 +246,9 @@ impl CapacityGate {
         refuse
     }
 
-    fn complete(&self, rt: Duration) {
+    fn complete(&self, started_us: u64) {
         let now = self.now_us();
+        let rt_us = now.saturating_sub(started_us);
         let epoch = now / self.bucket_us;
         let n = self.buckets.len() as u64;
         let b = &self.buckets[usize::try_from(epoch % n).unwrap_or(0)];
@@ -261,7 +262,7 @@ impl CapacityGate {
             b.min_rt_us.store(u64::MAX, Ordering::Relaxed);
         }
         b.passed.fetch_add(1, Ordering::Relaxed);
-        b.min_rt_us.fetch_min(micros(rt).max(1), Ordering::Relaxed);
+        b.min_rt_us.fetch_min(rt_us.max(1), Ordering::Relaxed);
     }
 }
 
@@ -274,7 +275,8 @@ fn micros(d: Duration) -> u64 {
 #[derive(Debug)]
 pub(crate) struct GateGuard {
     gate: Arc<CapacityGate>,
-    started: Instant,
+    /// Microseconds since the gate's origin: one clock read at each end.
+    started_us: u64,
 }
 
 impl GateGuard {
@@ -282,13 +284,13 @@ impl GateGuard {
         gate.in_flight.fetch_add(1, Ordering::Relaxed);
         GateGuard {
             gate: gate.clone(),
-            started: Instant::now(),
+            started_us: gate.now_us(),
         }
     }
 
     /// The request completed: record its latency (the count goes on drop).
     pub(crate) fn complete(self) {
-        self.gate.complete(self.started.elapsed());
+        self.gate.complete(self.started_us);
     }
 }
 

@@ -182,6 +182,10 @@ pin_project! {
         Called {
             #[pin]
             fut: F,
+        },
+        Counted {
+            #[pin]
+            fut: F,
             guard: Option<GateGuard>,
         },
         Slow {
@@ -192,9 +196,11 @@ pin_project! {
 
 impl<S, Req, F> GenericResponseFuture<S, Req, F> {
     fn called(fut: F, guard: Option<GateGuard>) -> Self {
-        GenericResponseFuture {
-            kind: Kind::Called { fut, guard },
-        }
+        let kind = match guard {
+            None => Kind::Called { fut },
+            guard => Kind::Counted { fut, guard },
+        };
+        GenericResponseFuture { kind }
     }
 
     fn slow(slow: Slow<S, Req>) -> Self {
@@ -218,7 +224,8 @@ where
         let mut kind = self.project().kind;
         loop {
             let slow = match kind.as_mut().project() {
-                KindProj::Called { fut, guard } => {
+                KindProj::Called { fut } => return fut.poll(cx).map_err(Into::into),
+                KindProj::Counted { fut, guard } => {
                     let out = ready!(fut.poll(cx));
                     if let Some(g) = guard.take() {
                         g.complete();
@@ -228,7 +235,8 @@ where
                 KindProj::Slow { slow } => slow,
             };
             match ready!(slow.as_mut().poll_step(cx)) {
-                Step::Called(fut, guard) => kind.set(Kind::Called { fut, guard }),
+                Step::Called(fut, None) => kind.set(Kind::Called { fut }),
+                Step::Called(fut, guard) => kind.set(Kind::Counted { fut, guard }),
                 Step::Refused(err, _req) => return Poll::Ready(Err(err.into())),
                 Step::Failed(e) => return Poll::Ready(Err(e.into())),
             }
