@@ -18,6 +18,10 @@
 //!   100/500/1000 ms × 2.0 (`Bulk`) … 0.1 (`Critical`), capped; a request
 //!   whose deadline would pass is refused at once instead
 //!   ([`CpuThrottleConfig`]).
+//! - Optionally, a capacity gate (Sentinel/Kratos "BBR",
+//!   [`CpuThrottleLayer::capacity_gate`]): while the CPU is pressed, refuse
+//!   the requests in excess of max throughput × min latency, so that CPU
+//!   alone does not make the service oscillate.
 //!
 //! # Example
 //!
@@ -45,8 +49,12 @@
 //!
 //! # Features
 //!
+//! All off by default.
+//!
 //! - `sysinfo`: the `sysinfo` crate as the portable fallback source, for
-//!   machines without `/proc`. Off by default.
+//!   machines without `/proc`.
+//! - `metrics`: refusals (`tower_pressure_shed_total`) and delays
+//!   (`tower_pressure_throttle_delay_seconds`) through the `metrics` facade.
 //!
 //! # Minimum supported Rust version
 //!
@@ -62,6 +70,7 @@ mod service;
 mod signal;
 mod source;
 mod throttle;
+mod window;
 
 pub use config::{
     CpuThrottleConfig, CpuThrottleConfigBuilder, DEFAULT_AGGRESSIVE_DELAY, DEFAULT_EMERGENCY_DELAY,
@@ -78,8 +87,9 @@ pub use service::CpuThrottle;
 pub use signal::{
     CpuSignal, CpuSignalConfig, CpuSignalConfigBuilder, DEFAULT_AGGRESSIVE, DEFAULT_CPU_HYSTERESIS,
     DEFAULT_CPU_INTERVAL, DEFAULT_CPU_WINDOW, DEFAULT_EMERGENCY, DEFAULT_START, DEFAULT_WARM,
-    MAX_CPU_WINDOW, Windowed, cpu_signal_config,
+    MAX_CPU_WINDOW, cpu_signal_config,
 };
 #[cfg(feature = "sysinfo")]
 pub use source::SysinfoCpu;
 pub use source::{CgroupCpu, CpuSource, CpuStats, ProcStat, RuntimeBusy, host_cores};
+pub use window::Windowed;
