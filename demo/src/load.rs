@@ -168,6 +168,59 @@ pub(crate) fn constant(
         .collect()
 }
 
+/// A schedule of Poisson arrivals at `rate` requests a second on average for
+/// `duration`, starting at `from`: exponential gaps, so requests bunch up
+/// and leave holes as independent clients do.
+pub(crate) fn poisson(
+    rate: f64,
+    from: Duration,
+    duration: Duration,
+    rng: &mut Rng,
+) -> Vec<(Duration, Priority)> {
+    let end = duration.as_secs_f64();
+    let mut t = 0.0;
+    let mut out = Vec::with_capacity((rate * end) as usize + 16);
+    loop {
+        // 1 − u is in (0, 1], so the logarithm is finite.
+        t += -(1.0 - rng.next_f64()).ln() / rate;
+        if t >= end {
+            return out;
+        }
+        out.push((from + Duration::from_secs_f64(t), rng.class()));
+    }
+}
+
+/// How requests are spread over time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Arrivals {
+    /// Evenly spaced.
+    Constant,
+    /// Poisson: exponential gaps.
+    Poisson,
+}
+
+impl Arrivals {
+    pub(crate) fn schedule(
+        self,
+        rate: f64,
+        from: Duration,
+        duration: Duration,
+        rng: &mut Rng,
+    ) -> Vec<(Duration, Priority)> {
+        match self {
+            Arrivals::Constant => constant(rate, from, duration, rng),
+            Arrivals::Poisson => poisson(rate, from, duration, rng),
+        }
+    }
+
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Arrivals::Constant => "constant",
+            Arrivals::Poisson => "poisson",
+        }
+    }
+}
+
 /// Sends each request of `schedule` at its time (open loop), and waits (at
 /// most `timeout` past the last send) for the answers.
 pub(crate) async fn drive(
@@ -248,6 +301,19 @@ pub(crate) async fn drive(
         .collect()
 }
 
+/// The p99 time to a refusal, all classes together (0 when none).
+pub(crate) fn rejected_p99_ms(samples: &[Sample]) -> f64 {
+    let mut h = Histogram::<u64>::new_with_bounds(1, 120_000_000, 3).expect("valid bounds");
+    for s in samples.iter().filter(|s| s.outcome == Outcome::Rejected) {
+        h.saturating_record(s.micros);
+    }
+    if h.is_empty() {
+        0.0
+    } else {
+        h.value_at_quantile(0.99) as f64 / 1000.0
+    }
+}
+
 /// Per-class results of a set of samples.
 pub(crate) fn summarize(samples: &[Sample]) -> Vec<ClassResult> {
     let mut stats: Vec<ClassStats> = Priority::ALL.iter().map(|_| ClassStats::new()).collect();
@@ -278,4 +344,62 @@ pub(crate) fn summarize(samples: &[Sample]) -> Vec<ClassResult> {
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn poisson_arrivals_average_the_rate_and_vary_their_gaps() {
+        let mut rng = Rng::new(7);
+        let s = poisson(
+            1000.0,
+            Duration::from_secs(1),
+            Duration::from_secs(10),
+            &mut rng,
+        );
+        // 10,000 expected; a Poisson count has a standard deviation of 100.
+        assert!((9_500..=10_500).contains(&s.len()), "{} arrivals", s.len());
+        assert!(s.windows(2).all(|w| w[0].0 <= w[1].0), "in time order");
+        assert!(s[0].0 >= Duration::from_secs(1) && s[s.len() - 1].0 < Duration::from_secs(11));
+        let gaps: Vec<f64> = s
+            .windows(2)
+            .map(|w| (w[1].0 - w[0].0).as_secs_f64())
+            .collect();
+        let mean = gaps.iter().sum::<f64>() / gaps.len() as f64;
+        let var = gaps.iter().map(|g| (g - mean).powi(2)).sum::<f64>() / gaps.len() as f64;
+        // Exponential gaps: the standard deviation equals the mean (1 ms).
+        assert!(
+            (var.sqrt() / mean - 1.0).abs() < 0.1,
+            "cv {}",
+            var.sqrt() / mean
+        );
+    }
+
+    #[test]
+    fn constant_arrivals_are_evenly_spaced() {
+        let mut rng = Rng::new(7);
+        let s = constant(100.0, Duration::ZERO, Duration::from_secs(1), &mut rng);
+        assert_eq!(s.len(), 100);
+        assert!(
+            s.windows(2)
+                .all(|w| w[1].0 - w[0].0 == Duration::from_millis(10)
+                    || (w[1].0 - w[0].0).abs_diff(Duration::from_millis(10))
+                        < Duration::from_micros(1))
+        );
+    }
+
+    #[test]
+    fn the_class_mix_follows_the_shares() {
+        let mut rng = Rng::new(11);
+        let mut n = [0u32; 5];
+        for _ in 0..100_000 {
+            n[rng.class().index()] += 1;
+        }
+        for p in Priority::ALL {
+            let share = f64::from(n[p.index()]) / 100_000.0;
+            assert!((share - MIX[p.index()]).abs() < 0.01, "{p}: {share}");
+        }
+    }
 }

@@ -6,8 +6,10 @@
 //! minute). Writes `report/demo.json`.
 
 mod load;
+mod progress;
 mod report;
 mod svg;
+mod targets;
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -16,38 +18,56 @@ use std::time::Duration;
 use tokio::runtime::Runtime;
 use voice_gateway::{Capacity, Protection, SLO};
 
-use crate::load::{HttpClient, Rng};
+use crate::load::{Arrivals, HttpClient, Rng};
+use crate::progress::Progress;
 use crate::report::{Level, Run, Step};
 
 struct Options {
     quick: bool,
+    /// Load before each level's measured phase, not counted: the table is of
+    /// the steady state; the step phase shows the transient.
+    warmup: Duration,
     phase: Duration,
     step: Duration,
     timeout: Duration,
     levels: Vec<f64>,
+    arrivals: Arrivals,
     out: std::path::PathBuf,
 }
 
 fn options() -> Result<Options, String> {
     let mut quick = false;
     let mut out = std::path::PathBuf::from("report");
+    let mut arrivals = Arrivals::Poisson;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--quick" => quick = true,
             "--out" => out = args.next().ok_or("--out needs a folder")?.into(),
+            "--arrivals" => {
+                arrivals = match args.next().as_deref() {
+                    Some("poisson") => Arrivals::Poisson,
+                    Some("constant") => Arrivals::Constant,
+                    _ => return Err("--arrivals takes poisson or constant".to_owned()),
+                }
+            }
             "-h" | "--help" => {
-                return Err("usage: cargo xtask demo [--quick] [--out FOLDER]".to_owned());
+                return Err(
+                    "usage: cargo xtask demo [--quick] [--arrivals poisson|constant] [--out FOLDER]"
+                        .to_owned(),
+                );
             }
             other => return Err(format!("unknown argument {other:?}; try --help")),
         }
     }
     Ok(Options {
         quick,
-        phase: Duration::from_millis(if quick { 1500 } else { 5000 }),
-        step: Duration::from_millis(if quick { 1500 } else { 4000 }),
-        timeout: Duration::from_secs(if quick { 2 } else { 5 }),
+        warmup: Duration::from_millis(if quick { 300 } else { 1000 }),
+        phase: Duration::from_millis(if quick { 1000 } else { 5000 }),
+        step: Duration::from_millis(if quick { 1000 } else { 4000 }),
+        timeout: Duration::from_millis(if quick { 1200 } else { 5000 }),
         levels: vec![0.5, 1.0, 2.0, 5.0, 10.0],
+        arrivals,
         out,
     })
 }
@@ -81,23 +101,22 @@ fn main() -> ExitCode {
     let load_rt = runtime("load");
     let client = load_rt.block_on(async { load::client() });
     let mut runs = Vec::new();
-    let total = Protection::ALL.len() * (opts.levels.len() + 1);
-    let mut done = 0;
+    let mut progress = Progress::new(Protection::ALL.len() * (opts.levels.len() + 1));
     for protection in Protection::ALL {
         let (addr, limiter) = server_rt.block_on(serve(protection));
         let mut rng = Rng::new(0x5eed);
         let mut levels = Vec::new();
         for &level in &opts.levels {
-            done += 1;
-            eprint!(
-                "\r[{done:>2}/{total}] {:<17} at {level:>4}× capacity ...",
-                protection.name()
-            );
+            progress.start(&format!("{} at {level}× capacity", protection.name()));
             let rate = level * CAPACITY.per_second();
-            let schedule = load::constant(rate, Duration::ZERO, opts.phase, &mut rng);
-            let samples =
+            let schedule =
+                opts.arrivals
+                    .schedule(rate, Duration::ZERO, opts.warmup + opts.phase, &mut rng);
+            let mut samples =
                 load_rt.block_on(load::drive(&client, addr, &schedule, opts.timeout, SLO));
+            samples.retain(|s| s.at >= opts.warmup);
             let classes = load::summarize(&samples);
+            let rejected_p99_ms = load::rejected_p99_ms(&samples);
             // Let the gateway drain before the next phase.
             load_rt.block_on(async { tokio::time::sleep(Duration::from_millis(300)).await });
             let idle = limiter.as_ref().map(|l| {
@@ -110,13 +129,10 @@ fn main() -> ExitCode {
                 seconds: opts.phase.as_secs_f64(),
                 classes,
                 idle_after: idle,
+                rejected_p99_ms,
             });
         }
-        done += 1;
-        eprint!(
-            "\r[{done:>2}/{total}] {:<17} step 0.5× → 5× → 0.5× ...",
-            protection.name()
-        );
+        progress.start(&format!("{} step 0.5× → 5× → 0.5×", protection.name()));
         let step = step_phase(
             &server_rt,
             &load_rt,
@@ -132,9 +148,15 @@ fn main() -> ExitCode {
             step,
         });
     }
-    eprintln!("\r{:60}", "");
-    let report = report::Report::new(CAPACITY.per_second(), opts.quick, runs);
+    progress.finish();
+    let report = report::Report::new(
+        CAPACITY.per_second(),
+        opts.quick,
+        opts.arrivals.name(),
+        runs,
+    );
     report.print();
+    report.print_targets();
     if let Err(e) = report
         .write(&opts.out)
         .and_then(|()| report::html(&report, &opts.out))
@@ -187,9 +209,10 @@ fn step_phase(
 ) -> Step {
     let rate = CAPACITY.per_second();
     let d = opts.step;
-    let mut schedule = load::constant(0.5 * rate, Duration::ZERO, d, rng);
-    schedule.extend(load::constant(5.0 * rate, d, d, rng));
-    schedule.extend(load::constant(0.5 * rate, d * 2, d, rng));
+    let arrivals = opts.arrivals;
+    let mut schedule = arrivals.schedule(0.5 * rate, Duration::ZERO, d, rng);
+    schedule.extend(arrivals.schedule(5.0 * rate, d, d, rng));
+    schedule.extend(arrivals.schedule(0.5 * rate, d * 2, d, rng));
     let sampler = limiter.cloned().map(|l| {
         server_rt.spawn(async move {
             let mut queue = Vec::new();

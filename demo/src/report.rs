@@ -109,6 +109,8 @@ pub(crate) struct Level {
     pub(crate) classes: Vec<ClassResult>,
     /// tower-pressure only: nothing in flight or queued after the phase.
     pub(crate) idle_after: Option<bool>,
+    /// p99 time to a refusal, all classes together.
+    pub(crate) rejected_p99_ms: f64,
 }
 
 impl Level {
@@ -128,36 +130,48 @@ pub(crate) struct Run {
 
 #[derive(Debug, Serialize)]
 pub(crate) struct Report {
-    capacity_per_s: f64,
+    pub(crate) capacity_per_s: f64,
     quick: bool,
+    arrivals: &'static str,
     mix: [f64; 5],
-    runs: Vec<Run>,
+    pub(crate) runs: Vec<Run>,
+    /// The proof issue's targets, per system.
+    targets: Vec<crate::targets::Check>,
 }
 
 impl Report {
-    pub(crate) fn new(capacity_per_s: f64, quick: bool, runs: Vec<Run>) -> Self {
-        Report {
+    pub(crate) fn new(
+        capacity_per_s: f64,
+        quick: bool,
+        arrivals: &'static str,
+        runs: Vec<Run>,
+    ) -> Self {
+        let mut report = Report {
             capacity_per_s,
             quick,
+            arrivals,
             mix: crate::load::MIX,
             runs,
-        }
+            targets: Vec::new(),
+        };
+        report.targets = crate::targets::checks(&report);
+        report
     }
 
     /// The summary table and, for each level, the per-class detail of
     /// tower-pressure against the best baseline.
     pub(crate) fn print(&self) {
         println!(
-            "capacity {:.0} requests/s; goodput = answers within the class objective, per second\n",
-            self.capacity_per_s
+            "capacity {:.0} requests/s, {} arrivals; goodput = answers within the class objective, per second\n",
+            self.capacity_per_s, self.arrivals
         );
-        print!("{:<18}", "system \\ load");
+        print!("{:<21}", "system \\ load");
         for l in &self.runs[0].levels {
             print!("{:>10}", format!("{}×", l.load));
         }
         println!();
         for run in &self.runs {
-            print!("{:<18}", run.system);
+            print!("{:<21}", run.system);
             for l in &run.levels {
                 print!("{:>10}", format!("{:.0}/s", l.goodput()));
             }
@@ -167,11 +181,11 @@ impl Report {
         for run in &self.runs {
             match run.step.high_recovery_ms {
                 Some(ms) => println!(
-                    "{:<18} step to 5×: High p99 back within its objective after {ms} ms",
+                    "{:<21} step to 5×: High p99 back within its objective after {ms} ms",
                     run.system
                 ),
                 None => println!(
-                    "{:<18} step to 5×: High p99 never came back within its objective",
+                    "{:<21} step to 5×: High p99 never came back within its objective",
                     run.system
                 ),
             }
@@ -182,7 +196,7 @@ impl Report {
                 l.load, l.offered_per_s
             );
             println!(
-                "  {:<17} {:<9} {:>7} {:>7} {:>7} {:>7} {:>9} {:>9} {:>9}",
+                "  {:<20} {:<9} {:>7} {:>7} {:>7} {:>7} {:>9} {:>9} {:>9}",
                 "system",
                 "class",
                 "offered",
@@ -196,7 +210,7 @@ impl Report {
             for run in &self.runs {
                 for c in run.levels[i].classes.iter().rev() {
                     println!(
-                        "  {:<17} {:<9} {:>7} {:>7} {:>7} {:>7} {:>9.1} {:>9.1} {:>9.1}",
+                        "  {:<20} {:<9} {:>7} {:>7} {:>7} {:>7} {:>9.1} {:>9.1} {:>9.1}",
                         run.system,
                         c.class,
                         c.offered,
@@ -212,17 +226,26 @@ impl Report {
         }
     }
 
+    /// The targets table.
+    pub(crate) fn print_targets(&self) {
+        crate::targets::print(&self.targets);
+    }
+
     pub(crate) fn write(&self, dir: &Path) -> std::io::Result<()> {
         std::fs::create_dir_all(dir)?;
         let json = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
         std::fs::write(dir.join("demo.json"), json)
     }
 
-    /// What must hold of tower-pressure at every load level: no permit left
+    /// What must hold of tower-pressure (both variants) at every load level: no permit left
     /// behind, and no `Critical` request refused while `Bulk` ones got in.
     pub(crate) fn broken_invariants(&self) -> Vec<String> {
         let mut broken = Vec::new();
-        for run in self.runs.iter().filter(|r| r.system == "tower-pressure") {
+        for run in self
+            .runs
+            .iter()
+            .filter(|r| r.system.starts_with("tower-pressure"))
+        {
             for l in &run.levels {
                 if l.idle_after == Some(false) {
                     broken.push(format!(

@@ -224,7 +224,7 @@ async fn codel_shortens_the_timeout_and_turns_lifo_once_the_queue_stands() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn codel_never_shortens_the_timeout_of_critical_waiters() {
+async fn codel_never_shortens_the_timeout_of_critical_waiters_nor_serves_them_lifo() {
     let l = codel_limiter();
     let held = l.try_acquire(Priority::Normal).unwrap();
     let mut critical = spawn(l.acquire(Priority::Critical));
@@ -244,10 +244,12 @@ async fn codel_never_shortens_the_timeout_of_critical_waiters() {
     tokio::time::advance(Duration::from_millis(50)).await;
     assert_pending!(late_critical.poll());
     drop(held);
-    // LIFO while standing: the newest Critical first, then the older one.
-    let p = assert_ready_ok!(late_critical.poll());
+    // Critical stays FIFO while standing: the older one first, then the
+    // newer (LIFO would let a stream of new ones starve it).
+    let p = assert_ready_ok!(critical.poll());
+    assert_pending!(late_critical.poll());
     drop(p);
-    drop(assert_ready_ok!(critical.poll()));
+    drop(assert_ready_ok!(late_critical.poll()));
     assert_idle(&l);
 }
 
@@ -266,5 +268,65 @@ async fn codel_stays_out_of_the_way_of_a_short_burst() {
     assert_pending!(b.poll());
     drop(p);
     drop(assert_ready_ok!(b.poll()));
+    assert_idle(&l);
+}
+
+#[tokio::test(start_paused = true)]
+async fn codel_counts_a_queue_emptied_by_admission_as_still_standing_while_every_permit_stays_taken()
+ {
+    let l = codel_limiter();
+    let mut held = l.try_acquire(Priority::Normal).unwrap();
+    // For 150 ms, one waiter at a time takes the permit as it comes back
+    // (within the 5 ms target): the queue empties again and again, but the
+    // service never catches up.
+    for _ in 0..50 {
+        let mut w = spawn(l.acquire(Priority::Normal));
+        assert_pending!(w.poll());
+        tokio::time::advance(Duration::from_millis(3)).await;
+        drop(held);
+        held = assert_ready_ok!(w.poll());
+    }
+    let mut a = spawn(l.acquire(Priority::Normal));
+    assert_pending!(a.poll());
+    // Standing: the newcomer gives up at the 5 ms target, not at 10 s.
+    tokio::time::advance(Duration::from_millis(6)).await;
+    assert_eq!(
+        assert_ready!(a.poll()).unwrap_err().reason(),
+        Reason::QueueTimeout
+    );
+    drop(held);
+    assert_idle(&l);
+}
+
+#[tokio::test(start_paused = true)]
+async fn codel_ends_the_standing_queue_once_a_permit_was_free_with_nobody_waiting() {
+    let l = PriorityLimiter::builder()
+        .limit(2)
+        .max_queue(100)
+        .codel(Codel::default())
+        .build()
+        .unwrap();
+    let first = l.try_acquire(Priority::Normal).unwrap();
+    let second = l.try_acquire(Priority::Normal).unwrap();
+    let mut a = spawn(l.acquire(Priority::Normal));
+    assert_pending!(a.poll());
+    tokio::time::advance(Duration::from_millis(3)).await;
+    drop(first);
+    // The queue emptied by admission with every permit still taken...
+    let a = assert_ready_ok!(a.poll());
+    tokio::time::advance(Duration::from_millis(150)).await;
+    // ...then a permit came back with nobody waiting (lock-free) and the
+    // next request took it on the lock-free fast path: the service had
+    // caught up, though the queue's lock saw neither.
+    drop(second);
+    let third = l.try_acquire(Priority::Normal).unwrap();
+    let mut b = spawn(l.acquire(Priority::Normal));
+    assert_pending!(b.poll());
+    // Not standing: `b` keeps its class timeout and outlasts the 5 ms target.
+    tokio::time::advance(Duration::from_millis(50)).await;
+    assert_pending!(b.poll());
+    drop(a);
+    drop(assert_ready_ok!(b.poll()));
+    drop(third);
     assert_idle(&l);
 }

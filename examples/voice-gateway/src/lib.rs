@@ -21,6 +21,7 @@ use axum::response::IntoResponse;
 use axum::routing::{any, get};
 use tokio::sync::Semaphore;
 use tower::ServiceBuilder;
+use tower_pressure::admission::Codel;
 use tower_pressure::classify::RulesBuilder;
 use tower_pressure::{AdmissionLayer, ClassifyLayer, Priority, PriorityLimiter, Rules};
 
@@ -52,15 +53,19 @@ pub enum Protection {
     TowerBuffer,
     /// tower-pressure: classify, then a priority queue with per-class timeouts.
     TowerPressure,
+    /// tower-pressure with CoDel and adaptive LIFO on the queue: lower
+    /// latency for what is served, less of it served.
+    TowerPressureCodel,
 }
 
 impl Protection {
-    /// All four, baselines first.
-    pub const ALL: [Protection; 4] = [
+    /// All of them, baselines first.
+    pub const ALL: [Protection; 5] = [
         Protection::None,
         Protection::TowerLimit,
         Protection::TowerBuffer,
         Protection::TowerPressure,
+        Protection::TowerPressureCodel,
     ];
 
     /// A short name for tables and files.
@@ -70,6 +75,7 @@ impl Protection {
             Protection::TowerLimit => "tower-limit+shed",
             Protection::TowerBuffer => "tower-buffer",
             Protection::TowerPressure => "tower-pressure",
+            Protection::TowerPressureCodel => "tower-pressure+codel",
         }
     }
 }
@@ -112,6 +118,10 @@ pub const QUEUE_TIMEOUTS: [Duration; 5] = [
     Duration::from_millis(400),
     Duration::from_millis(200),
 ];
+
+/// How long a waiter other than `Critical` may wait once the queue has stood
+/// for 100 ms (CoDel's target).
+pub const CODEL_TARGET: Duration = Duration::from_millis(5);
 
 /// The gateway's routes with the simulated work.
 fn routes(capacity: Capacity) -> Router {
@@ -166,8 +176,18 @@ pub fn app(capacity: Capacity, protection: Protection) -> (Router, Option<Priori
                 .service(router);
             (Router::new().fallback_service(svc), None)
         }
-        Protection::TowerPressure => {
+        Protection::TowerPressure | Protection::TowerPressureCodel => {
             let mut b = PriorityLimiter::builder().limit(n).max_queue(n * 8);
+            if protection == Protection::TowerPressureCodel {
+                // Once the queue has stood for 100 ms, a waiter other than
+                // Critical gives up after `CODEL_TARGET`, and each class but
+                // Critical is served newest first: what is served is served
+                // while its caller still waits for it.
+                b = b.codel(Codel {
+                    interval: Duration::from_millis(100),
+                    target: CODEL_TARGET,
+                });
+            }
             for p in Priority::ALL {
                 b = b.queue_timeout(p, QUEUE_TIMEOUTS[p.index()]);
             }

@@ -58,6 +58,14 @@ impl Gate {
         self.admitted[p.index()].load(Ordering::Relaxed)
     }
 
+    /// Admissions so far, all classes.
+    pub(crate) fn admitted_total(&self) -> u64 {
+        self.admitted
+            .iter()
+            .map(|a| a.load(Ordering::Relaxed))
+            .sum()
+    }
+
     /// Counts an admission of `p`; returns how many there have been.
     #[inline]
     pub(crate) fn count_admission(&self, p: Priority) -> u64 {

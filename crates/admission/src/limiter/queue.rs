@@ -16,7 +16,7 @@ use tower_pressure_core::{Deadline, Priority, Reason};
 use super::config::{Config, Drain};
 use super::gate::Gate;
 use super::list::{Link, Linked, List, Which};
-use super::stats::Stats;
+use super::stats::{ClassCounts, Stats};
 
 mod estimate;
 
@@ -94,8 +94,15 @@ pub(crate) struct State {
     all: List,
     /// Smooth weighted round-robin credit per class.
     credit: [f64; 5],
-    /// Since when the queue has been non-empty (CoDel).
-    busy_since: Option<Instant>,
+    /// Since when no permit has been free with nobody waiting (CoDel), and
+    /// how many fast-path admissions there had been then: one since means a
+    /// permit was free with nobody waiting, so the service had caught up.
+    busy_since: Option<(Instant, u64)>,
+    /// Admissions made under the lock; the rest of the gate's count came
+    /// through the lock-free fast path.
+    locked_admissions: u64,
+    /// CoDel's standing-queue mode.
+    codel: CodelMode,
     pub(crate) stats: Stats,
     /// The last eviction (victim's priority, newcomer's), for the caller's event.
     pub(crate) last_eviction: Option<(Priority, Priority)>,
@@ -103,6 +110,20 @@ pub(crate) struct State {
     arrival_rate: [f64; 5],
     /// When the current rate window began, and the arrival totals then.
     rate_window: Option<(Instant, [u64; 5])>,
+}
+
+/// CoDel's standing-queue mode: entered once the service has been behind
+/// (no permit free with nobody waiting) for the interval; left once it is
+/// no longer behind and an interval has passed with no refusal. Leaving at
+/// the first free permit instead would make the mode flap: its own short
+/// timeouts empty the queue, a permit comes back to nobody, and the next
+/// interval would queue with the long class timeouts again.
+#[derive(Debug, Default)]
+struct CodelMode {
+    on: bool,
+    /// Refusals counted when last looked at, and when that count last grew.
+    refused_seen: u64,
+    last_refusal: Option<Instant>,
 }
 
 impl State {
@@ -116,6 +137,8 @@ impl State {
             all: List::default(),
             credit: [0.0; 5],
             busy_since: None,
+            locked_admissions: 0,
+            codel: CodelMode::default(),
             stats: Stats::new(),
             last_eviction: None,
             arrival_rate: [0.0; 5],
@@ -166,7 +189,8 @@ impl State {
         self.update_arrival_rates(now);
         let expired = ask.deadline.is_some_and(|d| d.instant() <= now);
         if !expired && self.all.is_empty() && self.gate.admit_locked() {
-            self.gate.count_admission(p);
+            self.count_locked_admission(p);
+            self.caught_up();
             return Ok(Entered::Admitted);
         }
         // Refuse at once what would only time out in the queue: the caller
@@ -205,7 +229,7 @@ impl State {
         // the flag freed a permit the drain below grants.
         self.gate.flag_waiters();
         if self.busy_since.is_none() {
-            self.busy_since = Some(now);
+            self.busy_since = Some((now, self.fast_admissions()));
         }
         let mut timeout = self.config.timeouts[p.index()];
         if let Some(c) = self
@@ -234,7 +258,8 @@ impl State {
             return Err(self.refuse(p, Reason::DeadlineUnmeetable));
         }
         if self.all.is_empty() && self.gate.admit_locked() {
-            self.gate.count_admission(p);
+            self.count_locked_admission(p);
+            self.caught_up();
             return Ok(());
         }
         Err(self.refuse(p, Reason::QueueFull))
@@ -378,7 +403,6 @@ impl State {
     /// Grants free permits to waiters, in drain order.
     fn drain(&mut self, now: Instant, wake: &mut Vec<Waker>) {
         self.expire_standing(now, wake);
-        let mut granted = false;
         // While anybody waits, `WAITERS` is set and only this lock holder
         // changes the count, so the check and the grant cannot be raced.
         while self.gate.in_flight() < self.gate.limit() {
@@ -386,35 +410,70 @@ impl State {
             let node = &self.nodes[key];
             let (p, waited) = (node.priority, now.saturating_duration_since(node.enqueued));
             self.gate.grant();
-            self.gate.count_admission(p);
+            self.count_locked_admission(p);
             self.stats.waited(p, waited);
             // Last: taking the last waiter out clears `WAITERS`.
             self.finish(key, Status::Granted, wake);
-            granted = true;
         }
-        if self.all.is_empty() && (granted || self.gate.in_flight() < self.gate.limit()) {
+        if self.all.is_empty() && self.gate.in_flight() < self.gate.limit() {
             self.caught_up();
         }
     }
 
-    /// The service has caught up: the queue emptied by admission, or a permit
-    /// is free with nobody waiting. (A queue emptied by refusals and
-    /// timeouts has not caught up: under CoDel it is still standing.)
+    fn count_locked_admission(&mut self, p: Priority) {
+        self.gate.count_admission(p);
+        self.locked_admissions += 1;
+    }
+
+    /// Admissions through the lock-free fast path so far.
+    fn fast_admissions(&self) -> u64 {
+        self.gate.admitted_total() - self.locked_admissions
+    }
+
+    /// The service has caught up: a permit is free and nobody waits. (A
+    /// queue emptied by admission, refusals or timeouts while every permit
+    /// stays taken has not: under CoDel the queue is still standing, and the
+    /// next waiter would only wait again.)
     fn caught_up(&mut self) {
         self.busy_since = None;
     }
 
-    /// Whether the queue has been standing (non-empty) for the CoDel interval.
-    fn standing(&self, now: Instant) -> bool {
-        match (self.config.codel, self.busy_since) {
-            (Some(c), Some(since)) => now.saturating_duration_since(since) >= c.interval,
-            _ => false,
+    /// Whether the CoDel mode is on (see [`CodelMode`]); as of the last
+    /// [`update_codel`](Self::update_codel).
+    fn standing(&self, _now: Instant) -> bool {
+        self.codel.on
+    }
+
+    /// Enters or leaves the CoDel mode.
+    fn update_codel(&mut self, now: Instant) {
+        let Some(c) = self.config.codel else { return };
+        // A fast-path admission since the service fell behind found a permit
+        // free with nobody waiting: it had caught up, unseen by the lock.
+        if self
+            .busy_since
+            .is_some_and(|(_, seen)| seen != self.fast_admissions())
+        {
+            self.caught_up();
         }
+        let refused: u64 = self.stats.counts.iter().map(ClassCounts::refused).sum();
+        if refused != self.codel.refused_seen {
+            self.codel.refused_seen = refused;
+            self.codel.last_refusal = Some(now);
+        }
+        let behind = self
+            .busy_since
+            .is_some_and(|(since, _)| now.saturating_duration_since(since) >= c.interval);
+        let refusing = self
+            .codel
+            .last_refusal
+            .is_some_and(|t| now.saturating_duration_since(t) < c.interval);
+        self.codel.on = behind || (self.codel.on && refusing);
     }
 
     /// Under a standing queue, refuses waiters older than the CoDel target.
     fn expire_standing(&mut self, now: Instant, wake: &mut Vec<Waker>) {
         let Some(c) = self.config.codel else { return };
+        self.update_codel(now);
         if !self.standing(now) {
             return;
         }
@@ -443,7 +502,11 @@ impl State {
         let lifo = self.standing(now);
         let from_class = |list: &List| if lifo { list.tail() } else { list.head() };
         match self.config.drain {
-            Drain::Priority => self.classes.iter().rev().find_map(from_class),
+            // `Critical` stays first come, first served: with its timeout
+            // kept, LIFO would only let new Critical requests starve old ones.
+            Drain::Priority => self.classes[Priority::Critical.index()]
+                .head()
+                .or_else(|| self.classes.iter().rev().skip(1).find_map(from_class)),
             Drain::Fifo if !lifo => self.all.head(),
             Drain::Fifo | Drain::Lifo => self.all.tail(),
             Drain::WeightedFair => {
