@@ -142,17 +142,36 @@ where
         self.inner.poll_ready(cx).map_err(Into::into)
     }
 
+    #[inline]
     fn call(&mut self, req: Req) -> Self::Future {
         let level = self.signal.level();
         if level < self.start {
-            return GenericResponseFuture::called(self.inner.call(req), None);
+            return GenericResponseFuture::called(self.inner.call(req));
         }
+        self.call_pressed(level, req)
+    }
+}
+
+impl<S> GenericCpuThrottle<S> {
+    /// The call at or above the start level, kept out of line so that the
+    /// fast path stays small enough to inline.
+    #[cold]
+    #[inline(never)]
+    fn call_pressed<Req>(
+        &mut self,
+        level: PressureLevel,
+        req: Req,
+    ) -> GenericResponseFuture<S, Req, S::Future>
+    where
+        S: Service<Req> + Clone,
+        Req: PriorityOf,
+    {
         let s = &self.settings;
         match s.decide(level, req.priority(), req.deadline()) {
-            Decision::Pass => {
-                let guard = s.enter();
-                GenericResponseFuture::called(self.inner.call(req), guard)
-            }
+            Decision::Pass => match s.enter() {
+                None => GenericResponseFuture::called(self.inner.call(req)),
+                guard => GenericResponseFuture::counted(self.inner.call(req), guard),
+            },
             Decision::Delay(d) => {
                 let slow = Slow::sleeping(d, self.inner.clone(), req, s.gate.clone());
                 GenericResponseFuture::slow(slow)
@@ -195,12 +214,17 @@ pin_project! {
 }
 
 impl<S, Req, F> GenericResponseFuture<S, Req, F> {
-    fn called(fut: F, guard: Option<GateGuard>) -> Self {
-        let kind = match guard {
-            None => Kind::Called { fut },
-            guard => Kind::Counted { fut, guard },
-        };
-        GenericResponseFuture { kind }
+    #[inline]
+    fn called(fut: F) -> Self {
+        GenericResponseFuture {
+            kind: Kind::Called { fut },
+        }
+    }
+
+    fn counted(fut: F, guard: Option<GateGuard>) -> Self {
+        GenericResponseFuture {
+            kind: Kind::Counted { fut, guard },
+        }
     }
 
     fn slow(slow: Slow<S, Req>) -> Self {
@@ -220,26 +244,45 @@ where
 {
     type Output = Result<T, BoxError>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut kind = self.project().kind;
-        loop {
-            let slow = match kind.as_mut().project() {
-                KindProj::Called { fut } => return fut.poll(cx).map_err(Into::into),
-                KindProj::Counted { fut, guard } => {
-                    let out = ready!(fut.poll(cx));
-                    if let Some(g) = guard.take() {
-                        g.complete();
-                    }
-                    return Poll::Ready(out.map_err(Into::into));
+        if let KindProj::Called { fut } = kind.as_mut().project() {
+            return fut.poll(cx).map_err(Into::into);
+        }
+        poll_slow(kind, cx)
+    }
+}
+
+/// Everything but the fast path's poll, kept out of line so that the fast
+/// path inlines.
+#[inline(never)]
+fn poll_slow<S, Req, F, T>(
+    mut kind: Pin<&mut Kind<S, Req, F>>,
+    cx: &mut Context<'_>,
+) -> Poll<Result<T, BoxError>>
+where
+    S: Service<Req, Future = F>,
+    S::Error: Into<BoxError>,
+    F: Future<Output = Result<T, S::Error>>,
+{
+    loop {
+        let slow = match kind.as_mut().project() {
+            KindProj::Called { fut } => return fut.poll(cx).map_err(Into::into),
+            KindProj::Counted { fut, guard } => {
+                let out = ready!(fut.poll(cx));
+                if let Some(g) = guard.take() {
+                    g.complete();
                 }
-                KindProj::Slow { slow } => slow,
-            };
-            match ready!(slow.as_mut().poll_step(cx)) {
-                Step::Called(fut, None) => kind.set(Kind::Called { fut }),
-                Step::Called(fut, guard) => kind.set(Kind::Counted { fut, guard }),
-                Step::Refused(err, _req) => return Poll::Ready(Err(err.into())),
-                Step::Failed(e) => return Poll::Ready(Err(e.into())),
+                return Poll::Ready(out.map_err(Into::into));
             }
+            KindProj::Slow { slow } => slow,
+        };
+        match ready!(slow.as_mut().poll_step(cx)) {
+            Step::Called(fut, None) => kind.set(Kind::Called { fut }),
+            Step::Called(fut, guard) => kind.set(Kind::Counted { fut, guard }),
+            Step::Refused(err, _req) => return Poll::Ready(Err(err.into())),
+            Step::Failed(e) => return Poll::Ready(Err(e.into())),
         }
     }
 }
