@@ -55,6 +55,16 @@ impl<B> ResponseBody<B> {
     }
 }
 
+/// An empty body, so that layers outside admission (memory shedding, CPU
+/// throttling) can answer their own refusals with this body type.
+impl<B> Default for ResponseBody<B> {
+    fn default() -> Self {
+        ResponseBody {
+            kind: Kind::Rejected { data: None },
+        }
+    }
+}
+
 impl<B> Body for ResponseBody<B>
 where
     B: Body,

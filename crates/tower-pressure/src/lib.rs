@@ -5,14 +5,14 @@
 //! `Retry-After`, gRPC `RESOURCE_EXHAUSTED` + pushback), never lose a
 //! permit, never grow an unbounded queue, and recover on its own.
 //!
-//! This facade re-exports the family's crates. Today that is the shared
-//! vocabulary ([`tower-pressure-core`](tower_pressure_core): priorities,
-//! pressure signals, [`Overloaded`]), classification
-//! ([`tower-pressure-classify`](tower_pressure_classify): [`ClassifyLayer`])
-//! and admission ([`tower-pressure-admission`](tower_pressure_admission): the
-//! [`PriorityLimiter`] and its layers). The memory and CPU layers, the
-//! adaptive limit and the one-call stack are added here as their crates
-//! land; until then they are not exported.
+//! This facade re-exports the family's crates, each behind a feature: the
+//! shared vocabulary ([`tower-pressure-core`](tower_pressure_core):
+//! priorities, pressure signals, [`Overloaded`]), classification
+//! (`ClassifyLayer`), admission (the `PriorityLimiter` and its layers),
+//! memory shedding (`MemoryShedLayer`), CPU throttling (`CpuThrottleLayer`)
+//! and adaptive limits (`AdaptiveLimit`, the threshold `Tuner`,
+//! `Recovery`). `ServiceBuilderExt` adds them to a `ServiceBuilder` by
+//! name; `stack()` (feature `full`) is all of them as one layer.
 //!
 //! # Example
 //!
@@ -48,6 +48,11 @@
 //! - `admission` (default): [`PriorityLimiter`], [`AdmissionLayer`],
 //!   [`GenericAdmissionLayer`].
 //! - `classify` (default): [`ClassifyLayer`], [`Rules`], [`Trust`].
+//! - `memory`: `MemoryShedLayer`, memory sources, pressure hooks.
+//! - `cpu`: `CpuThrottleLayer`, CPU sources.
+//! - `adaptive`: `AdaptiveLimit`, `Tuner`, `Recovery`.
+//! - `full`: all of the above, and `stack()`.
+//! - `sysinfo`: the portable fallback sources of memory and CPU.
 //! - `http`: rejections as HTTP responses (on with `admission`).
 //! - `grpc`: rejections as `tonic::Status`.
 //! - `serde`: deserialisable configuration.
@@ -63,3 +68,22 @@ pub use tower_pressure_admission::{
     self as admission, AdmissionLayer, AdmitRequest, Drain, GenericAdmissionLayer, Permit,
     PriorityLimiter,
 };
+
+#[cfg(feature = "memory")]
+pub use tower_pressure_memory::{self as memory, MemoryShedLayer};
+
+#[cfg(feature = "cpu")]
+pub use tower_pressure_cpu::{self as cpu, CpuThrottleLayer};
+
+#[cfg(feature = "adaptive")]
+pub use tower_pressure_adaptive::{
+    self as adaptive, AdaptiveLayer, AdaptiveLimit, Recovery, Tuner,
+};
+
+mod ext;
+pub use ext::ServiceBuilderExt;
+
+#[cfg(feature = "full")]
+mod stack;
+#[cfg(feature = "full")]
+pub use stack::{PressureStack, stack};

@@ -1,0 +1,123 @@
+//! [`stack`]: the whole family as one layer, with defaults.
+
+use tower::ServiceBuilder;
+use tower::layer::util::{Identity, Stack};
+use tower::util::Either;
+use tower_layer::Layer;
+
+use crate::{
+    AdaptiveLayer, AdaptiveLimit, AdmissionLayer, ClassifyLayer, CpuThrottleLayer, MemoryShedLayer,
+    PriorityLimiter, Rules, Signal,
+};
+
+/// The layers of a [`PressureStack`], outermost last (tower's `Stack` nests
+/// inner layers first).
+type Layers = Stack<
+    Either<AdaptiveLayer, Identity>,
+    Stack<
+        AdmissionLayer,
+        Stack<
+            Either<CpuThrottleLayer, Identity>,
+            Stack<Either<MemoryShedLayer, Identity>, Stack<ClassifyLayer, Identity>>,
+        >,
+    >,
+>;
+
+/// The whole family as one layer, in the order of DESIGN §4: classify, shed
+/// on memory, throttle on CPU, admit through the priority queue, measure
+/// what got in. Memory, CPU and the adaptive limit are left out unless
+/// given.
+///
+/// ```
+/// use std::time::Duration;
+/// use axum::{Router, routing::get};
+/// use tower_pressure::{ManualSource, PriorityLimiter, Rules, Signal};
+///
+/// # fn main() -> Result<(), tower_pressure::ConfigError> {
+/// # let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+/// # let _guard = rt.enter();
+/// let limiter = PriorityLimiter::builder().limit(32).max_queue(256).build()?;
+/// let memory = Signal::spawn(ManualSource::new(0.2), Duration::from_millis(50));
+/// let app: Router = Router::new()
+///     .route("/voice/transcribe", get(|| async { "ok" }))
+///     .layer(
+///         tower_pressure::stack(limiter)
+///             .rules(Rules::voice_service())
+///             .memory(memory),
+///     );
+/// # Ok(()) }
+/// ```
+#[must_use]
+pub fn stack(limiter: PriorityLimiter) -> PressureStack {
+    PressureStack {
+        rules: Rules::default(),
+        limiter,
+        memory: None,
+        cpu: None,
+        adaptive: None,
+    }
+}
+
+/// The layer made by [`stack`]. Like every layer of the family it shares
+/// its state (the limiter, the signals) across every service it makes, so a
+/// router's routes and clones obey one limit.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct PressureStack {
+    rules: Rules,
+    limiter: PriorityLimiter,
+    memory: Option<Signal>,
+    cpu: Option<Signal>,
+    adaptive: Option<AdaptiveLimit>,
+}
+
+impl PressureStack {
+    /// How requests are classified. Default: every request `Normal`.
+    pub fn rules(mut self, rules: Rules) -> Self {
+        self.rules = rules;
+        self
+    }
+
+    /// Sheds by priority on this memory signal ([`MemoryShedLayer`]'s
+    /// defaults).
+    pub fn memory(mut self, signal: Signal) -> Self {
+        self.memory = Some(signal);
+        self
+    }
+
+    /// Delays low priorities on this CPU signal ([`CpuThrottleLayer`]'s
+    /// defaults).
+    pub fn cpu(mut self, signal: Signal) -> Self {
+        self.cpu = Some(signal);
+        self
+    }
+
+    /// Tunes the limiter's limit from the latency of the work that got in.
+    /// `limit` should drive the same limiter (built on its
+    /// [`limit_handle`](PriorityLimiter::limit_handle)).
+    pub fn adaptive(mut self, limit: AdaptiveLimit) -> Self {
+        self.adaptive = Some(limit);
+        self
+    }
+
+    fn layers(&self) -> Layers {
+        ServiceBuilder::new()
+            .layer(ClassifyLayer::new(self.rules.clone()))
+            .option_layer(self.memory.clone().map(MemoryShedLayer::new))
+            .option_layer(self.cpu.clone().map(CpuThrottleLayer::new))
+            .layer(AdmissionLayer::new(self.limiter.clone()))
+            .option_layer(self.adaptive.as_ref().map(AdaptiveLimit::layer))
+            .into_inner()
+    }
+}
+
+impl<S> Layer<S> for PressureStack
+where
+    Layers: Layer<S>,
+{
+    type Service = <Layers as Layer<S>>::Service;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        self.layers().layer(inner)
+    }
+}
