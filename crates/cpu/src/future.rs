@@ -9,8 +9,7 @@ use pin_project_lite::pin_project;
 use tower_pressure_core::http::Rejection;
 use tower_service::Service;
 
-use crate::gate::GateGuard;
-use crate::throttle::{Slow, Step};
+use crate::throttle::{Outcome, Slow};
 
 pin_project! {
     /// The response future of [`CpuThrottle`](crate::CpuThrottle): waits out
@@ -36,33 +35,25 @@ pin_project! {
             #[pin]
             fut: F,
         },
-        /// The inner service was called; `guard` counts it in flight for
-        /// the capacity gate. (A variant of its own keeps the fast path's
-        /// `Called` free of a drop.)
-        Counted {
-            #[pin]
-            fut: F,
-            guard: Option<GateGuard>,
-        },
-        /// Delayed or refused. Boxed: it holds a timer, the request and a
-        /// clone of the service, and inline it would make every fast-path
-        /// future that large to move.
+        /// Delayed, refused, or counted by the capacity gate. Boxed: it
+        /// holds a timer, the request and a clone of the service, and inline
+        /// it would make every fast-path future that large to move.
         Slow {
-            slow: Pin<Box<Slow<S, Req>>>,
+            slow: Pin<Box<Slow<S, Req, F>>>,
         },
     }
 }
 
 impl<S, Req, F> ResponseFuture<S, Req, F> {
-    pub(crate) fn called(fut: F, guard: Option<GateGuard>, rejection: Rejection) -> Self {
-        let kind = match guard {
-            None => Kind::Called { fut },
-            guard => Kind::Counted { fut, guard },
-        };
-        ResponseFuture { kind, rejection }
+    #[inline]
+    pub(crate) fn called(fut: F, rejection: Rejection) -> Self {
+        ResponseFuture {
+            kind: Kind::Called { fut },
+            rejection,
+        }
     }
 
-    pub(crate) fn slow(slow: Slow<S, Req>, rejection: Rejection) -> Self {
+    pub(crate) fn slow(slow: Slow<S, Req, F>, rejection: Rejection) -> Self {
         ResponseFuture {
             kind: Kind::Slow {
                 slow: Box::pin(slow),
@@ -80,28 +71,15 @@ where
 {
     type Output = Result<Response<ResB>, S::Error>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut this = self.project();
-        loop {
-            let slow = match this.kind.as_mut().project() {
-                KindProj::Called { fut } => return fut.poll(cx),
-                KindProj::Counted { fut, guard } => {
-                    let out = ready!(fut.poll(cx));
-                    if let Some(g) = guard.take() {
-                        g.complete();
-                    }
-                    return Poll::Ready(out);
-                }
-                KindProj::Slow { slow } => slow,
-            };
-            match ready!(slow.as_mut().poll_step(cx)) {
-                Step::Called(fut, None) => this.kind.set(Kind::Called { fut }),
-                Step::Called(fut, guard) => this.kind.set(Kind::Counted { fut, guard }),
-                Step::Refused(err, req) => {
-                    return Poll::Ready(Ok(this.rejection.respond(&err, req.headers())));
-                }
-                Step::Failed(e) => return Poll::Ready(Err(e)),
-            }
+        let this = self.project();
+        match this.kind.project() {
+            KindProj::Called { fut } => fut.poll(cx),
+            KindProj::Slow { slow } => Poll::Ready(match ready!(slow.as_mut().poll_outcome(cx)) {
+                Outcome::Inner(out) => out,
+                Outcome::Refused(err, req) => Ok(this.rejection.respond(&err, req.headers())),
+            }),
         }
     }
 }

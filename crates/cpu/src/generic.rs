@@ -11,9 +11,9 @@ use tower_layer::Layer;
 use tower_pressure_core::{PressureLevel, PriorityOf, Signal};
 use tower_service::Service;
 
-use crate::gate::{CapacityGate, GateGuard};
+use crate::gate::CapacityGate;
 use crate::service::fast_path_below;
-use crate::throttle::{Decision, Settings, Slow, Step};
+use crate::throttle::{Decision, Outcome, Settings, Slow};
 use crate::{CapacityGateConfig, CpuThrottleConfig};
 
 /// The boxed error of the generic service, as tower's `BoxError`.
@@ -170,7 +170,7 @@ impl<S> GenericCpuThrottle<S> {
         match s.decide(level, req.priority(), req.deadline()) {
             Decision::Pass => match s.enter() {
                 None => GenericResponseFuture::called(self.inner.call(req)),
-                guard => GenericResponseFuture::counted(self.inner.call(req), guard),
+                guard => GenericResponseFuture::slow(Slow::calling(self.inner.call(req), guard)),
             },
             Decision::Delay(d) => {
                 let slow = Slow::sleeping(d, self.inner.clone(), req, s.gate.clone());
@@ -202,13 +202,8 @@ pin_project! {
             #[pin]
             fut: F,
         },
-        Counted {
-            #[pin]
-            fut: F,
-            guard: Option<GateGuard>,
-        },
         Slow {
-            slow: Pin<Box<Slow<S, Req>>>,
+            slow: Pin<Box<Slow<S, Req, F>>>,
         },
     }
 }
@@ -221,13 +216,7 @@ impl<S, Req, F> GenericResponseFuture<S, Req, F> {
         }
     }
 
-    fn counted(fut: F, guard: Option<GateGuard>) -> Self {
-        GenericResponseFuture {
-            kind: Kind::Counted { fut, guard },
-        }
-    }
-
-    fn slow(slow: Slow<S, Req>) -> Self {
+    fn slow(slow: Slow<S, Req, F>) -> Self {
         GenericResponseFuture {
             kind: Kind::Slow {
                 slow: Box::pin(slow),
@@ -246,43 +235,12 @@ where
 
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut kind = self.project().kind;
-        if let KindProj::Called { fut } = kind.as_mut().project() {
-            return fut.poll(cx).map_err(Into::into);
-        }
-        poll_slow(kind, cx)
-    }
-}
-
-/// Everything but the fast path's poll, kept out of line so that the fast
-/// path inlines.
-#[inline(never)]
-fn poll_slow<S, Req, F, T>(
-    mut kind: Pin<&mut Kind<S, Req, F>>,
-    cx: &mut Context<'_>,
-) -> Poll<Result<T, BoxError>>
-where
-    S: Service<Req, Future = F>,
-    S::Error: Into<BoxError>,
-    F: Future<Output = Result<T, S::Error>>,
-{
-    loop {
-        let slow = match kind.as_mut().project() {
-            KindProj::Called { fut } => return fut.poll(cx).map_err(Into::into),
-            KindProj::Counted { fut, guard } => {
-                let out = ready!(fut.poll(cx));
-                if let Some(g) = guard.take() {
-                    g.complete();
-                }
-                return Poll::Ready(out.map_err(Into::into));
-            }
-            KindProj::Slow { slow } => slow,
-        };
-        match ready!(slow.as_mut().poll_step(cx)) {
-            Step::Called(fut, None) => kind.set(Kind::Called { fut }),
-            Step::Called(fut, guard) => kind.set(Kind::Counted { fut, guard }),
-            Step::Refused(err, _req) => return Poll::Ready(Err(err.into())),
-            Step::Failed(e) => return Poll::Ready(Err(e.into())),
+        match self.project().kind.project() {
+            KindProj::Called { fut } => fut.poll(cx).map_err(Into::into),
+            KindProj::Slow { slow } => Poll::Ready(match ready!(slow.as_mut().poll_outcome(cx)) {
+                Outcome::Inner(out) => out.map_err(Into::into),
+                Outcome::Refused(err, _req) => Err(err.into()),
+            }),
         }
     }
 }

@@ -77,9 +77,9 @@ impl CpuThrottleLayer {
     /// in the inner service than `max_throughput × min_latency` measured
     /// over the window; see [`CapacityGateConfig`]. Off by default.
     ///
-    /// With the gate on, every request is counted in and out of the inner
-    /// service (two atomic adds and a clock read), so the fast path costs a
-    /// little more. The gate's state is created here, once: every service
+    /// With the gate on there is no fast path: every request is counted in
+    /// and out of the inner service (atomic adds, two clock reads, and its
+    /// future boxed), about 100 ns more per request than without it. The gate's state is created here, once: every service
     /// made by this layer shares it.
     #[must_use]
     pub fn capacity_gate(mut self, config: CapacityGateConfig) -> Self {

@@ -73,19 +73,40 @@ where
         self.inner.poll_ready(cx)
     }
 
+    #[inline]
     fn call(&mut self, req: Request<ReqB>) -> Self::Future {
         let level = self.signal.level();
         if level < self.start {
             // Fast path: one atomic load, then the inner service, which is
             // ready (we forwarded its readiness).
-            return ResponseFuture::called(self.inner.call(req), None, self.rejection);
+            return ResponseFuture::called(self.inner.call(req), self.rejection);
         }
+        self.call_pressed(level, req)
+    }
+}
+
+impl<S> CpuThrottle<S> {
+    /// The call at or above the start level, kept out of line so that the
+    /// fast path stays small enough to inline.
+    #[cold]
+    #[inline(never)]
+    fn call_pressed<ReqB>(
+        &mut self,
+        level: PressureLevel,
+        req: Request<ReqB>,
+    ) -> ResponseFuture<S, Request<ReqB>, S::Future>
+    where
+        S: Service<Request<ReqB>> + Clone,
+    {
         let s = &self.settings;
         match s.decide(level, req.priority(), req.deadline()) {
-            Decision::Pass => {
-                let guard = s.enter();
-                ResponseFuture::called(self.inner.call(req), guard, self.rejection)
-            }
+            Decision::Pass => match s.enter() {
+                None => ResponseFuture::called(self.inner.call(req), self.rejection),
+                guard => {
+                    let slow = Slow::calling(self.inner.call(req), guard);
+                    ResponseFuture::slow(slow, self.rejection)
+                }
+            },
             // A clone, not the ready service: the ready one stays here for
             // the next call, and the clone holds nothing while it waits.
             Decision::Delay(d) => {

@@ -143,9 +143,10 @@ fn decide(
 
 pin_project! {
     /// The slow path of one call, boxed by the response futures so that the
-    /// fast-path future stays small.
+    /// fast-path future stays small: a delayed or refused request, or one
+    /// counted by the capacity gate.
     #[project = SlowProj]
-    pub(crate) enum Slow<S, Req> {
+    pub(crate) enum Slow<S, Req, F> {
         /// Waiting out the delay. `svc` is a clone of the inner service,
         /// not yet driven to readiness: nothing of the inner service's
         /// capacity is held while the request sleeps.
@@ -162,29 +163,33 @@ pin_project! {
             req: Option<Req>,
             gate: Option<Arc<CapacityGate>>,
         },
+        /// The inner service is working on it; `guard` counts it in flight
+        /// for the capacity gate.
+        Calling {
+            #[pin]
+            fut: F,
+            guard: Option<GateGuard>,
+        },
         /// Refused before the inner service saw it; the request is kept for
         /// the rejection response (a gRPC request gets a gRPC reply).
         Refused {
             err: Option<Overloaded>,
             req: Option<Req>,
         },
-        /// Handed over; polling again is a bug.
+        /// Finished; polling again is a bug.
         Done,
     }
 }
 
-/// Where the slow path ended.
-pub(crate) enum Step<F, Req, E> {
-    /// The inner service was called; its future takes over (in flight
-    /// for the capacity gate, when there is one).
-    Called(F, Option<GateGuard>),
+/// How a slow call ended.
+pub(crate) enum Outcome<T, E, Req> {
+    /// The inner service answered, or failed (readiness or call).
+    Inner(Result<T, E>),
     /// The request was refused; it is handed back.
     Refused(Overloaded, Req),
-    /// The inner service failed to become ready.
-    Failed(E),
 }
 
-impl<S, Req> Slow<S, Req> {
+impl<S, Req, F> Slow<S, Req, F> {
     pub(crate) fn sleeping(
         delay: Duration,
         svc: S,
@@ -199,6 +204,10 @@ impl<S, Req> Slow<S, Req> {
         }
     }
 
+    pub(crate) fn calling(fut: F, guard: Option<GateGuard>) -> Self {
+        Slow::Calling { fut, guard }
+    }
+
     pub(crate) fn refused(err: Overloaded, req: Req) -> Self {
         Slow::Refused {
             err: Some(err),
@@ -206,12 +215,13 @@ impl<S, Req> Slow<S, Req> {
         }
     }
 
-    pub(crate) fn poll_step(
+    pub(crate) fn poll_outcome<T>(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Step<S::Future, Req, S::Error>>
+    ) -> Poll<Outcome<T, S::Error, Req>>
     where
-        S: Service<Req>,
+        S: Service<Req, Future = F>,
+        F: Future<Output = Result<T, S::Error>>,
     {
         loop {
             match self.as_mut().project() {
@@ -229,19 +239,27 @@ impl<S, Req> Slow<S, Req> {
                     let s = svc.as_mut().expect("the service waits until it is called");
                     if let Err(e) = ready!(s.poll_ready(cx)) {
                         self.set(Slow::Done);
-                        return Poll::Ready(Step::Failed(e));
+                        return Poll::Ready(Outcome::Inner(Err(e)));
                     }
                     let mut s = svc.take().expect("present until called");
                     let req = req.take().expect("present until called");
                     let guard = gate.as_ref().map(GateGuard::enter);
+                    let fut = s.call(req);
+                    self.set(Slow::Calling { fut, guard });
+                }
+                SlowProj::Calling { fut, guard } => {
+                    let out = ready!(fut.poll(cx));
+                    if let Some(g) = guard.take() {
+                        g.complete();
+                    }
                     self.set(Slow::Done);
-                    return Poll::Ready(Step::Called(s.call(req), guard));
+                    return Poll::Ready(Outcome::Inner(out));
                 }
                 SlowProj::Refused { err, req } => {
                     let err = err.take().expect("a refusal is handed over once");
                     let req = req.take().expect("a refusal is handed over once");
                     self.set(Slow::Done);
-                    return Poll::Ready(Step::Refused(err, req));
+                    return Poll::Ready(Outcome::Refused(err, req));
                 }
                 SlowProj::Done => panic!("cpu throttle future polled after it completed"),
             }
