@@ -4,9 +4,11 @@
 //! bare no-op service and tower's `LoadShed` on the same service, on a
 //! current-thread runtime. The fast path is one atomic load; target ≤ 100 ns.
 //! With the capacity gate on, every request is counted in and out and timed.
+//! Last, the cost of one sample of the CPU sources on this machine.
 
 use std::fmt::Debug;
 use std::hint::black_box;
+use std::path::Path;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -16,9 +18,10 @@ use tokio::time::Instant;
 use tower::load_shed::LoadShed;
 use tower::{Layer, Service, ServiceExt};
 use tower_pressure_benches::{Job, current_thread, noop_http, noop_job};
-use tower_pressure_core::{Priority, Signal};
+use tower_pressure_core::{Priority, Signal, Source};
 use tower_pressure_cpu::{
-    CapacityGateConfig, CpuThrottleLayer, GenericCpuThrottleLayer, cpu_signal_config,
+    CapacityGateConfig, CpuSource, CpuThrottleLayer, GenericCpuThrottleLayer, ProcStat,
+    RuntimeBusy, cpu_signal_config,
 };
 
 /// `iters` calls of `svc`, timed inside one `block_on` so that entering the
@@ -93,9 +96,28 @@ fn below_start_generic(c: &mut Criterion) {
     g.finish();
 }
 
+/// What one sample of a CPU source costs on this machine (it runs on the
+/// sampler task every 50 ms, never on the request path).
+fn source_sample(c: &mut Criterion) {
+    let rt = current_thread();
+    let _in_runtime = rt.enter();
+    let mut g = c.benchmark_group("cpu_source_sample");
+    if let Ok(mut s) = ProcStat::open(Path::new("/")) {
+        g.bench_function("proc_stat", |b| b.iter(|| black_box(s.sample())));
+    }
+    let mut busy = RuntimeBusy::current().expect("inside the runtime");
+    g.bench_function("tokio_runtime_busy", |b| {
+        b.iter(|| black_box(busy.sample()))
+    });
+    let mut auto = CpuSource::auto();
+    let name = format!("auto_{}", auto.active());
+    g.bench_function(name, |b| b.iter(|| black_box(auto.sample())));
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = tower_pressure_benches::quick_config();
-    targets = below_start_http, below_start_generic
+    targets = below_start_http, below_start_generic, source_sample
 }
 criterion_main!(benches);
