@@ -307,3 +307,23 @@ async fn the_runtime_busy_ratio_rises_when_a_worker_spins() {
     assert!(r.utilization() > 0.2 && r.utilization() <= 1.0, "{r:?}");
     assert!(RuntimeBusy::current().is_ok());
 }
+
+#[cfg(feature = "sysinfo")]
+#[test]
+fn sysinfo_gives_a_sane_reading() {
+    let mut s = tower_pressure_cpu::SysinfoCpu::new();
+    assert!(s.is_supported());
+    std::thread::sleep(Duration::from_millis(250));
+    let r = s.sample().unwrap();
+    assert!((0.0..=1.0).contains(&r.utilization()), "{r:?}");
+    assert!(r.capacity().unwrap() >= 1.0);
+    assert_eq!(s.name(), "sysinfo-cpu");
+}
+
+#[cfg(feature = "sysinfo")]
+#[test]
+fn auto_with_nothing_to_read_falls_back_to_sysinfo() {
+    let f = Fixture::new("auto-sysinfo");
+    let s = CpuSource::auto_at(f.root(), 2.0);
+    assert_eq!(s.active(), "sysinfo-cpu");
+}
