@@ -47,8 +47,22 @@ pub const MAX_MULTIPLIER: f64 = 100.0;
 /// # Ok(()) }
 /// ```
 ///
+/// With the `serde` feature it deserialises from this form, every field
+/// optional, validated as by the builder:
+///
+/// ```toml
+/// start_delay_ms = 100
+/// aggressive_delay_ms = 500
+/// emergency_delay_ms = 1000
+/// max_delay_ms = 2000
+/// shed_bulk_at_emergency = false
+/// multipliers = { bulk = 2.0, low = 1.5, normal = 1.0, high = 0.5, critical = 0.1 }
+/// ```
+///
 /// [`Signal`]: tower_pressure_core::Signal
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(try_from = "crate::file::CpuThrottleFile"))]
 pub struct CpuThrottleConfig {
     /// Base delay per level, indexed by `PressureLevel as usize`.
     base: [Duration; 5],

@@ -55,6 +55,8 @@
 //!   machines without `/proc`.
 //! - `metrics`: refusals (`tower_pressure_shed_total`) and delays
 //!   (`tower_pressure_throttle_delay_seconds`) through the `metrics` facade.
+//! - `serde`: [`CpuThrottleConfig`] and [`CpuSignalConfig`] deserialise
+//!   (TOML in the examples), validated as by their builders.
 //!
 //! # Minimum supported Rust version
 //!
@@ -62,6 +64,8 @@
 //! later (stable `worker_total_busy_duration`).
 
 mod config;
+#[cfg(feature = "serde")]
+mod file;
 mod future;
 mod gate;
 mod generic;

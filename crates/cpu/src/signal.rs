@@ -68,8 +68,22 @@ pub const MAX_CPU_WINDOW: usize = 3600;
 /// # Ok(()) }
 /// ```
 ///
+/// With the `serde` feature it deserialises (validated, as by the builder):
+///
+/// ```toml
+/// warm = 0.5
+/// start = 0.7
+/// aggressive = 0.85
+/// emergency = 0.95
+/// hysteresis = 0.02
+/// interval_ms = 50
+/// window = 4
+/// ```
+///
 /// [`PressureLevel::Low`]: tower_pressure_core::PressureLevel::Low
 #[derive(Debug, Clone)]
+#[cfg_attr(feature = "serde", derive(serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(try_from = "crate::file::CpuSignalFile"))]
 pub struct CpuSignalConfig {
     signal: SignalConfig,
     thresholds: Thresholds,

@@ -158,3 +158,49 @@ proptest! {
         prop_assert_eq!(r.is_ok(), (1.5..=100.0).contains(&m));
     }
 }
+
+#[cfg(feature = "serde")]
+mod from_toml {
+    use std::time::Duration;
+
+    use tower_pressure_core::{PressureLevel, Priority};
+    use tower_pressure_cpu::{CpuSignalConfig, CpuThrottleConfig};
+
+    #[test]
+    fn a_throttle_config_reads_from_toml_with_defaults_for_what_is_left_out() {
+        let c: CpuThrottleConfig = toml::from_str(
+            "max_delay_ms = 800\nshed_bulk_at_emergency = true\n[multipliers]\ncritical = 0.0\n",
+        )
+        .unwrap();
+        assert_eq!(c.max_delay(), Duration::from_millis(800));
+        assert!(c.sheds_bulk_at_emergency());
+        assert_eq!(c.multiplier(Priority::Critical), 0.0);
+        assert_eq!(
+            c.base_delay(PressureLevel::High),
+            Duration::from_millis(500)
+        );
+        let empty: CpuThrottleConfig = toml::from_str("").unwrap();
+        assert_eq!(empty, CpuThrottleConfig::default());
+    }
+
+    #[test]
+    fn a_bad_throttle_config_in_toml_names_the_field() {
+        let err = toml::from_str::<CpuThrottleConfig>("[multipliers]\nlow = -1.0\n").unwrap_err();
+        assert!(
+            err.to_string().contains("cpu_throttle.multiplier.low"),
+            "{err}"
+        );
+        assert!(toml::from_str::<CpuThrottleConfig>("delay = 5\n").is_err());
+    }
+
+    #[test]
+    fn a_signal_config_reads_from_toml_and_is_validated() {
+        let c: CpuSignalConfig =
+            toml::from_str("start = 0.6\nwindow = 8\ninterval_ms = 25\n").unwrap();
+        assert_eq!(c.window(), 8);
+        assert_eq!(c.reaction_bound(), Duration::from_millis(200));
+        assert_eq!(c.thresholds().threshold(PressureLevel::Medium), 0.6);
+        let err = toml::from_str::<CpuSignalConfig>("start = 0.9\n").unwrap_err();
+        assert!(err.to_string().contains("cpu.aggressive"), "{err}");
+    }
+}
