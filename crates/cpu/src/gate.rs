@@ -155,7 +155,6 @@ struct Bucket {
 
 /// The gate's shared state: in-flight count and windowed estimates, all
 /// atomics (no lock on the request path).
-#[derive(Debug)]
 pub(crate) struct CapacityGate {
     origin: Instant,
     bucket_us: u64,
@@ -263,6 +262,16 @@ impl CapacityGate {
         }
         b.passed.fetch_add(1, Ordering::Relaxed);
         b.min_rt_us.fetch_min(rt_us.max(1), Ordering::Relaxed);
+    }
+}
+
+impl std::fmt::Debug for CapacityGate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CapacityGate")
+            .field("bucket", &Duration::from_micros(self.bucket_us))
+            .field("buckets", &self.buckets.len())
+            .field("now", &self.snapshot())
+            .finish()
     }
 }
 
