@@ -23,7 +23,9 @@ use tokio::time::Instant;
 use tower::buffer::Buffer;
 use tower::limit::ConcurrencyLimit;
 use tower::load_shed::LoadShed;
-use tower::{Service, ServiceBuilder, ServiceExt};
+use tower::{Layer, Service, ServiceBuilder, ServiceExt};
+use tower_pressure::adaptive::Aimd;
+use tower_pressure::{AdaptiveLimit, ManualSource, Signal, SignalConfig};
 use tower_pressure_admission::AdmissionLayer;
 use tower_pressure_benches::{current_thread, limiter, noop_http};
 use tower_pressure_classify::{ClassifyLayer, Rules};
@@ -146,6 +148,35 @@ fn stack(c: &mut Criterion, mode: Mode) {
         "the stack admits"
     );
     measure(&mut g, &rt, "classify_admission", mode, pressure);
+    // Every layer of the family: memory and CPU on quiet signals, the
+    // adaptive recording layer inside admission.
+    let full = {
+        let _in_runtime = rt.enter();
+        let quiet = |name: &str| {
+            let config = SignalConfig::builder(name)
+                .interval(Duration::from_millis(100))
+                .build()
+                .expect("valid signal settings");
+            Signal::spawn_with(ManualSource::new(0.1), config)
+        };
+        let limiter = limiter(LIMIT);
+        let adaptive = AdaptiveLimit::new(
+            Aimd::builder()
+                .initial_limit(LIMIT)
+                .min_limit(LIMIT)
+                .max_limit(LIMIT * 2)
+                .build()
+                .expect("valid Aimd"),
+            limiter.limit_handle(),
+        );
+        tower_pressure::stack(limiter)
+            .rules(Rules::voice_service())
+            .memory(quiet("memory"))
+            .cpu(quiet("cpu"))
+            .adaptive(adaptive)
+            .layer(noop_http())
+    };
+    measure(&mut g, &rt, "full_stack", mode, full);
     g.finish();
 }
 

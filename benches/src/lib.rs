@@ -4,13 +4,16 @@
 //! Run with `cargo bench -p tower-pressure-benches` (or `cargo xtask bench`).
 
 use std::convert::Infallible;
+use std::fmt::Debug;
 use std::future::{Ready, ready};
+use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::Criterion;
 use http::{Request, Response};
 use tokio::runtime::Runtime;
-use tower::{Service, service_fn};
+use tokio::time::Instant;
+use tower::{Service, ServiceExt, service_fn};
 use tower_pressure_admission::PriorityLimiter;
 use tower_pressure_core::{Priority, PriorityOf};
 
@@ -71,4 +74,21 @@ pub fn current_thread() -> Runtime {
         .enable_time()
         .build()
         .expect("a current-thread runtime")
+}
+
+/// `iters` calls of `svc` (`ready().await` + `call(req).await`), timed
+/// inside one `block_on` so that entering the runtime is not measured.
+pub fn calls<S, Req>(rt: &Runtime, svc: &mut S, request: impl Fn() -> Req, iters: u64) -> Duration
+where
+    S: Service<Req>,
+    S::Error: Debug,
+{
+    rt.block_on(async {
+        let start = Instant::now();
+        for _ in 0..iters {
+            let s = svc.ready().await.expect("the service is always ready");
+            black_box(s.call(black_box(request())).await.expect("no-op call"));
+        }
+        start.elapsed()
+    })
 }

@@ -212,7 +212,7 @@ struct Target {
     goal: Goal,
 }
 
-const TARGETS: [Target; 8] = [
+const TARGETS: [Target; 15] = [
     Target {
         what: "admission fast path (generic) vs tower",
         group: "fast_path_generic",
@@ -266,6 +266,52 @@ const TARGETS: [Target; 8] = [
         group: "stack_clone_per_request",
         bench: "classify_admission",
         goal: Goal::MedianAtMostNs(500.0),
+    },
+    Target {
+        what: "memory shed layer (http, level None)",
+        group: "memory_shed_http",
+        bench: "none_admitted",
+        goal: Goal::MedianAtMostNs(100.0),
+    },
+    Target {
+        what: "CPU throttle layer (http, below start)",
+        group: "cpu_throttle_http",
+        bench: "cpu_throttle_below_start",
+        goal: Goal::MedianAtMostNs(100.0),
+    },
+    Target {
+        what: "adaptive recording layer (http)",
+        group: "adaptive_layer_http",
+        bench: "adaptive_recording",
+        goal: Goal::MedianAtMostNs(100.0),
+    },
+    Target {
+        what: "full stack (every layer), one instance",
+        group: "stack",
+        bench: "full_stack",
+        goal: Goal::MedianAtMostNs(500.0),
+    },
+    Target {
+        what: "full stack (every layer), clone per request",
+        group: "stack_clone_per_request",
+        bench: "full_stack",
+        goal: Goal::MedianAtMostNs(500.0),
+    },
+    Target {
+        what: "axum hello-world over loopback, full stack vs bare (throughput ≥ 0.95×)",
+        group: "e2e_axum_hello",
+        bench: "full_stack",
+        goal: Goal::RatioAtMost {
+            to: "baseline_bare_axum",
+            // Time per request: 1 / 0.95.
+            max: 1.0 / 0.95,
+        },
+    },
+    Target {
+        what: "classify layer (voice-service preset, request already carrying extensions)",
+        group: "classify_layer",
+        bench: "voice_service_preset_extensions_allocated",
+        goal: Goal::MedianAtMostNs(100.0),
     },
 ];
 
@@ -349,7 +395,7 @@ fn targets_section(results: &Results) -> String {
                 match median {
                     Some(m) => {
                         let bare = group
-                            .and_then(|g| g.iter().find(|(b, _)| b.starts_with("baseline")))
+                            .and_then(|g| bare_baseline(g, t.bench))
                             .map(|(b, &ns)| {
                                 format!(" (+{} over `{b}`: {})", format_ns(m - ns), format_ns(ns))
                             })
@@ -375,6 +421,25 @@ fn targets_section(results: &Results) -> String {
 }
 
 /// The benchmark of `benches` that `bench` is compared to: the first of
+/// The bare-service baseline of `bench` in its group: the longest
+/// `baseline*` name whose variant suffix `bench` shares
+/// (`baseline_noop_extensions_allocated` for `…_extensions_allocated`), else
+/// the plain one.
+fn bare_baseline<'a>(
+    benches: &'a BTreeMap<String, f64>,
+    bench: &str,
+) -> Option<(&'a String, &'a f64)> {
+    let mut candidates: Vec<_> = benches
+        .iter()
+        .filter(|(b, _)| b.starts_with("baseline"))
+        .collect();
+    candidates.sort_by_key(|(b, _)| std::cmp::Reverse(b.len()));
+    candidates.into_iter().find(|(b, _)| {
+        let suffix = b.trim_start_matches("baseline").trim_start_matches("_noop");
+        suffix.is_empty() || bench.ends_with(suffix)
+    })
+}
+
 /// `tower_concurrency_limit`, `baseline*`, `tokio_semaphore` with the same
 /// parameter as `bench` (or none, if `bench` has none); `None` if the group
 /// has none. A baseline is compared to itself (ratio 1).
@@ -545,5 +610,29 @@ mod tests {
     fn a_missing_median_is_an_error() {
         assert!(median_ns(r#"{"mean":{"point_estimate":1.0}}"#).is_err());
         assert_eq!(median_ns(&estimates(12.5)), Ok(12.5));
+    }
+}
+
+#[cfg(test)]
+mod bare_baseline_tests {
+    use super::*;
+
+    #[test]
+    fn a_variant_is_measured_against_the_bare_service_of_the_same_variant() {
+        let g: BTreeMap<String, f64> = [
+            ("baseline_noop", 10.0),
+            ("baseline_noop_extensions_allocated", 20.0),
+            ("preset", 50.0),
+            ("preset_extensions_allocated", 60.0),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        let name = |bench| bare_baseline(&g, bench).map(|(b, _)| b.as_str());
+        assert_eq!(name("preset"), Some("baseline_noop"));
+        assert_eq!(
+            name("preset_extensions_allocated"),
+            Some("baseline_noop_extensions_allocated")
+        );
     }
 }

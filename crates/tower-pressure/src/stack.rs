@@ -47,7 +47,6 @@ type Layers = Stack<
 ///     );
 /// # Ok(()) }
 /// ```
-#[must_use]
 pub fn stack(limiter: PriorityLimiter) -> PressureStack {
     PressureStack {
         rules: Rules::default(),

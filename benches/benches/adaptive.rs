@@ -1,0 +1,47 @@
+//! The adaptive limit's recording layer over a ready no-op service: two
+//! clock reads, an in-flight count and a window sample per request (the
+//! window closes under a `try_lock` by whichever request completes it),
+//! against the bare no-op service, on a current-thread runtime.
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use http::Request;
+use tower::Layer;
+use tower_pressure_adaptive::{AdaptiveLimit, Aimd, Outcome};
+use tower_pressure_benches::{Job, calls, current_thread, limiter, noop_http, noop_job};
+use tower_pressure_core::Priority;
+
+fn adaptive(c: &mut Criterion) {
+    let rt = current_thread();
+    let recording = || AdaptiveLimit::new(Aimd::default(), limiter(64).limit_handle());
+    let mut g = c.benchmark_group("adaptive_layer_http");
+    g.bench_function("baseline_noop", |b| {
+        let mut svc = noop_http();
+        b.iter_custom(|iters| calls(&rt, &mut svc, || Request::new(()), iters));
+    });
+    g.bench_function("adaptive_recording", |b| {
+        let mut svc = recording().layer().layer(noop_http());
+        b.iter_custom(|iters| calls(&rt, &mut svc, || Request::new(()), iters));
+    });
+    g.finish();
+    let mut g = c.benchmark_group("adaptive_layer_generic");
+    g.bench_function("baseline_noop", |b| {
+        let mut svc = noop_job();
+        b.iter_custom(|iters| calls(&rt, &mut svc, || Job(Priority::Normal), iters));
+    });
+    g.bench_function("adaptive_recording", |b| {
+        // Every answer is a success for a job.
+        let layer = recording()
+            .layer()
+            .classifier(|_: Result<&Priority, &_>| Outcome::Success);
+        let mut svc = layer.layer(noop_job());
+        b.iter_custom(|iters| calls(&rt, &mut svc, || Job(Priority::Normal), iters));
+    });
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = tower_pressure_benches::quick_config();
+    targets = adaptive
+}
+criterion_main!(benches);
