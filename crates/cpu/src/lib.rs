@@ -8,7 +8,8 @@
 //!   `cpuacct.usage` against the CFS quota; throttled periods count as
 //!   pressure), [`ProcStat`] (host), [`RuntimeBusy`] (tokio workers' busy
 //!   time), `SysinfoCpu` (feature `sysinfo`). [`CpuSource::auto`] picks the
-//!   best for the machine and falls back when one fails.
+//!   best for the machine and falls back when one fails; [`Highest`] reads
+//!   two (say the runtime and the container) and reports the more pressed.
 //! - [`CpuSignal::spawn`] samples a source every 50 ms and averages the last
 //!   4 samples, so a threshold breach becomes a level within 200 ms
 //!   ([`CpuSignalConfig`] has the trade-off). Levels: `start` (0.70) is
@@ -85,6 +86,7 @@ mod file;
 mod future;
 mod gate;
 mod generic;
+mod highest;
 mod layer;
 mod service;
 mod signal;
@@ -102,6 +104,7 @@ pub use gate::{
     DEFAULT_GATE_WINDOW, GateSnapshot,
 };
 pub use generic::{BoxError, GenericCpuThrottle, GenericCpuThrottleLayer, GenericResponseFuture};
+pub use highest::Highest;
 pub use layer::CpuThrottleLayer;
 pub use service::CpuThrottle;
 pub use signal::{

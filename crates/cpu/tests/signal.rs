@@ -89,3 +89,22 @@ fn the_runtime_source_needs_a_runtime() {
         io::ErrorKind::NotFound
     );
 }
+
+#[test]
+fn highest_reports_the_more_pressed_source_and_survives_one_failing() {
+    use tower_pressure_cpu::Highest;
+    let (a, b) = (ManualSource::new(0.2), ManualSource::new(0.6));
+    let mut h = Highest::new(a.clone(), b.clone());
+    assert_eq!(h.sample().unwrap().utilization(), 0.6);
+    a.set(0.95);
+    assert_eq!(h.sample().unwrap().utilization(), 0.95);
+    a.set(f64::NAN);
+    assert_eq!(h.sample().unwrap().utilization(), 0.6);
+    b.set_failing(true);
+    assert!(h.sample().is_err());
+    a.set(0.3);
+    assert_eq!(h.sample().unwrap().utilization(), 0.3);
+    a.set_failing(true);
+    assert!(h.sample().is_err());
+    assert_eq!(h.name(), "highest(manual, manual)");
+}
