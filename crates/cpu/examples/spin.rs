@@ -7,8 +7,9 @@
 //! defaults (a sample every 50 ms, the mean of the last 4). Each of five
 //! trials lets the signal settle while idle, starts one spinning task per
 //! worker (spinning 200 µs at a time and yielding between, as busy async
-//! code does), and sends a `Normal` request every millisecond until one is
-//! delayed.
+//! code does) at a different phase of the sampling period (1, 13, 25, 37,
+//! 49 ms after a sample), and sends a `Normal` request every millisecond
+//! until one is delayed.
 //!
 //! Run with `cargo run --release -p tower-pressure-cpu --example spin [auto]`.
 
@@ -57,9 +58,12 @@ async fn burn(stop: Arc<AtomicBool>) {
 
 /// One trial: the time from the start of the burn to the first delayed
 /// request, and the utilisation the signal showed then.
-async fn trial(auto: bool) -> (Duration, f64) {
+async fn trial(auto: bool, phase: Duration) -> (Duration, f64) {
     let cpu = spawn_signal(auto);
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    // The sampler ticks every 50 ms from its start; `phase` moves the start
+    // of the burn within that period, from just after a sample to just
+    // before the next.
+    tokio::time::sleep(Duration::from_millis(600) + phase).await;
     // A busy host (other processes) can hold the host source above `start`:
     // wait for it to calm down, so the trial starts below the threshold.
     let calm = Instant::now();
@@ -95,7 +99,8 @@ async fn trial(auto: bool) -> (Duration, f64) {
         b.await.expect("the burner ends");
     }
     println!(
-        "burn start -> first throttled request: {:>4} ms   (utilisation idle {idle:.2}, at throttle {at:.2}, level {})",
+        "phase {:>2} ms: burn start -> first throttled request: {:>4} ms   (utilisation idle {idle:.2}, at throttle {at:.2}, level {})",
+        phase.as_millis(),
         took.as_millis(),
         cpu.level()
     );
@@ -115,8 +120,9 @@ async fn main() {
         }
     );
     let mut times = Vec::new();
-    for _ in 0..TRIALS {
-        times.push(trial(auto).await.0);
+    for i in 0..TRIALS {
+        let phase = Duration::from_millis(1 + 12 * i as u64);
+        times.push(trial(auto, phase).await.0);
     }
     times.sort();
     println!(
