@@ -4,13 +4,12 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use pin_project_lite::pin_project;
-use std::sync::Arc;
 use tokio::time::Sleep;
-
 use tower_pressure_core::{Deadline, Event, EventBus, Overloaded, PressureLevel, Priority, Reason};
 use tower_service::Service;
 
