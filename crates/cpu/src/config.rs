@@ -96,9 +96,11 @@ impl CpuThrottleConfig {
             return Duration::ZERO;
         }
         let m = self.multipliers[priority as usize];
-        // Both factors are validated finite and bounded, so this never
-        // overflows `Duration`; `min` applies the cap.
-        base.mul_f64(m).min(self.max_delay)
+        // The multiplier is validated finite and in 0..=100; a product too
+        // large for a `Duration` is capped like any other.
+        Duration::try_from_secs_f64(base.as_secs_f64() * m)
+            .unwrap_or(self.max_delay)
+            .min(self.max_delay)
     }
 
     /// The base delay at `level`.

@@ -153,6 +153,19 @@ proptest! {
     }
 
     #[test]
+    fn huge_delays_are_capped_never_a_panic(secs in any::<u64>(), m in 0.0f64..=100.0) {
+        let huge = Duration::from_secs(secs);
+        let c = CpuThrottleConfig::builder()
+            .multipliers([m; 5])
+            .emergency_delay(huge)
+            .max_delay(Duration::MAX)
+            .build();
+        if let Ok(c) = c {
+            let _ = c.delay(PressureLevel::Critical, Priority::Bulk);
+        }
+    }
+
+    #[test]
     fn any_float_as_a_multiplier_is_a_value_or_an_error_never_a_panic(m in any::<f64>()) {
         let r = CpuThrottleConfig::builder().multiplier(Priority::Bulk, m).build();
         prop_assert_eq!(r.is_ok(), (1.5..=100.0).contains(&m));
