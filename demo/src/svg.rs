@@ -14,10 +14,10 @@ pub(crate) struct Series<'a> {
 /// Colours for up to five series, readable on white.
 pub(crate) const COLORS: [&str; 5] = ["#d62728", "#1f77b4", "#2ca02c", "#ff7f0e", "#7f7f7f"];
 
-const W: f64 = 640.0;
+const W: f64 = 680.0;
 const H: f64 = 320.0;
 const LEFT: f64 = 60.0;
-const RIGHT: f64 = 150.0;
+const RIGHT: f64 = 170.0;
 const TOP: f64 = 30.0;
 const BOTTOM: f64 = 40.0;
 

@@ -3,7 +3,8 @@
 //! - every Rust module opens with a `//!` doc comment;
 //! - every lint `allow`/`expect` attribute gives a `reason = "…"`;
 //! - no `std::time::Instant` in the layer crates (`crates/*/src`): time goes
-//!   through `tokio::time` so tests can pause it.
+//!   through `tokio::time` so tests can pause it — unless the line says why
+//!   the real clock is meant, with a `tidy: real clock` comment.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -77,7 +78,12 @@ fn check_file(name: &str, text: &str, is_layer_src: bool) -> Vec<String> {
             }
         }
         let code = line.split("//").next().unwrap_or_default();
-        if is_layer_src && code.contains(concat!("std::", "time")) && code.contains("Instant") {
+        let real_clock_meant = line.contains(concat!("tidy: ", "real clock"));
+        if is_layer_src
+            && !real_clock_meant
+            && code.contains(concat!("std::", "time"))
+            && code.contains("Instant")
+        {
             problems.push(format!(
                 "{name}:{}: `std::time::Instant` in a layer crate; use `tokio::time::Instant`",
                 i + 1

@@ -43,6 +43,38 @@
 //! # Ok(()) }
 //! ```
 //!
+//! Every layer at once (feature `full`): classify, shed on memory, throttle
+//! on CPU, admit through the priority queue, tune the limit from the
+//! latency of what got in.
+//!
+//! ```
+//! # #[cfg(feature = "full")]
+//! # fn main() -> Result<(), tower_pressure::ConfigError> {
+//! use axum::{Router, routing::post};
+//! use tower_pressure::adaptive::Gradient2;
+//! use tower_pressure::cpu::{CpuSignal, CpuSource};
+//! use tower_pressure::memory::{MemorySource, spawn_memory_signal};
+//! use tower_pressure::{AdaptiveLimit, PriorityLimiter, Rules};
+//!
+//! # let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+//! # let _guard = rt.enter();
+//! let limiter = PriorityLimiter::builder().limit(32).max_queue(256).build()?;
+//! let memory = spawn_memory_signal(MemorySource::auto()); // cgroup, else /proc/meminfo, …
+//! let cpu = CpuSignal::spawn(CpuSource::auto()); // cgroup quota, else /proc/stat, …
+//! let adaptive = AdaptiveLimit::new(Gradient2::default(), limiter.limit_handle());
+//! let app: Router = Router::new()
+//!     .route("/voice/transcribe", post(|| async { "transcript" }))
+//!     .layer(
+//!         tower_pressure::stack(limiter)
+//!             .rules(Rules::voice_service())
+//!             .memory(memory)
+//!             .cpu(cpu)
+//!             .adaptive(adaptive),
+//!     );
+//! # Ok(()) }
+//! # #[cfg(not(feature = "full"))] fn main() {}
+//! ```
+//!
 //! # Features
 //!
 //! - `admission` (default): [`PriorityLimiter`], [`AdmissionLayer`],

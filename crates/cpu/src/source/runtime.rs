@@ -36,7 +36,7 @@ use super::parse::ratio;
 pub struct RuntimeBusy {
     metrics: RuntimeMetrics,
     workers: usize,
-    prev: (std::time::Instant, Duration),
+    prev: (RealInstant, Duration),
     last: Option<Reading>,
 }
 
@@ -106,6 +106,10 @@ fn total_busy(metrics: &RuntimeMetrics, workers: usize) -> Duration {
     clippy::disallowed_methods,
     reason = "tokio measures busy time on the real clock; wall time must match it even when tokio's clock is paused"
 )]
-fn real_now() -> std::time::Instant {
-    std::time::Instant::now()
+fn real_now() -> RealInstant {
+    RealInstant::now()
 }
+
+/// tokio's busy time is on the real clock, so the wall time it is divided by
+/// must be too, even while tokio's clock is paused.
+type RealInstant = std::time::Instant; // tidy: real clock, as tokio's busy time
