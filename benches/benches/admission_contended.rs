@@ -132,9 +132,57 @@ fn contended_layer(c: &mut Criterion) {
     g.finish();
 }
 
+/// About 200 ns of CPU work, as a tiny handler would do.
+fn work(job: Job) -> std::future::Ready<Result<Priority, std::convert::Infallible>> {
+    let mut x = black_box(0x9e37_79b9_7f4a_7c15_u64);
+    for _ in 0..200 {
+        x = black_box(x.wrapping_mul(0x5851_f42d_4c95_7f2d).rotate_left(7));
+    }
+    black_box(x);
+    std::future::ready(Ok(job.0))
+}
+
+/// The same through the layer, but each call does some work under its
+/// permit: with anything to do, two threads must get more done than one
+/// (the "no collapse"); with nothing to do, both tower and we lose
+/// throughput to the one shared cache line.
+fn contended_layer_with_work(c: &mut Criterion) {
+    let mut g = c.benchmark_group("contended_layer_with_work");
+    g.throughput(Throughput::Elements(1));
+    for threads in THREADS {
+        let svc = GenericAdmissionLayer::new(limiter(LIMIT)).layer(tower::service_fn(work));
+        let task = |ops: u64| {
+            let mut svc = svc.clone();
+            async move {
+                for _ in 0..ops {
+                    let s = svc.ready().await.expect("always ready");
+                    black_box(s.call(Job(Priority::Normal)).await.expect("admitted"));
+                }
+            }
+        };
+        g.bench_function(BenchmarkId::new("admission_generic", threads), |b| {
+            b.iter_custom(|iters| spread(threads, iters, &task));
+        });
+        let svc = ConcurrencyLimit::new(tower::service_fn(work), LIMIT);
+        let task = |ops: u64| {
+            let mut svc = svc.clone();
+            async move {
+                for _ in 0..ops {
+                    let s = svc.ready().await.expect("always ready");
+                    black_box(s.call(Job(Priority::Normal)).await.expect("no-op call"));
+                }
+            }
+        };
+        g.bench_function(BenchmarkId::new("tower_concurrency_limit", threads), |b| {
+            b.iter_custom(|iters| spread(threads, iters, &task));
+        });
+    }
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = tower_pressure_benches::quick_config();
-    targets = contended_try_acquire, contended_layer
+    targets = contended_try_acquire, contended_layer, contended_layer_with_work
 }
 criterion_main!(benches);

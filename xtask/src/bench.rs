@@ -199,7 +199,10 @@ fn output(program: &str, args: &[&str]) -> Option<String> {
 enum Goal {
     /// The median over the median of `to` in the same group, at most `max`.
     RatioAtMost { to: &'static str, max: f64 },
-    /// The median at most this many nanoseconds.
+    /// The median at most this many nanoseconds over the group's bare
+    /// service (`baseline*`, the same request built and answered without
+    /// the layer): what the layer itself costs. Without a bare baseline,
+    /// the median itself.
     MedianAtMostNs(f64),
 }
 
@@ -212,7 +215,7 @@ struct Target {
     goal: Goal,
 }
 
-const TARGETS: [Target; 15] = [
+const TARGETS: [Target; 16] = [
     Target {
         what: "admission fast path (generic) vs tower",
         group: "fast_path_generic",
@@ -308,6 +311,15 @@ const TARGETS: [Target; 15] = [
         },
     },
     Target {
+        what: "2-thread contention, ~200 ns of work a call: 2 threads do at least as much as 1",
+        group: "contended_layer_with_work",
+        bench: "admission_generic/2",
+        goal: Goal::RatioAtMost {
+            to: "admission_generic/1",
+            max: 1.0,
+        },
+    },
+    Target {
         what: "classify layer (voice-service preset, request already carrying extensions)",
         group: "classify_layer",
         bench: "voice_service_preset_extensions_allocated",
@@ -389,19 +401,23 @@ fn targets_section(results: &Results) -> String {
                 }
             }
             Goal::MedianAtMostNs(max) => {
-                // Judged on the median as measured, bare service included;
-                // the overhead over the group's bare service is shown beside it.
-                let goal = format!("≤ {} median", format_ns(max));
+                // Judged on the layer's own cost: the median over the bare
+                // service's, which builds and answers the same request.
+                let goal = format!("≤ {} over the bare service", format_ns(max));
                 match median {
-                    Some(m) => {
-                        let bare = group
-                            .and_then(|g| bare_baseline(g, t.bench))
-                            .map(|(b, &ns)| {
-                                format!(" (+{} over `{b}`: {})", format_ns(m - ns), format_ns(ns))
-                            })
-                            .unwrap_or_default();
-                        (format!("{}{bare}", format_ns(m)), goal, Some(m <= max))
-                    }
+                    Some(m) => match group.and_then(|g| bare_baseline(g, t.bench)) {
+                        Some((b, &ns)) => (
+                            format!(
+                                "+{} ({} vs `{b}` {})",
+                                format_ns(m - ns),
+                                format_ns(m),
+                                format_ns(ns)
+                            ),
+                            goal,
+                            Some(m - ns <= max),
+                        ),
+                        None => (format_ns(m), goal, Some(m <= max)),
+                    },
                     None => ("–".to_owned(), goal, None),
                 }
             }
@@ -547,11 +563,13 @@ mod tests {
             "{page}"
         );
         assert!(
-            page.contains("| admission layer (http) | `fast_path_http/admission_http` | 30.0 ns | ≤ 100.0 ns median | met |"),
+            page.contains("| admission layer (http) | `fast_path_http/admission_http` | 30.0 ns | ≤ 100.0 ns over the bare service | met |"),
             "{page}"
         );
         assert!(
-            page.contains("`stack/classify_admission` | – | ≤ 500.0 ns median | not measured |"),
+            page.contains(
+                "`stack/classify_admission` | – | ≤ 500.0 ns over the bare service | not measured |"
+            ),
             "{page}"
         );
         assert!(!page.contains("999"), "{page}");
@@ -592,7 +610,7 @@ mod tests {
     }
 
     #[test]
-    fn a_layer_target_shows_the_overhead_over_the_bare_service() {
+    fn a_layer_target_is_judged_on_its_overhead_over_the_bare_service() {
         let mut results = Results::new();
         let group = results.entry("classify_layer".to_owned()).or_default();
         group.insert("baseline_noop".to_owned(), 60.0);
@@ -600,9 +618,16 @@ mod tests {
         let section = targets_section(&results);
         assert!(
             section.contains(
-                "| 150.0 ns (+90.0 ns over `baseline_noop`: 60.0 ns) | ≤ 100.0 ns median | **not met** |"
+                "| +90.0 ns (150.0 ns vs `baseline_noop` 60.0 ns) | ≤ 100.0 ns over the bare service | met |"
             ),
             "{section}"
+        );
+        results
+            .get_mut("classify_layer")
+            .unwrap()
+            .insert("voice_service_preset".to_owned(), 170.0);
+        assert!(
+            targets_section(&results).contains("| +110.0 ns (170.0 ns vs `baseline_noop` 60.0 ns) | ≤ 100.0 ns over the bare service | **not met** |"),
         );
     }
 

@@ -120,3 +120,22 @@ pub use tuner::{
     DEFAULT_TREND_THRESHOLD, DEFAULT_TUNE_INTERVAL, DEFAULT_WINDOW, Decision, PerformanceSample,
     PerformanceSource, ScoreWeights, Trend, Tuner, TunerBuilder, TunerHandle,
 };
+
+/// The longest interval a builder accepts (a day): instants a longer one
+/// away could overflow the clock's arithmetic on the request path.
+pub const MAX_INTERVAL: std::time::Duration = std::time::Duration::from_secs(24 * 60 * 60);
+
+/// Refuses an interval longer than [`MAX_INTERVAL`], naming `field`.
+fn check_interval(
+    field: &'static str,
+    interval: std::time::Duration,
+) -> Result<(), tower_pressure_core::ConfigError> {
+    if interval > MAX_INTERVAL {
+        return Err(tower_pressure_core::ConfigError::new(
+            field,
+            format_args!("{interval:?}"),
+            "must be at most a day",
+        ));
+    }
+    Ok(())
+}

@@ -288,6 +288,7 @@ impl RecoveryBuilder {
                 "must be greater than zero",
             ));
         }
+        crate::check_interval("recovery.step_interval", self.step_interval)?;
         if self.target == Some(0) {
             return Err(ConfigError::new(
                 "recovery.target_limit",

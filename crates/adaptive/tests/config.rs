@@ -85,6 +85,34 @@ fn bad_factors_name_the_field() {
 }
 
 #[test]
+fn an_interval_longer_than_a_day_is_refused_rather_than_overflowing_the_clock_later() {
+    let huge = Duration::MAX;
+    let err = Vegas::builder().probe_interval(huge).build().unwrap_err();
+    assert_eq!(err.field(), "vegas.probe_interval");
+    let err = GradientController::builder()
+        .probe_interval(huge)
+        .build()
+        .unwrap_err();
+    assert_eq!(err.field(), "gradient.probe_interval");
+    let err = tower_pressure_adaptive::Tuner::builder()
+        .interval(huge)
+        .build()
+        .unwrap_err();
+    assert_eq!(err.field(), "tuner.interval");
+    let limiter = PriorityLimiter::builder().limit(4).build().unwrap();
+    let err = tower_pressure_adaptive::Recovery::builder(limiter.limit_handle())
+        .step_interval(huge)
+        .build()
+        .unwrap_err();
+    assert_eq!(err.field(), "recovery.step_interval");
+    // A day itself is fine.
+    Vegas::builder()
+        .probe_interval(tower_pressure_adaptive::MAX_INTERVAL)
+        .build()
+        .unwrap();
+}
+
+#[test]
 fn zero_min_samples_is_refused() {
     let limiter = PriorityLimiter::builder().build().unwrap();
     let err = AdaptiveLimit::builder(Aimd::default(), limiter.limit_handle())

@@ -169,6 +169,7 @@ impl GradientControllerBuilder {
                 "must be more than zero",
             ));
         }
+        crate::check_interval("gradient.probe_interval", self.probe_interval)?;
         let seed = self.seed.unwrap_or_else(random_seed);
         Ok(GradientController {
             bounds,

@@ -174,6 +174,7 @@ impl VegasBuilder {
                 "must be more than zero",
             ));
         }
+        crate::check_interval("vegas.probe_interval", self.probe_interval)?;
         let seed = self.seed.unwrap_or_else(random_seed);
         Ok(Vegas {
             bounds,

@@ -203,6 +203,7 @@ impl TunerBuilder {
         if self.interval.is_zero() {
             return Err(zero("tuner.interval"));
         }
+        crate::check_interval("tuner.interval", self.interval)?;
         if self.window == 0 {
             return Err(ConfigError::new(
                 "tuner.window",
