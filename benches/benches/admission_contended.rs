@@ -98,11 +98,17 @@ fn contended_try_acquire(c: &mut Criterion) {
     g.finish();
 }
 
-fn contended_layer(c: &mut Criterion) {
-    let mut g = c.benchmark_group("contended_layer");
+/// Calls through `GenericAdmissionLayer` and through tower's
+/// `ConcurrencyLimit` over the same inner service, on 1 and 2 threads.
+fn layer_group<S>(c: &mut Criterion, name: &str, inner: S)
+where
+    S: Service<Job, Response = Priority, Error = std::convert::Infallible> + Clone + Send + 'static,
+    S::Future: Send,
+{
+    let mut g = c.benchmark_group(name);
     g.throughput(Throughput::Elements(1));
     for threads in THREADS {
-        let svc = GenericAdmissionLayer::new(limiter(LIMIT)).layer(noop_job());
+        let svc = GenericAdmissionLayer::new(limiter(LIMIT)).layer(inner.clone());
         let task = |ops: u64| {
             let mut svc = svc.clone();
             async move {
@@ -115,7 +121,7 @@ fn contended_layer(c: &mut Criterion) {
         g.bench_function(BenchmarkId::new("admission_generic", threads), |b| {
             b.iter_custom(|iters| spread(threads, iters, &task));
         });
-        let svc = ConcurrencyLimit::new(noop_job(), LIMIT);
+        let svc = ConcurrencyLimit::new(inner.clone(), LIMIT);
         let task = |ops: u64| {
             let mut svc = svc.clone();
             async move {
@@ -130,6 +136,10 @@ fn contended_layer(c: &mut Criterion) {
         });
     }
     g.finish();
+}
+
+fn contended_layer(c: &mut Criterion) {
+    layer_group(c, "contended_layer", noop_job());
 }
 
 /// About 200 ns of CPU work, as a tiny handler would do.
@@ -147,37 +157,7 @@ fn work(job: Job) -> std::future::Ready<Result<Priority, std::convert::Infallibl
 /// (the "no collapse"); with nothing to do, both tower and we lose
 /// throughput to the one shared cache line.
 fn contended_layer_with_work(c: &mut Criterion) {
-    let mut g = c.benchmark_group("contended_layer_with_work");
-    g.throughput(Throughput::Elements(1));
-    for threads in THREADS {
-        let svc = GenericAdmissionLayer::new(limiter(LIMIT)).layer(tower::service_fn(work));
-        let task = |ops: u64| {
-            let mut svc = svc.clone();
-            async move {
-                for _ in 0..ops {
-                    let s = svc.ready().await.expect("always ready");
-                    black_box(s.call(Job(Priority::Normal)).await.expect("admitted"));
-                }
-            }
-        };
-        g.bench_function(BenchmarkId::new("admission_generic", threads), |b| {
-            b.iter_custom(|iters| spread(threads, iters, &task));
-        });
-        let svc = ConcurrencyLimit::new(tower::service_fn(work), LIMIT);
-        let task = |ops: u64| {
-            let mut svc = svc.clone();
-            async move {
-                for _ in 0..ops {
-                    let s = svc.ready().await.expect("always ready");
-                    black_box(s.call(Job(Priority::Normal)).await.expect("no-op call"));
-                }
-            }
-        };
-        g.bench_function(BenchmarkId::new("tower_concurrency_limit", threads), |b| {
-            b.iter_custom(|iters| spread(threads, iters, &task));
-        });
-    }
-    g.finish();
+    layer_group(c, "contended_layer_with_work", tower::service_fn(work));
 }
 
 criterion_group! {

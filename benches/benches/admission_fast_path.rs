@@ -4,40 +4,17 @@
 //! `ConcurrencyLimit` and `LoadShed` + `ConcurrencyLimit` on the same no-op
 //! service, and against the bare no-op service, on a current-thread runtime.
 
-use std::fmt::Debug;
-use std::hint::black_box;
-use std::time::Duration;
-
 use criterion::{Criterion, criterion_group, criterion_main};
 use http::Request;
-use tokio::runtime::Runtime;
-use tokio::time::Instant;
+use tower::Layer;
 use tower::limit::ConcurrencyLimit;
 use tower::load_shed::LoadShed;
-use tower::{Layer, Service, ServiceExt};
 use tower_pressure_admission::{AdmissionLayer, GenericAdmissionLayer};
-use tower_pressure_benches::{Job, current_thread, limiter, noop_http, noop_job};
+use tower_pressure_benches::{Job, calls, current_thread, limiter, noop_http, noop_job};
 use tower_pressure_core::Priority;
 
 /// The concurrency limit of every limiter here; never reached.
 const LIMIT: usize = 64;
-
-/// `iters` calls of `svc`, timed inside one `block_on` so that entering the
-/// runtime is not measured.
-fn calls<S, Req>(rt: &Runtime, svc: &mut S, request: impl Fn() -> Req, iters: u64) -> Duration
-where
-    S: Service<Req>,
-    S::Error: Debug,
-{
-    rt.block_on(async {
-        let start = Instant::now();
-        for _ in 0..iters {
-            let s = svc.ready().await.expect("the service is always ready");
-            black_box(s.call(black_box(request())).await.expect("no-op call"));
-        }
-        start.elapsed()
-    })
-}
 
 fn fast_path_generic(c: &mut Criterion) {
     let rt = current_thread();

@@ -6,40 +6,19 @@
 //! With the capacity gate on, every request is counted in and out and timed.
 //! Last, the cost of one sample of the CPU sources on this machine.
 
-use std::fmt::Debug;
 use std::hint::black_box;
 use std::path::Path;
-use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use http::Request;
-use tokio::runtime::Runtime;
-use tokio::time::Instant;
+use tower::Layer;
 use tower::load_shed::LoadShed;
-use tower::{Layer, Service, ServiceExt};
-use tower_pressure_benches::{Job, current_thread, noop_http, noop_job};
+use tower_pressure_benches::{Job, calls, current_thread, noop_http, noop_job};
 use tower_pressure_core::{Priority, Signal, Source};
 use tower_pressure_cpu::{
     CapacityGateConfig, CpuSource, CpuThrottleLayer, GenericCpuThrottleLayer, ProcStat,
     RuntimeBusy, cpu_signal_config,
 };
-
-/// `iters` calls of `svc`, timed inside one `block_on` so that entering the
-/// runtime is not measured.
-fn calls<S, Req>(rt: &Runtime, svc: &mut S, request: impl Fn() -> Req, iters: u64) -> Duration
-where
-    S: Service<Req>,
-    S::Error: Debug,
-{
-    rt.block_on(async {
-        let start = Instant::now();
-        for _ in 0..iters {
-            let s = svc.ready().await.expect("the service is always ready");
-            black_box(s.call(black_box(request())).await.expect("no-op call"));
-        }
-        start.elapsed()
-    })
-}
 
 /// A CPU signal with no sampler and no reading: level `None`, below `start`.
 fn idle_cpu() -> Signal {
