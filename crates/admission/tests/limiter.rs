@@ -46,12 +46,14 @@ async fn teach_hold_time(l: &PriorityLimiter, hold: Duration, n: usize) {
 
 /// A request of `priority` whose caller gives up `after` from now.
 /// A limiter of one permit and `max_queue` waiters, where `priority` gives
-/// up after `timeout`.
+/// up after `timeout` and queues whenever its estimated wait is within it
+/// (a queue margin of 1, so the tests can put waiters right at the edge).
 fn one_permit(max_queue: usize, priority: Priority, timeout: Duration) -> PriorityLimiter {
     PriorityLimiter::builder()
         .limit(1)
         .max_queue(max_queue)
         .queue_timeout(priority, timeout)
+        .queue_margin(1.0)
         .build()
         .unwrap()
 }
@@ -184,6 +186,47 @@ async fn a_request_whose_estimated_wait_exceeds_its_queue_timeout_is_refused_at_
         drop(assert_ready_ok!(w.poll()));
     }
     assert_idle(&l);
+}
+
+#[tokio::test(start_paused = true)]
+async fn by_default_a_newcomer_queues_only_while_its_estimated_wait_is_within_half_its_timeout() {
+    let l = PriorityLimiter::builder()
+        .limit(1)
+        .max_queue(100)
+        .queue_timeout(Priority::Normal, Duration::from_millis(3500))
+        .build()
+        .unwrap();
+    teach_hold_time(&l, SECOND, 5).await;
+    let held = l.try_acquire(Priority::Normal).unwrap();
+    // ~1 s for the first waiter: within 1.75 s, half its timeout.
+    let mut waiters = queue(&l, Priority::Normal, 1);
+    // ~2 s for the next: inside 3.5 s, but past half of it.
+    let err = assert_ready_err!(spawn(l.acquire(Priority::Normal)).poll());
+    assert_eq!(err.reason(), Reason::DeadlineUnmeetable);
+    // The one that queued has room to be pushed back: a High newcomer
+    // puts it at ~2 s, still within its 3.5 s, so it keeps its place.
+    let mut high = spawn(l.acquire(Priority::High));
+    assert_pending!(high.poll());
+    assert!(!waiters[0].is_woken());
+    drop(held);
+    drop(assert_ready_ok!(high.poll()));
+    drop(assert_ready_ok!(waiters[0].poll()));
+    assert_idle(&l);
+}
+
+#[test]
+fn a_queue_margin_outside_zero_to_one_is_an_error_naming_it() {
+    for m in [0.0, -0.5, 1.5, f64::NAN] {
+        let err = PriorityLimiter::builder()
+            .queue_margin(m)
+            .build()
+            .unwrap_err();
+        assert_eq!(err.field(), "queue_margin", "{m}");
+    }
+    PriorityLimiter::builder()
+        .queue_margin(1.0)
+        .build()
+        .unwrap();
 }
 
 #[tokio::test(start_paused = true)]
@@ -324,7 +367,12 @@ async fn retry_after_grows_with_the_queue_at_the_measured_hold_time_up_to_thirty
 
 #[tokio::test(start_paused = true)]
 async fn retry_after_of_a_short_queue_reflects_the_measured_hold_time() {
-    let l = limiter(1, 2);
+    let l = PriorityLimiter::builder()
+        .limit(1)
+        .max_queue(2)
+        .queue_margin(1.0)
+        .build()
+        .unwrap();
     teach_hold_time(&l, 3 * SECOND, 5).await;
     let held = l.try_acquire(Priority::Normal).unwrap();
     let mut a = spawn(l.acquire(Priority::Normal));

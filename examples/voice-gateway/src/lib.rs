@@ -108,14 +108,19 @@ pub const SLO: [Duration; 5] = [
     Duration::from_millis(250),
 ];
 
-/// The queue timeout of each class under tower-pressure, `Bulk` first: a
-/// request that would wait so long that its work could not finish within
-/// its class's objective is refused instead.
+/// The queue timeout of each class under tower-pressure, `Bulk` first.
+///
+/// The lower classes may wait as long as their work can still finish within
+/// their one-second objective. High waits at most about three times its own
+/// work, so that what is served stays near its unloaded latency. (With the
+/// limiter's default queue margin, a newcomer queues only while its
+/// estimated wait is within half of this, so that it is rarely refused
+/// after waiting.)
 pub const QUEUE_TIMEOUTS: [Duration; 5] = [
     Duration::from_millis(900),
     Duration::from_millis(900),
     Duration::from_millis(900),
-    Duration::from_millis(400),
+    Duration::from_millis(70),
     Duration::from_millis(200),
 ];
 
@@ -177,7 +182,9 @@ pub fn app(capacity: Capacity, protection: Protection) -> (Router, Option<Priori
             (Router::new().fallback_service(svc), None)
         }
         Protection::TowerPressure | Protection::TowerPressureCodel => {
-            let mut b = PriorityLimiter::builder().limit(n).max_queue(n * 8);
+            // A bound that the wait estimates, not the bound, keep the queue under:
+            // a full queue would push out waiters late.
+            let mut b = PriorityLimiter::builder().limit(n).max_queue(n * 32);
             if protection == Protection::TowerPressureCodel {
                 // Once the queue has stood for 100 ms, a waiter other than
                 // Critical gives up after `CODEL_TARGET`, and each class but

@@ -24,6 +24,9 @@ pub const DEFAULT_QUEUE_TIMEOUTS: [Duration; 5] = [
 /// Default weights of [`Drain::WeightedFair`], indexed by priority (`Bulk`
 /// first): 1, 2, 4, 8, 16.
 pub const DEFAULT_WEIGHTS: [f64; 5] = [1.0, 2.0, 4.0, 8.0, 16.0];
+/// The default [`queue_margin`](PriorityLimiterBuilder::queue_margin): a
+/// newcomer queues when its estimated wait is at most half its timeout.
+pub const DEFAULT_QUEUE_MARGIN: f64 = 0.5;
 /// The default CoDel interval, 100 ms (Facebook's "Fail at Scale" N).
 pub const DEFAULT_CODEL_INTERVAL: Duration = Duration::from_millis(100);
 /// The default CoDel target, 5 ms (Facebook's "Fail at Scale" M).
@@ -81,6 +84,7 @@ pub(crate) struct Config {
     pub(crate) timeouts: [Duration; 5],
     pub(crate) weights: [f64; 5],
     pub(crate) class_caps: [Option<usize>; 5],
+    pub(crate) queue_margin: f64,
 }
 
 /// Builds a [`PriorityLimiter`]; every value is checked by [`build`](Self::build).
@@ -104,6 +108,7 @@ impl Default for PriorityLimiterBuilder {
                 timeouts: DEFAULT_QUEUE_TIMEOUTS,
                 weights: DEFAULT_WEIGHTS,
                 class_caps: [None; 5],
+                queue_margin: DEFAULT_QUEUE_MARGIN,
             },
             events: None,
         }
@@ -134,6 +139,18 @@ impl PriorityLimiterBuilder {
     /// Which waiter gets the next permit. Default [`Drain::Priority`].
     pub fn drain(mut self, drain: Drain) -> Self {
         self.config.drain = drain;
+        self
+    }
+
+    /// How much of its queue timeout a newcomer's estimated wait may use
+    /// for it to queue; past that it is refused at once
+    /// (`DeadlineUnmeetable`). With room to spare, a waiter rarely becomes
+    /// hopeless later — pushed back by more important arrivals, or by a
+    /// service that slowed — and is told no after waiting: refusals stay
+    /// fast. `1.0` queues whatever might just make it. In `(0, 1]`;
+    /// default [`DEFAULT_QUEUE_MARGIN`].
+    pub fn queue_margin(mut self, margin: f64) -> Self {
+        self.config.queue_margin = margin;
         self
     }
 
@@ -168,7 +185,8 @@ impl PriorityLimiterBuilder {
     /// # Errors
     ///
     /// A [`ConfigError`] naming the field when the limit is 0, a queue
-    /// timeout is 0, a weight is not a finite number above 0, or a CoDel
+    /// timeout is 0, a weight is not a finite number above 0, the queue
+    /// margin is outside `(0, 1]`, or a CoDel
     /// duration is 0 or the target is not below the interval.
     pub fn build(self) -> Result<PriorityLimiter, ConfigError> {
         self.validate()?;
@@ -206,6 +224,10 @@ impl PriorityLimiterBuilder {
                     "must be a finite number above 0",
                 ));
             }
+        }
+        let m = self.config.queue_margin;
+        if !(m > 0.0 && m <= 1.0) {
+            return Err(ConfigError::new("queue_margin", m, "must be in (0, 1]"));
         }
         if let Some(c) = self.config.codel {
             if c.interval.is_zero() {

@@ -197,7 +197,7 @@ impl State {
         // learns in microseconds what it would otherwise learn at its
         // deadline or its class's queue timeout.
         let estimate = self.estimated_wait(p);
-        if estimate > self.config.timeouts[p.index()] {
+        if estimate > self.config.timeouts[p.index()].mul_f64(self.config.queue_margin) {
             return Err(self.refuse(p, Reason::DeadlineUnmeetable));
         }
         if let Some(d) = ask.deadline {
