@@ -29,6 +29,8 @@ struct Options {
     warmup: Duration,
     phase: Duration,
     step: Duration,
+    /// Quiet time after each phase, for the gateway to drain.
+    drain: Duration,
     timeout: Duration,
     levels: Vec<f64>,
     arrivals: Arrivals,
@@ -64,7 +66,8 @@ fn options() -> Result<Options, String> {
         quick,
         warmup: Duration::from_millis(if quick { 300 } else { 1000 }),
         phase: Duration::from_millis(if quick { 1000 } else { 5000 }),
-        step: Duration::from_millis(if quick { 1000 } else { 4000 }),
+        step: Duration::from_millis(if quick { 800 } else { 4000 }),
+        drain: Duration::from_millis(if quick { 200 } else { 300 }),
         timeout: Duration::from_millis(if quick { 1200 } else { 5000 }),
         levels: vec![0.5, 1.0, 2.0, 5.0, 10.0],
         arrivals,
@@ -118,7 +121,7 @@ fn main() -> ExitCode {
             let classes = load::summarize(&samples);
             let rejected_p99_ms = load::rejected_p99_ms(&samples);
             // Let the gateway drain before the next phase.
-            load_rt.block_on(async { tokio::time::sleep(Duration::from_millis(300)).await });
+            load_rt.block_on(async { tokio::time::sleep(opts.drain).await });
             let idle = limiter.as_ref().map(|l| {
                 let s = l.snapshot();
                 s.in_flight == 0 && s.queue_len() == 0
@@ -228,6 +231,6 @@ fn step_phase(
     });
     let samples = load_rt.block_on(load::drive(client, addr, &schedule, opts.timeout, SLO));
     let queue = sampler.and_then(|h| server_rt.block_on(h).ok());
-    load_rt.block_on(async { tokio::time::sleep(Duration::from_millis(300)).await });
+    load_rt.block_on(async { tokio::time::sleep(opts.drain).await });
     Step::new(&samples, d, queue)
 }
