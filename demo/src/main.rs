@@ -64,8 +64,8 @@ fn options() -> Result<Options, String> {
     }
     Ok(Options {
         quick,
-        warmup: Duration::from_millis(if quick { 300 } else { 1000 }),
-        phase: Duration::from_millis(if quick { 1000 } else { 5000 }),
+        warmup: Duration::from_millis(if quick { 250 } else { 1000 }),
+        phase: Duration::from_millis(if quick { 800 } else { 5000 }),
         step: Duration::from_millis(if quick { 800 } else { 4000 }),
         drain: Duration::from_millis(if quick { 200 } else { 300 }),
         timeout: Duration::from_millis(if quick { 1200 } else { 5000 }),
@@ -224,7 +224,8 @@ fn step_phase(
             tokio::time::sleep(Duration::from_millis(20)).await;
             for _ in 0..(3 * d.as_millis() / report::BUCKET.as_millis()) {
                 tick.tick().await;
-                queue.push(l.snapshot().queue_len());
+                let s = l.snapshot();
+                queue.push((s.queue_len(), s.limit));
             }
             queue
         })

@@ -29,6 +29,8 @@ pub(crate) struct Bucket {
     pub(crate) high_p99_ms: Option<f64>,
     /// tower-pressure's queue length at the bucket's end.
     pub(crate) queue_len: Option<usize>,
+    /// tower-pressure's concurrency limit at the bucket's end.
+    pub(crate) limit: Option<usize>,
 }
 
 /// The step phase of one system: 0.5× → 5× → 0.5× capacity.
@@ -42,7 +44,13 @@ pub(crate) struct Step {
 }
 
 impl Step {
-    pub(crate) fn new(samples: &[Sample], phase: Duration, queue: Option<Vec<usize>>) -> Step {
+    /// `limiter` holds the limiter's (queue length, limit) at the end of
+    /// each bucket, for the systems that have one.
+    pub(crate) fn new(
+        samples: &[Sample],
+        phase: Duration,
+        limiter: Option<Vec<(usize, usize)>>,
+    ) -> Step {
         let n = (3 * phase.as_millis() / BUCKET.as_millis()) as usize;
         let mut buckets: Vec<Bucket> = (0..n)
             .map(|i| Bucket {
@@ -51,7 +59,8 @@ impl Step {
                 served: [0; 5],
                 refused: [0; 5],
                 high_p99_ms: None,
-                queue_len: queue.as_ref().and_then(|q| q.get(i).copied()),
+                queue_len: limiter.as_ref().and_then(|q| q.get(i)).map(|q| q.0),
+                limit: limiter.as_ref().and_then(|q| q.get(i)).map(|q| q.1),
             })
             .collect();
         let mut high: Vec<Vec<u64>> = vec![Vec::new(); n];
@@ -316,6 +325,36 @@ pub(crate) fn html(report: &Report, dir: &Path) -> std::io::Result<()> {
         }),
     );
     charts.push(("step-high-p99.svg".to_owned(), high));
+    let limited: Vec<&Run> = report
+        .runs
+        .iter()
+        .filter(|r| r.step.buckets.iter().any(|b| b.limit.is_some()))
+        .collect();
+    if !limited.is_empty() {
+        let series: Vec<Series<'_>> = limited
+            .iter()
+            .zip(COLORS.iter().cycle())
+            .map(|(r, &color)| Series {
+                name: r.system,
+                color,
+                values: r
+                    .step
+                    .buckets
+                    .iter()
+                    .map(|b| b.limit.map_or(f64::NAN, |l| l as f64))
+                    .collect(),
+            })
+            .collect();
+        charts.push((
+            "step-limit.svg".to_owned(),
+            line_chart(
+                "Step 0.5× → 5× → 0.5×: the concurrency limit (the adaptive variant tunes its own)",
+                "permits",
+                &times,
+                &series,
+            ),
+        ));
+    }
     if let Some(tp) = report.runs.iter().find(|r| r.system == "tower-pressure") {
         let mut series = per_class(|p| {
             tp.step

@@ -21,6 +21,8 @@ use axum::response::IntoResponse;
 use axum::routing::{any, get};
 use tokio::sync::Semaphore;
 use tower::ServiceBuilder;
+use tower_pressure::AdaptiveLimit;
+use tower_pressure::adaptive::Vegas;
 use tower_pressure::admission::Codel;
 use tower_pressure::classify::RulesBuilder;
 use tower_pressure::{AdmissionLayer, ClassifyLayer, Priority, PriorityLimiter, Rules};
@@ -56,16 +58,21 @@ pub enum Protection {
     /// tower-pressure with CoDel and adaptive LIFO on the queue: lower
     /// latency for what is served, less of it served.
     TowerPressureCodel,
+    /// tower-pressure started with a limit eight times too high, which an
+    /// adaptive limit (`Vegas`) tunes from the latency of the work that got
+    /// in: it must find the gateway's capacity on its own.
+    TowerPressureAdaptive,
 }
 
 impl Protection {
     /// All of them, baselines first.
-    pub const ALL: [Protection; 5] = [
+    pub const ALL: [Protection; 6] = [
         Protection::None,
         Protection::TowerLimit,
         Protection::TowerBuffer,
         Protection::TowerPressure,
         Protection::TowerPressureCodel,
+        Protection::TowerPressureAdaptive,
     ];
 
     /// A short name for tables and files.
@@ -76,6 +83,7 @@ impl Protection {
             Protection::TowerBuffer => "tower-buffer",
             Protection::TowerPressure => "tower-pressure",
             Protection::TowerPressureCodel => "tower-pressure+codel",
+            Protection::TowerPressureAdaptive => "tower-pressure+adaptive",
         }
     }
 }
@@ -181,10 +189,15 @@ pub fn app(capacity: Capacity, protection: Protection) -> (Router, Option<Priori
                 .service(router);
             (Router::new().fallback_service(svc), None)
         }
-        Protection::TowerPressure | Protection::TowerPressureCodel => {
+        Protection::TowerPressure
+        | Protection::TowerPressureCodel
+        | Protection::TowerPressureAdaptive => {
+            let adaptive = protection == Protection::TowerPressureAdaptive;
             // A bound that the wait estimates, not the bound, keep the queue under:
             // a full queue would push out waiters late.
-            let mut b = PriorityLimiter::builder().limit(n).max_queue(n * 32);
+            let mut b = PriorityLimiter::builder()
+                .limit(if adaptive { n * 8 } else { n })
+                .max_queue(n * 32);
             if protection == Protection::TowerPressureCodel {
                 // Once the queue has stood for 100 ms, a waiter other than
                 // Critical gives up after `CODEL_TARGET`, and each class but
@@ -199,12 +212,27 @@ pub fn app(capacity: Capacity, protection: Protection) -> (Router, Option<Priori
                 b = b.queue_timeout(p, QUEUE_TIMEOUTS[p.index()]);
             }
             let limiter = b.build().expect("the gateway's limiter settings are valid");
+            // 3. With the adaptive variant, the latency of what got in tunes
+            //    the limit: Vegas, windows of 100 ms, between 1 and 8× slots.
+            let tuner = adaptive.then(|| {
+                let vegas = Vegas::builder()
+                    .initial_limit(n * 8)
+                    .max_limit(n * 8)
+                    .build()
+                    .expect("valid Vegas settings");
+                AdaptiveLimit::builder(vegas, limiter.limit_handle())
+                    .min_window(Duration::from_millis(100))
+                    .build()
+                    .expect("valid adaptive settings")
+                    .layer()
+            });
             let app = router.layer(
                 ServiceBuilder::new()
                     // 1. Who are you: the class of the request.
                     .layer(ClassifyLayer::new(rules()))
-                    // 2. The priority queue: one global limit of `n`.
-                    .layer(AdmissionLayer::new(limiter.clone())),
+                    // 2. The priority queue: one global limit.
+                    .layer(AdmissionLayer::new(limiter.clone()))
+                    .option_layer(tuner),
             );
             (app, Some(limiter))
         }
