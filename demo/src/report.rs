@@ -174,13 +174,13 @@ impl Report {
             "capacity {:.0} requests/s, {} arrivals; goodput = answers within the class objective, per second\n",
             self.capacity_per_s, self.arrivals
         );
-        print!("{:<21}", "system \\ load");
+        print!("{:<24}", "system \\ load");
         for l in &self.runs[0].levels {
             print!("{:>10}", format!("{}×", l.load));
         }
         println!();
         for run in &self.runs {
-            print!("{:<21}", run.system);
+            print!("{:<24}", run.system);
             for l in &run.levels {
                 print!("{:>10}", format!("{:.0}/s", l.goodput()));
             }
@@ -190,11 +190,11 @@ impl Report {
         for run in &self.runs {
             match run.step.high_recovery_ms {
                 Some(ms) => println!(
-                    "{:<21} step to 5×: High p99 back within its objective after {ms} ms",
+                    "{:<24} step to 5×: High p99 back within its objective after {ms} ms",
                     run.system
                 ),
                 None => println!(
-                    "{:<21} step to 5×: High p99 never came back within its objective",
+                    "{:<24} step to 5×: High p99 never came back within its objective",
                     run.system
                 ),
             }
@@ -205,7 +205,7 @@ impl Report {
                 l.load, l.offered_per_s
             );
             println!(
-                "  {:<20} {:<9} {:>7} {:>7} {:>7} {:>7} {:>9} {:>9} {:>9}",
+                "  {:<23} {:<9} {:>7} {:>7} {:>7} {:>7} {:>9} {:>9} {:>9}",
                 "system",
                 "class",
                 "offered",
@@ -219,7 +219,7 @@ impl Report {
             for run in &self.runs {
                 for c in run.levels[i].classes.iter().rev() {
                     println!(
-                        "  {:<20} {:<9} {:>7} {:>7} {:>7} {:>7} {:>9.1} {:>9.1} {:>9.1}",
+                        "  {:<23} {:<9} {:>7} {:>7} {:>7} {:>7} {:>9.1} {:>9.1} {:>9.1}",
                         run.system,
                         c.class,
                         c.offered,

@@ -116,7 +116,7 @@ pub(crate) fn print(checks: &[Check]) {
     println!("\ntargets (issue 4):");
     for c in checks {
         println!(
-            "  {:<20} {:<4} {:<58} {}",
+            "  {:<23} {:<4} {:<58} {}",
             c.system,
             if c.met { "met" } else { "NOT" },
             c.target,
