@@ -376,7 +376,7 @@ async fn a_panicking_hook_neither_stops_the_others_nor_the_recovery() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn dropping_the_handle_stops_the_ramp_where_it_is() {
+async fn dropping_the_handle_mid_ramp_hands_the_limiter_back_at_its_target() {
     let l = limiter(100);
     let m = memory();
     let r = ramp(&l).memory(m.clone()).build().unwrap().spawn();
@@ -387,13 +387,25 @@ async fn dropping_the_handle_stops_the_ramp_where_it_is() {
     assert_eq!(l.limit(), 30);
 
     drop(r);
+    assert_eq!(l.limit(), 100, "back at the target at once");
+    assert!(!l.limit_handle().emergency());
     settle().await;
-    tokio::time::sleep(STEP * 20).await;
-    assert_eq!(l.limit(), 30);
     set(&m, 0.99);
     settle().await;
     assert!(!l.limit_handle().emergency(), "nobody watches the signal");
     assert!(states.has_changed().is_err(), "the task is gone");
+}
+
+#[tokio::test(start_paused = true)]
+async fn dropping_the_handle_in_emergency_does_not_leave_the_service_refusing_all_but_critical() {
+    let l = limiter(100);
+    let r = ramp(&l).build().unwrap().spawn();
+    r.trigger();
+    settle().await;
+    assert!(l.limit_handle().emergency());
+    drop(r);
+    assert!(!l.limit_handle().emergency());
+    assert_eq!(l.limit(), 100);
 }
 
 #[test]

@@ -5,7 +5,7 @@ use std::fmt;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
-use tower_pressure_core::{PressureLevel, SignalState};
+use tower_pressure_core::{LimitHandle, PressureLevel, SignalState};
 
 use super::machine::Machine;
 use super::{Recovery, RecoveryState};
@@ -15,9 +15,10 @@ impl Recovery {
     /// operator's trigger and runs the ramp's timer.
     ///
     /// A memory signal already at `Critical` triggers at once. The task runs
-    /// until the returned handle is dropped; the limiter is then left as it
-    /// is (in emergency mode, or part-way up the ramp, if that is where
-    /// recovery was).
+    /// until the returned handle is dropped; the limiter is then handed back
+    /// whole: out of emergency mode and at the ramp's target, if that is
+    /// where recovery was — a dropped recovery must not leave a service
+    /// refusing all but `Critical` work for good.
     ///
     /// # Panics
     ///
@@ -25,6 +26,7 @@ impl Recovery {
     #[must_use = "dropping the handle stops the recovery"]
     pub fn spawn(self) -> RecoveryHandle {
         let b = self.builder;
+        let handed_back = b.limit.clone();
         let (operator_tx, mut operator_rx) = watch::channel(false);
         let (state_tx, state_rx) = watch::channel(RecoveryState::Normal);
         let interval = b.step_interval;
@@ -87,6 +89,7 @@ impl Recovery {
             operator: operator_tx,
             state: state_rx,
             task,
+            limit: handed_back,
         }
     }
 }
@@ -104,7 +107,8 @@ async fn next_level(rx: &mut Option<watch::Receiver<SignalState>>) -> PressureLe
 }
 
 /// Owns a running recovery task: the operator's trigger and the state.
-/// Dropping it stops the task.
+/// Dropping it stops the task and hands the limiter back whole (out of
+/// emergency mode, at the ramp's target).
 ///
 /// `trigger` and `clear` return at once; the task acts on them when it next
 /// runs (at once on a multi-thread runtime, at the caller's next `.await`
@@ -113,6 +117,7 @@ pub struct RecoveryHandle {
     operator: watch::Sender<bool>,
     state: watch::Receiver<RecoveryState>,
     task: JoinHandle<()>,
+    limit: LimitHandle,
 }
 
 impl RecoveryHandle {
@@ -146,6 +151,15 @@ impl RecoveryHandle {
 impl Drop for RecoveryHandle {
     fn drop(&mut self) {
         self.task.abort();
+        match self.state() {
+            RecoveryState::Normal => {}
+            RecoveryState::Emergency { target } | RecoveryState::Ramping { target, .. } => {
+                // The limit first, then emergency off: the limiter opens
+                // to non-Critical work only once its limit is the target.
+                self.limit.set_limit(target);
+                self.limit.set_emergency(false);
+            }
+        }
     }
 }
 
