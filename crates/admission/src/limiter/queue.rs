@@ -235,7 +235,7 @@ impl State {
         if let Some(c) = self
             .config
             .codel
-            .filter(|_| p != Priority::Critical && self.standing(now))
+            .filter(|_| p != Priority::Critical && self.standing())
         {
             timeout = timeout.min(c.target);
         }
@@ -406,7 +406,7 @@ impl State {
         // While anybody waits, `WAITERS` is set and only this lock holder
         // changes the count, so the check and the grant cannot be raced.
         while self.gate.in_flight() < self.gate.limit() {
-            let Some(key) = self.pick(now) else { break };
+            let Some(key) = self.pick() else { break };
             let node = &self.nodes[key];
             let (p, waited) = (node.priority, now.saturating_duration_since(node.enqueued));
             self.gate.grant();
@@ -440,7 +440,7 @@ impl State {
 
     /// Whether the CoDel mode is on (see [`CodelMode`]); as of the last
     /// [`update_codel`](Self::update_codel).
-    fn standing(&self, _now: Instant) -> bool {
+    fn standing(&self) -> bool {
         self.codel.on
     }
 
@@ -474,7 +474,7 @@ impl State {
     fn expire_standing(&mut self, now: Instant, wake: &mut Vec<Waker>) {
         let Some(c) = self.config.codel else { return };
         self.update_codel(now);
-        if !self.standing(now) {
+        if !self.standing() {
             return;
         }
         // Each class list is in arrival order, so its head is its oldest.
@@ -495,11 +495,11 @@ impl State {
     }
 
     /// The next waiter to admit.
-    fn pick(&mut self, now: Instant) -> Option<usize> {
+    fn pick(&mut self) -> Option<usize> {
         if self.all.is_empty() {
             return None;
         }
-        let lifo = self.standing(now);
+        let lifo = self.standing();
         let from_class = |list: &List| if lifo { list.tail() } else { list.head() };
         match self.config.drain {
             // `Critical` stays first come, first served: with its timeout
