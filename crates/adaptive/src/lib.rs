@@ -125,11 +125,19 @@ pub use tuner::{
 /// away could overflow the clock's arithmetic on the request path.
 pub const MAX_INTERVAL: std::time::Duration = std::time::Duration::from_secs(24 * 60 * 60);
 
-/// Refuses an interval longer than [`MAX_INTERVAL`], naming `field`.
+/// Refuses a zero interval, or one longer than [`MAX_INTERVAL`], naming
+/// `field`: every interval a builder takes goes through here.
 fn check_interval(
     field: &'static str,
     interval: std::time::Duration,
 ) -> Result<(), tower_pressure_core::ConfigError> {
+    if interval.is_zero() {
+        return Err(tower_pressure_core::ConfigError::new(
+            field,
+            "0s",
+            "must be more than zero",
+        ));
+    }
     if interval > MAX_INTERVAL {
         return Err(tower_pressure_core::ConfigError::new(
             field,

@@ -281,13 +281,6 @@ impl RecoveryBuilder {
         if self.steps == 0 {
             return Err(ConfigError::new("recovery.steps", 0, "must be at least 1"));
         }
-        if self.step_interval.is_zero() {
-            return Err(ConfigError::new(
-                "recovery.step_interval",
-                "0s",
-                "must be greater than zero",
-            ));
-        }
         crate::check_interval("recovery.step_interval", self.step_interval)?;
         if self.target == Some(0) {
             return Err(ConfigError::new(

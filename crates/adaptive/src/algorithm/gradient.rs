@@ -162,13 +162,6 @@ impl GradientControllerBuilder {
         ])?;
         ConfigError::check_range("gradient.buffer", self.buffer, 0.0, 1.0)?;
         ConfigError::check_range("gradient.probe_jitter", self.probe_jitter, 0.0, 1.0)?;
-        if self.probe_interval.is_zero() {
-            return Err(ConfigError::new(
-                "gradient.probe_interval",
-                format_args!("{:?}", self.probe_interval),
-                "must be more than zero",
-            ));
-        }
         crate::check_interval("gradient.probe_interval", self.probe_interval)?;
         let seed = self.seed.unwrap_or_else(random_seed);
         Ok(GradientController {

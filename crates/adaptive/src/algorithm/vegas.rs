@@ -167,13 +167,6 @@ impl VegasBuilder {
                 .check(["vegas.initial_limit", "vegas.min_limit", "vegas.max_limit"])?;
         check_open_closed("vegas.smoothing", self.smoothing, 1.0)?;
         ConfigError::check_range("vegas.probe_jitter", self.probe_jitter, 0.0, 1.0)?;
-        if self.probe_interval.is_zero() {
-            return Err(ConfigError::new(
-                "vegas.probe_interval",
-                format_args!("{:?}", self.probe_interval),
-                "must be more than zero",
-            ));
-        }
         crate::check_interval("vegas.probe_interval", self.probe_interval)?;
         let seed = self.seed.unwrap_or_else(random_seed);
         Ok(Vegas {

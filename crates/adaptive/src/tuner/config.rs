@@ -200,9 +200,6 @@ impl TunerBuilder {
     /// NaN or negative, or all are zero; a pair of bounds is inverted, or a
     /// threshold bound lies outside `[0, 1]`.
     pub fn build(self) -> Result<Tuner, ConfigError> {
-        if self.interval.is_zero() {
-            return Err(zero("tuner.interval"));
-        }
         crate::check_interval("tuner.interval", self.interval)?;
         if self.window == 0 {
             return Err(ConfigError::new(
