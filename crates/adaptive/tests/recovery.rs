@@ -74,13 +74,14 @@ fn limit_steps(from: usize, to: &[usize]) -> Vec<Event> {
         .collect()
 }
 
-#[tokio::test(start_paused = true)]
-async fn memory_critical_enters_emergency_and_runs_the_shrink_hooks() {
-    let l = limiter(100);
-    let m = memory();
+/// A recovery of `l` watching `m`, whose emergency hook counts its runs.
+fn watching_with_shrink_count(
+    l: &PriorityLimiter,
+    m: &Signal,
+) -> (RecoveryHandle, Arc<AtomicUsize>) {
     let shrunk = Arc::new(AtomicUsize::new(0));
     let hook = shrunk.clone();
-    let r = ramp(&l)
+    let r = ramp(l)
         .memory(m.clone())
         .on_emergency(move || {
             hook.fetch_add(1, Ordering::SeqCst);
@@ -88,6 +89,14 @@ async fn memory_critical_enters_emergency_and_runs_the_shrink_hooks() {
         .build()
         .unwrap()
         .spawn();
+    (r, shrunk)
+}
+
+#[tokio::test(start_paused = true)]
+async fn memory_critical_enters_emergency_and_runs_the_shrink_hooks() {
+    let l = limiter(100);
+    let m = memory();
+    let (r, shrunk) = watching_with_shrink_count(&l, &m);
     set(&m, 0.90);
     settle().await;
     assert_eq!(r.state(), RecoveryState::Normal, "High is no emergency");
@@ -180,16 +189,7 @@ async fn one_step_restores_the_target_as_emergency_ends() {
 async fn critical_again_during_the_ramp_returns_to_emergency_with_the_old_target() {
     let l = limiter(100);
     let m = memory();
-    let shrunk = Arc::new(AtomicUsize::new(0));
-    let hook = shrunk.clone();
-    let r = ramp(&l)
-        .memory(m.clone())
-        .on_emergency(move || {
-            hook.fetch_add(1, Ordering::SeqCst);
-        })
-        .build()
-        .unwrap()
-        .spawn();
+    let (r, shrunk) = watching_with_shrink_count(&l, &m);
     set(&m, 0.97);
     settle().await;
     set(&m, 0.70);
