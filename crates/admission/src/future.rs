@@ -46,6 +46,7 @@ pin_project! {
 }
 
 impl<S, Req, F> ResponseFuture<S, Req, F> {
+    #[inline]
     pub(crate) fn admitted(fut: F, mut permit: Permit, hold_body: bool) -> Self {
         permit.with_body = hold_body;
         ResponseFuture {
@@ -74,6 +75,7 @@ where
 {
     type Output = Result<Response<ResponseBody<ResB>>, S::Error>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let (phase, reject, hold_body) = match self.project().kind.project() {
             KindProj::Admitted { fut, permit } => {

@@ -103,22 +103,36 @@ where
         self.inner.poll_ready(cx).map_err(Into::into)
     }
 
+    // Inlined, so that the future is built where it is awaited: returned
+    // from a call, its small fields are stored one by one and copied as
+    // wide words, which the CPU cannot forward from its store buffer.
+    #[inline]
     fn call(&mut self, req: Req) -> Self::Future {
         let kind = match self.limiter.try_admit_now(&req) {
             Some(permit) => Kind::Admitted {
                 fut: self.inner.call(req),
                 _permit: permit,
             },
-            None => {
-                let clone = self.inner.clone();
-                let svc = std::mem::replace(&mut self.inner, clone);
-                let ask = AdmitRequest::of(&req);
-                Kind::Queued {
-                    phase: Phase::waiting(self.limiter.acquire(ask), svc, req),
-                }
-            }
+            None => self.queue(req),
         };
         GenericResponseFuture { kind }
+    }
+}
+
+impl<S> GenericAdmission<S> {
+    /// The slow path: the request waits with a ready clone of the service.
+    #[cold]
+    fn queue<Req>(&mut self, req: Req) -> Kind<S, Req, S::Future>
+    where
+        S: Service<Req> + Clone,
+        Req: PriorityOf,
+    {
+        let clone = self.inner.clone();
+        let svc = std::mem::replace(&mut self.inner, clone);
+        let ask = AdmitRequest::of(&req);
+        Kind::Queued {
+            phase: Phase::waiting(self.limiter.acquire(ask), svc, req),
+        }
     }
 }
 
@@ -158,6 +172,7 @@ where
 {
     type Output = Result<T, BoxError>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let phase = match self.project().kind.project() {
             KindProj::Admitted { fut, .. } => return fut.poll(cx).map_err(Into::into),

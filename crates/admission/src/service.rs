@@ -67,21 +67,35 @@ where
         self.inner.poll_ready(cx)
     }
 
+    // Inlined, so that the future is built where it is awaited (see
+    // `GenericAdmission::call`).
+    #[inline]
     fn call(&mut self, req: Request<ReqB>) -> Self::Future {
         match self.limiter.try_admit_now(&req) {
             // Fast path: the inner service is ready (we forwarded its
             // readiness), so call it now.
             Some(permit) => ResponseFuture::admitted(self.inner.call(req), permit, self.hold_body),
-            None => {
-                // Take the ready service along to the queue and leave a clone
-                // to be driven to readiness for the next call.
-                let clone = self.inner.clone();
-                let svc = std::mem::replace(&mut self.inner, clone);
-                let ask = AdmitRequest::of(&req);
-                let phase = Phase::waiting(self.limiter.acquire(ask), svc, req);
-                ResponseFuture::queued(phase, self.hold_body, self.reject.clone())
-            }
+            None => self.queue(req),
         }
+    }
+}
+
+impl<S> Admission<S> {
+    /// The slow path: the request waits with the ready service, and a clone
+    /// is left to be driven to readiness for the next call.
+    #[cold]
+    fn queue<ReqB, ResB>(
+        &mut self,
+        req: Request<ReqB>,
+    ) -> ResponseFuture<S, Request<ReqB>, S::Future>
+    where
+        S: Service<Request<ReqB>, Response = Response<ResB>> + Clone,
+    {
+        let clone = self.inner.clone();
+        let svc = std::mem::replace(&mut self.inner, clone);
+        let ask = AdmitRequest::of(&req);
+        let phase = Phase::waiting(self.limiter.acquire(ask), svc, req);
+        ResponseFuture::queued(phase, self.hold_body, self.reject.clone())
     }
 }
 

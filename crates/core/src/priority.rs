@@ -257,22 +257,31 @@ pub trait PriorityOf {
     }
 }
 
+// Each read first checks for an empty extension map (inlined, no lookup):
+// on the admission fast path most requests carry nothing.
 impl<B> PriorityOf for http::Request<B> {
+    #[inline]
     fn priority(&self) -> Priority {
-        self.extensions()
-            .get::<Priority>()
-            .copied()
-            .unwrap_or_default()
+        extension(self).unwrap_or_default()
     }
 
+    #[inline]
     fn cohort(&self) -> Cohort {
-        self.extensions()
-            .get::<Cohort>()
-            .copied()
-            .unwrap_or_default()
+        extension(self).unwrap_or_default()
     }
 
+    #[inline]
     fn deadline(&self) -> Option<Deadline> {
-        self.extensions().get::<Deadline>().copied()
+        extension(self)
     }
+}
+
+/// The request's extension of type `T`, if any.
+#[inline]
+fn extension<B, T: Copy + Send + Sync + 'static>(req: &http::Request<B>) -> Option<T> {
+    let ext = req.extensions();
+    if ext.is_empty() {
+        return None;
+    }
+    ext.get::<T>().copied()
 }

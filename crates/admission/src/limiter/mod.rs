@@ -181,6 +181,7 @@ impl PriorityLimiter {
     /// The fast path alone, for a request the layers have not yet taken
     /// apart: a permit when one is free, nobody waits and the request's
     /// deadline (if any) has not passed. Counts nothing as refused.
+    #[inline]
     pub(crate) fn try_admit_now<R: PriorityOf + ?Sized>(&self, request: &R) -> Option<Permit> {
         // Read the deadline alone first: for request types without one the
         // check compiles away.
