@@ -1,7 +1,10 @@
 //! The adaptive limit's recording layer over a ready no-op service: two
-//! clock reads, an in-flight count and a window sample per request (the
-//! window closes under a `try_lock` by whichever request completes it),
+//! clock reads and an in-flight count per request, and with no latency floor
+//! a window sample too (the window closes under a `try_lock` by whichever
+//! request completes it),
 //! against the bare no-op service, on a current-thread runtime.
+
+use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use http::Request;
@@ -20,6 +23,17 @@ fn adaptive(c: &mut Criterion) {
     });
     g.bench_function("adaptive_recording", |b| {
         let mut svc = recording().layer().layer(noop_http());
+        b.iter_custom(|iters| calls(&rt, &mut svc, || Request::new(()), iters));
+    });
+    // The no-op answers in well under the default 100 µs floor, below which
+    // a latency is no sample; with no floor every request goes into the
+    // window too (the cost for a real service).
+    g.bench_function("adaptive_recording_every_sample", |b| {
+        let limit = AdaptiveLimit::builder(Aimd::default(), limiter(64).limit_handle())
+            .min_rtt(Duration::ZERO)
+            .build()
+            .expect("valid adaptive settings");
+        let mut svc = limit.layer().layer(noop_http());
         b.iter_custom(|iters| calls(&rt, &mut svc, || Request::new(()), iters));
     });
     g.finish();

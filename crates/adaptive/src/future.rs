@@ -20,6 +20,7 @@ pub(crate) struct Recording {
 }
 
 impl Recording {
+    #[inline]
     fn finish(self, outcome: Outcome) {
         self.shared.record(self.started, self.in_flight, outcome);
         // `Drop` counts the request out.
@@ -27,6 +28,7 @@ impl Recording {
 }
 
 impl Drop for Recording {
+    #[inline]
     fn drop(&mut self) {
         self.shared.end();
     }
@@ -45,6 +47,7 @@ pin_project! {
 }
 
 impl<F, C> ResponseFuture<F, C> {
+    #[inline]
     pub(crate) fn new(inner: F, recording: Recording, classifier: C) -> Self {
         ResponseFuture {
             inner,
@@ -61,6 +64,7 @@ where
 {
     type Output = Result<T, E>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let result = ready!(this.inner.poll(cx));

@@ -333,16 +333,19 @@ impl Shared {
     }
 
     /// A request starts: returns the number in flight, itself included.
+    #[inline]
     pub(crate) fn start(&self) -> usize {
         self.in_flight.fetch_add(1, Ordering::Relaxed) + 1
     }
 
     /// A request ends, whatever its outcome.
+    #[inline]
     pub(crate) fn end(&self) {
         self.in_flight.fetch_sub(1, Ordering::Relaxed);
     }
 
     /// Records a completed request and closes the window when it is due.
+    #[inline]
     pub(crate) fn record(&self, started: Instant, in_flight: usize, outcome: Outcome) {
         let now = Instant::now();
         let total = match outcome {
@@ -361,6 +364,7 @@ impl Shared {
         }
     }
 
+    #[cold]
     fn close(&self, now: Instant) {
         let mut control = match self.control.try_lock() {
             Ok(control) => control,

@@ -60,6 +60,9 @@ where
         self.inner.poll_ready(cx)
     }
 
+    // Inlined, so that the future is built where it is awaited rather than
+    // returned through memory (see the admission layer's `call`).
+    #[inline]
     fn call(&mut self, req: Req) -> Self::Future {
         let shared = self.adaptive.shared.clone();
         let in_flight = shared.start();
