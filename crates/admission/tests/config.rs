@@ -155,6 +155,7 @@ async fn no_queue_is_valid_and_refuses_at_once_with_queue_full() {
     assert_eq!(l.snapshot().queue_len(), 0);
 
     drop(held);
+    // One refusal of a class alone keeps nobody out (see `outrank.rs`).
     drop(l.acquire(Priority::Low).await.unwrap());
     assert_idle(&l);
 }

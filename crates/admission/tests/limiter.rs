@@ -227,6 +227,69 @@ fn a_queue_margin_outside_zero_to_one_is_an_error_naming_it() {
         .queue_margin(1.0)
         .build()
         .unwrap();
+    let err = PriorityLimiter::builder()
+        .class_queue_margin(Priority::High, 1.5)
+        .build()
+        .unwrap_err();
+    assert_eq!(err.field(), "queue_margin.high");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_class_margin_lets_that_class_alone_queue_longer() {
+    // One permit with a measured hold; Bulk's and Low's timeouts 1 s. How
+    // many of a class queue before the estimate refuses the next one.
+    async fn queued(bulk_margin: Option<f64>) -> (usize, usize) {
+        let mut b = PriorityLimiter::builder()
+            .limit(1)
+            .max_queue(1000)
+            .queue_timeout(Priority::Bulk, Duration::from_secs(1))
+            .queue_timeout(Priority::Low, Duration::from_secs(1));
+        if let Some(m) = bulk_margin {
+            b = b.class_queue_margin(Priority::Bulk, m);
+        }
+        let l = b.build().unwrap();
+        // A permit granted after a wait has its hold measured.
+        let held = l.try_acquire(Priority::Critical).unwrap();
+        let mut first = spawn(l.acquire(Priority::Critical));
+        assert_pending!(first.poll());
+        drop(held);
+        let timed = assert_ready_ok!(first.poll());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        drop(timed);
+
+        let held = l.try_acquire(Priority::Critical).unwrap();
+        let count = |p: Priority| {
+            let mut waiting = Vec::new();
+            loop {
+                let mut w = spawn(l.acquire(p));
+                if w.poll().is_ready() {
+                    return waiting;
+                }
+                waiting.push(w);
+            }
+        };
+        // Bulk first (Low's estimate does not count the Bulk waiters it would
+        // overtake; and a refused Low would keep Bulk out for a while).
+        let bulk = count(Priority::Bulk);
+        let low = count(Priority::Low);
+        let counts = (low.len(), bulk.len());
+        drop((low, bulk, held));
+        assert_idle(&l);
+        counts
+    }
+    let (low, bulk) = queued(None).await;
+    assert!(
+        low > 0 && bulk > 0,
+        "both classes queue some: {low}, {bulk}"
+    );
+    assert_eq!(low, bulk, "the same timeout and margin");
+    let (low_again, bulk_all) = queued(Some(1.0)).await;
+    assert_eq!(low_again, low, "Low keeps the default margin");
+    // Twice the time to wait in: twice as many.
+    assert!(
+        bulk_all >= 2 * bulk,
+        "Bulk with a margin of 1.0 queued {bulk_all}, with 0.5 {bulk}"
+    );
 }
 
 #[tokio::test(start_paused = true)]

@@ -13,7 +13,9 @@ pub const MIN_RETRY_AFTER: Duration = Duration::from_secs(1);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Reason {
-    /// The wait queue was full and the request did not outrank anyone in it.
+    /// The wait queue was full and the request did not outrank anyone in it,
+    /// or a more important class is being refused and the request's class is
+    /// kept out meanwhile.
     QueueFull,
     /// The request waited in the queue longer than its class's timeout.
     QueueTimeout,

@@ -27,6 +27,9 @@ pub const DEFAULT_WEIGHTS: [f64; 5] = [1.0, 2.0, 4.0, 8.0, 16.0];
 /// The default [`queue_margin`](PriorityLimiterBuilder::queue_margin): a
 /// newcomer queues when its estimated wait is at most half its timeout.
 pub const DEFAULT_QUEUE_MARGIN: f64 = 0.5;
+/// The default [`outrank_window`](PriorityLimiterBuilder::outrank_window):
+/// 100 ms.
+pub const DEFAULT_OUTRANK_WINDOW: Duration = Duration::from_millis(100);
 /// The default CoDel interval, 100 ms (Facebook's "Fail at Scale" N).
 pub const DEFAULT_CODEL_INTERVAL: Duration = Duration::from_millis(100);
 /// The default CoDel target, 5 ms (Facebook's "Fail at Scale" M).
@@ -84,7 +87,9 @@ pub(crate) struct Config {
     pub(crate) timeouts: [Duration; 5],
     pub(crate) weights: [f64; 5],
     pub(crate) class_caps: [Option<usize>; 5],
-    pub(crate) queue_margin: f64,
+    /// By class, `Bulk` first.
+    pub(crate) queue_margins: [f64; 5],
+    pub(crate) outrank_window: Duration,
 }
 
 /// Builds a [`PriorityLimiter`]; every value is checked by [`build`](Self::build).
@@ -108,7 +113,8 @@ impl Default for PriorityLimiterBuilder {
                 timeouts: DEFAULT_QUEUE_TIMEOUTS,
                 weights: DEFAULT_WEIGHTS,
                 class_caps: [None; 5],
-                queue_margin: DEFAULT_QUEUE_MARGIN,
+                queue_margins: [DEFAULT_QUEUE_MARGIN; 5],
+                outrank_window: DEFAULT_OUTRANK_WINDOW,
             },
             events: None,
         }
@@ -150,7 +156,35 @@ impl PriorityLimiterBuilder {
     /// fast. `1.0` queues whatever might just make it. In `(0, 1]`;
     /// default [`DEFAULT_QUEUE_MARGIN`].
     pub fn queue_margin(mut self, margin: f64) -> Self {
-        self.config.queue_margin = margin;
+        self.config.queue_margins = [margin; 5];
+        self
+    }
+
+    /// The [`queue_margin`](Self::queue_margin) of one class. A waiter's
+    /// wait varies around its estimate, so with a margin `m` roughly
+    /// `e^(-1/m)` of those that queue still time out (13 % at 0.5, 4 % at
+    /// 0.3): a class with a short timeout whose refusals must be fast wants a
+    /// smaller margin; the lowest class, whose slow refusals matter least, may
+    /// use all of its timeout. In `(0, 1]`.
+    pub fn class_queue_margin(mut self, priority: Priority, margin: f64) -> Self {
+        self.config.queue_margins[priority.index()] = margin;
+        self
+    }
+
+    /// Under [`Drain::Priority`]: once a class is refused for load twice
+    /// within this window — its queue full, its estimated wait past the
+    /// margin, its queue timeout, evicted — for how long no newcomer of a
+    /// lower class is admitted or queued (refused at once with `QueueFull`).
+    /// (One refusal alone can be bad luck, not a class being turned away.) Under overload the classes
+    /// are then served strictly in order: a permit that comes free while the
+    /// queue is momentarily empty is kept for the class being turned away
+    /// rather than given to a lower one. The refused class itself still
+    /// queues, and lower waiters already queued keep their place. A refusal because of the
+    /// request's own deadline does not count (a client could otherwise shut
+    /// out the classes below its own). Zero turns it off; default
+    /// [`DEFAULT_OUTRANK_WINDOW`].
+    pub fn outrank_window(mut self, window: Duration) -> Self {
+        self.config.outrank_window = window;
         self
     }
 
@@ -201,6 +235,13 @@ impl PriorityLimiterBuilder {
             "queue_timeout.high",
             "queue_timeout.critical",
         ];
+        const MARGIN_FIELDS: [&str; 5] = [
+            "queue_margin.bulk",
+            "queue_margin.low",
+            "queue_margin.normal",
+            "queue_margin.high",
+            "queue_margin.critical",
+        ];
         const WEIGHT_FIELDS: [&str; 5] = [
             "weight.bulk",
             "weight.low",
@@ -225,9 +266,16 @@ impl PriorityLimiterBuilder {
                 ));
             }
         }
-        let m = self.config.queue_margin;
-        if !(m > 0.0 && m <= 1.0) {
-            return Err(ConfigError::new("queue_margin", m, "must be in (0, 1]"));
+        for (field, m) in MARGIN_FIELDS.into_iter().zip(self.config.queue_margins) {
+            if !(m > 0.0 && m <= 1.0) {
+                let all_same = self
+                    .config
+                    .queue_margins
+                    .iter()
+                    .all(|&o| o.to_bits() == m.to_bits());
+                let field = if all_same { "queue_margin" } else { field };
+                return Err(ConfigError::new(field, m, "must be in (0, 1]"));
+            }
         }
         if let Some(c) = self.config.codel {
             if c.interval.is_zero() {

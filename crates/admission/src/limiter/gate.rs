@@ -2,7 +2,7 @@
 //! limit, and two flags that send everyone through the lock when the queue
 //! or emergency mode needs it.
 //!
-//! One word holds `in_flight << 2 | EMERGENCY | WAITERS`. The fast paths
+//! One word holds `in_flight << 3 | OUTRANKING | EMERGENCY | WAITERS`. The fast paths
 //! (admit when a permit is free and nobody waits; release when nobody waits)
 //! are one compare-and-swap on it. Everything else happens under the queue's
 //! mutex. A waiter joins the queue, raises `WAITERS`, then (still under the
@@ -19,9 +19,14 @@ use crate::sync::{AtomicU64, AtomicUsize, Ordering};
 const WAITERS: usize = 0b01;
 /// Emergency mode: admissions go through the lock (which admits only `Critical`).
 const EMERGENCY: usize = 0b10;
-const FLAGS: usize = WAITERS | EMERGENCY;
+/// A class is being refused for load: admissions go through the lock (which
+/// refuses the classes below it).
+const OUTRANKING: usize = 0b100;
+const FLAGS: usize = WAITERS | EMERGENCY | OUTRANKING;
+/// Bits below the count.
+const SHIFT: u32 = 3;
 /// One permit in flight.
-const ONE: usize = 0b100;
+const ONE: usize = 1 << SHIFT;
 
 #[derive(Debug)]
 pub(crate) struct Gate {
@@ -41,7 +46,7 @@ impl Gate {
     }
 
     pub(crate) fn in_flight(&self) -> usize {
-        self.word.load(Ordering::Acquire) >> 2
+        self.word.load(Ordering::Acquire) >> SHIFT
     }
 
     #[inline]
@@ -85,7 +90,7 @@ impl Gate {
         let limit = self.limit();
         let mut cur = self.word.load(Ordering::Relaxed);
         loop {
-            if cur & blocking != 0 || cur >> 2 >= limit {
+            if cur & blocking != 0 || cur >> SHIFT >= limit {
                 return false;
             }
             match self.word.compare_exchange_weak(
@@ -109,7 +114,7 @@ impl Gate {
             if cur & WAITERS != 0 {
                 return false;
             }
-            debug_assert!(cur >> 2 > 0, "a permit came back that was never given");
+            debug_assert!(cur >> SHIFT > 0, "a permit came back that was never given");
             match self.word.compare_exchange_weak(
                 cur,
                 cur - ONE,
@@ -136,7 +141,7 @@ impl Gate {
     /// Under the lock: one permit back.
     pub(crate) fn release(&self) {
         let prev = self.word.fetch_sub(ONE, Ordering::AcqRel);
-        debug_assert!(prev >> 2 > 0, "a permit came back that was never given");
+        debug_assert!(prev >> SHIFT > 0, "a permit came back that was never given");
     }
 
     /// Under the lock, when a waiter joins.
@@ -155,6 +160,15 @@ impl Gate {
             self.word.fetch_or(EMERGENCY, Ordering::AcqRel);
         } else {
             self.word.fetch_and(!EMERGENCY, Ordering::AcqRel);
+        }
+    }
+
+    /// Under the lock.
+    pub(crate) fn set_outranking(&self, on: bool) {
+        if on {
+            self.word.fetch_or(OUTRANKING, Ordering::AcqRel);
+        } else {
+            self.word.fetch_and(!OUTRANKING, Ordering::AcqRel);
         }
     }
 

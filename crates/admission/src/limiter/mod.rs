@@ -86,7 +86,12 @@ impl From<Priority> for AdmitRequest {
 /// Under [`Drain::Priority`] no request is admitted while a request of a
 /// higher class waits, and requests of one class are admitted in arrival
 /// order. A request that finds a free permit and an empty queue is admitted
-/// without queueing. See [`Drain`] for the other orders and [`Codel`] for
+/// without queueing — unless a higher class is being refused for load (twice
+/// within the window): then, for the
+/// [`outrank_window`](PriorityLimiterBuilder::outrank_window)
+/// (100 ms), newcomers of the lower classes are refused (`QueueFull`), so
+/// that under overload a permit freed for a moment goes to the class being
+/// turned away. See [`Drain`] for the other orders and [`Codel`] for
 /// adaptive LIFO.
 ///
 /// # Example
@@ -171,7 +176,7 @@ impl PriorityLimiter {
         if let Some(permit) = Shared::try_fast_for(&self.shared, &ask) {
             return Ok(permit);
         }
-        let admitted = lock(&self.shared.state).admit_without_queue(ask);
+        let admitted = lock(&self.shared.state).admit_without_queue(ask, Instant::now());
         match admitted {
             Ok(()) => Ok(Permit::new(self.shared.clone(), p, false)),
             Err(refusal) => Err(self.shared.overloaded(p, refusal)),

@@ -1,5 +1,7 @@
 //! The queue core against a simple reference model, under random
 //! interleavings of acquire, cancel, release, timeout and limit changes.
+//! The clock stands still, so a class refused for load twice outranks the
+//! classes below it for the rest of a run (the outrank window never ends).
 
 use std::collections::BTreeMap;
 use std::task::Waker;
@@ -53,10 +55,19 @@ struct Model {
     /// (id, priority) in arrival order.
     queue: Vec<(usize, Priority)>,
     fate: BTreeMap<usize, Fate>,
+    /// Refusals for load so far, by class.
+    refused_for_load: [usize; 5],
 }
 
 impl Model {
     fn acquire(&mut self, id: usize, p: Priority) {
+        let outranked = Priority::ALL
+            .into_iter()
+            .any(|h| h > p && self.refused_for_load[h.index()] >= 2);
+        if outranked {
+            self.fate.insert(id, Fate::Refused(Reason::QueueFull));
+            return;
+        }
         if self.in_flight < self.limit && self.queue.is_empty() {
             self.in_flight += 1;
             self.fate.insert(id, Fate::Holding);
@@ -70,11 +81,13 @@ impl Model {
                 .find_map(|q| self.queue.iter().rposition(|&(_, qp)| qp == q));
             match victim {
                 Some(i) => {
-                    let (vid, _) = self.queue.remove(i);
+                    let (vid, vp) = self.queue.remove(i);
                     self.fate.insert(vid, Fate::Refused(Reason::Evicted));
+                    self.refused_for_load(vp);
                 }
                 None => {
                     self.fate.insert(id, Fate::Refused(Reason::QueueFull));
+                    self.refused_for_load(p);
                     return;
                 }
             }
@@ -99,6 +112,12 @@ impl Model {
         self.in_flight -= 1;
         self.fate.insert(id, Fate::Done);
         self.drain();
+    }
+
+    /// A `p` request was refused for load: from the second on, whatever
+    /// comes below it is refused; what waits stays.
+    fn refused_for_load(&mut self, p: Priority) {
+        self.refused_for_load[p.index()] += 1;
     }
 
     fn leave_queue(&mut self, id: usize, fate: Fate) {
@@ -135,6 +154,7 @@ fn run(limit: usize, max_queue: usize, ops: Vec<Op>) -> Result<(), TestCaseError
         in_flight: 0,
         queue: Vec::new(),
         fate: BTreeMap::new(),
+        refused_for_load: [0; 5],
     };
     let waker = Waker::noop();
     // id -> slab key of requests that went through the queue and are not done.
@@ -216,8 +236,10 @@ fn run(limit: usize, max_queue: usize, ops: Vec<Op>) -> Result<(), TestCaseError
                     continue;
                 }
                 let id = waiting[i % waiting.len()];
+                let p = model.queue.iter().find(|&&(q, _)| q == id).unwrap().1;
                 model.leave_queue(id, Fate::Refused(Reason::QueueTimeout));
-                let r = st.time_out(keys.remove(&id).unwrap());
+                model.refused_for_load(p);
+                let r = st.time_out(keys.remove(&id).unwrap(), now);
                 prop_assert_eq!(r.map_err(|r| r.reason), Err(Reason::QueueTimeout));
                 real.insert(id, Fate::Refused(Reason::QueueTimeout));
             }

@@ -110,6 +110,11 @@ pub(crate) struct State {
     arrival_rate: [f64; 5],
     /// When the current rate window began, and the arrival totals then.
     rate_window: Option<(Instant, [u64; 5])>,
+    /// Until when each class outranks the classes below it, after it was
+    /// refused for load twice within the window (see `outrank_window`).
+    refused_until: [Option<Instant>; 5],
+    /// When each class was last refused for load.
+    last_refused: [Option<Instant>; 5],
 }
 
 /// CoDel's standing-queue mode: entered once the service has been behind
@@ -143,6 +148,8 @@ impl State {
             last_eviction: None,
             arrival_rate: [0.0; 5],
             rate_window: None,
+            refused_until: [None; 5],
+            last_refused: [None; 5],
         }
     }
 
@@ -185,6 +192,9 @@ impl State {
         if !self.allowed(p) {
             return Err(self.refuse(p, Reason::Emergency));
         }
+        if self.outranked(p, now) {
+            return Err(self.refuse(p, Reason::QueueFull));
+        }
         self.expire_standing(now, wake);
         self.update_arrival_rates(now);
         let expired = ask.deadline.is_some_and(|d| d.instant() <= now);
@@ -197,7 +207,9 @@ impl State {
         // learns in microseconds what it would otherwise learn at its
         // deadline or its class's queue timeout.
         let estimate = self.estimated_wait(p);
-        if estimate > self.config.timeouts[p.index()].mul_f64(self.config.queue_margin) {
+        if estimate > self.config.timeouts[p.index()].mul_f64(self.config.queue_margins[p.index()])
+        {
+            self.outrank_below(p, now);
             return Err(self.refuse(p, Reason::DeadlineUnmeetable));
         }
         if let Some(d) = ask.deadline {
@@ -210,9 +222,11 @@ impl State {
             self.config.class_caps[p.index()].is_some_and(|cap| self.class_len(p) >= cap);
         if class_full {
             // A class at its cap may only make room within itself: nothing to evict.
+            self.outrank_below(p, now);
             return Err(self.refuse(p, Reason::QueueFull));
         }
-        if self.all.len() >= self.max_queue && !self.evict_for(p, wake) {
+        if self.all.len() >= self.max_queue && !self.evict_for(p, now, wake) {
+            self.outrank_below(p, now);
             return Err(self.refuse(p, Reason::QueueFull));
         }
         let key = self.nodes.insert(Node {
@@ -249,10 +263,13 @@ impl State {
     }
 
     /// Without queueing: admits when a permit is free and nobody waits.
-    pub(crate) fn admit_without_queue(&mut self, ask: Ask) -> Result<(), Refusal> {
+    pub(crate) fn admit_without_queue(&mut self, ask: Ask, now: Instant) -> Result<(), Refusal> {
         let p = ask.priority;
         if !self.allowed(p) {
             return Err(self.refuse(p, Reason::Emergency));
+        }
+        if self.outranked(p, now) {
+            return Err(self.refuse(p, Reason::QueueFull));
         }
         if ask.deadline.is_some_and(Deadline::is_expired) {
             return Err(self.refuse(p, Reason::DeadlineUnmeetable));
@@ -266,7 +283,7 @@ impl State {
     }
 
     /// Refuses the newest waiter of the lowest class below `p` to make room.
-    fn evict_for(&mut self, p: Priority, wake: &mut Vec<Waker>) -> bool {
+    fn evict_for(&mut self, p: Priority, now: Instant, wake: &mut Vec<Waker>) -> bool {
         let victim = Priority::ALL
             .into_iter()
             .take_while(|&q| q < p)
@@ -274,9 +291,10 @@ impl State {
         match victim {
             Some(key) => {
                 self.last_eviction = Some((self.nodes[key].priority, p));
-                self.stats
-                    .refused(self.nodes[key].priority, Reason::Evicted);
+                let victim = self.nodes[key].priority;
+                self.stats.refused(victim, Reason::Evicted);
                 self.finish(key, Status::Refused(Reason::Evicted), wake);
+                self.outrank_below(victim, now);
                 true
             }
             None => false,
@@ -317,7 +335,7 @@ impl State {
 
     /// Waiter `key` gives up at its timeout. Granted in the meantime, it keeps
     /// the permit (`Ok`); otherwise it leaves the queue with the reason.
-    pub(crate) fn time_out(&mut self, key: usize) -> Result<(), Refusal> {
+    pub(crate) fn time_out(&mut self, key: usize, now: Instant) -> Result<(), Refusal> {
         match self.nodes[key].status {
             Status::Granted => {
                 self.nodes.remove(key);
@@ -332,6 +350,7 @@ impl State {
                 self.unlink(key);
                 self.nodes.remove(key);
                 self.stats.refused(p, Reason::QueueTimeout);
+                self.outrank_below(p, now);
                 Err(self.refusal_of(Reason::QueueTimeout))
             }
         }
@@ -398,6 +417,47 @@ impl State {
         }
         self.drain(now, wake);
         was
+    }
+
+    /// Whether a class above `p` was refused for load within the outrank
+    /// window; clears the gate's flag once no class is.
+    fn outranked(&mut self, p: Priority, now: Instant) -> bool {
+        let mut any = false;
+        let mut above = false;
+        for (i, until) in self.refused_until.iter_mut().enumerate() {
+            match *until {
+                Some(t) if t > now => {
+                    any = true;
+                    above |= i > p.index();
+                }
+                Some(_) => *until = None,
+                None => {}
+            }
+        }
+        if !any {
+            self.gate.set_outranking(false);
+        }
+        above
+    }
+
+    /// A `p` request was refused for load. The second such refusal within
+    /// the outrank window (a class being turned away, not one unlucky
+    /// request) keeps every newcomer below `p` out for the window. Those
+    /// below it already waiting keep their place: they are served only when
+    /// no higher class waits, and refusing them after their wait would make
+    /// slow refusals of what could be fast ones.
+    fn outrank_below(&mut self, p: Priority, now: Instant) {
+        let window = self.config.outrank_window;
+        if window.is_zero() || self.config.drain != Drain::Priority {
+            return;
+        }
+        let i = p.index();
+        let again = self.last_refused[i].is_some_and(|t| now.saturating_duration_since(t) < window);
+        self.last_refused[i] = Some(now);
+        if again {
+            self.refused_until[i] = Some(now + window);
+            self.gate.set_outranking(true);
+        }
     }
 
     /// Grants free permits to waiters, in drain order.
@@ -490,6 +550,7 @@ impl State {
                 }
                 self.stats.refused(p, Reason::QueueTimeout);
                 self.finish(key, Status::Refused(Reason::QueueTimeout), wake);
+                self.outrank_below(p, now);
             }
         }
     }
