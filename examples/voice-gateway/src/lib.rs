@@ -127,14 +127,14 @@ pub const QUEUE_TIMEOUTS: [Duration; 5] = [
     Duration::from_millis(900),
     Duration::from_millis(900),
     Duration::from_millis(900),
-    Duration::from_millis(80),
+    Duration::from_millis(90),
     Duration::from_millis(200),
 ];
 
 /// How much of its queue timeout a newcomer's estimated wait may use for it
 /// to queue, `Bulk` first. A wait varies around its estimate, so some that
 /// queue still time out — about `e^(-1/margin)` of them. High's refusals
-/// must be fast (its share is contested under overload): 0.3 of 80 ms, so
+/// must be fast (its share is contested under overload): 0.3 of 90 ms, so
 /// that few High requests are refused after a wait. Bulk, the last class,
 /// may wait as long as its timeout allows: near capacity it is the class
 /// that absorbs the swings, and turned away early it would lose work the

@@ -14,12 +14,17 @@ use crate::limiter::config::Drain;
 
 /// How often arrival rates are refreshed.
 const RATE_WINDOW_SECS: f64 = 0.25;
-/// The weight of the newest window in a class's arrival rate: about a
-/// second of memory. A quarter second of Poisson arrivals alone is too noisy
-/// (±17 % at 140 a second), and the rate left to the lowest class, a small
-/// difference of large rates, swings by more than itself — waiters of that
-/// class were then refused as hopeless when they would have made it.
-const RATE_EWMA_ALPHA: f64 = 0.25;
+/// The weight of the newest window in a class's arrival rate while the rate
+/// holds steady: about two and a half seconds of memory. A quarter second of
+/// Poisson arrivals alone is too noisy (±17 % at 140 a second), and the rate
+/// left to the lowest class served, a small difference of large rates,
+/// swung by more than itself — waiters of that class were then refused as
+/// hopeless when they would have made it.
+const RATE_EWMA_ALPHA: f64 = 0.1;
+/// How many standard deviations of Poisson noise (√ of the expected count)
+/// a window's count may stray from the smoothed rate before it is taken as
+/// a change of load rather than noise: the rate then jumps to the window's.
+const RATE_CHANGE_SIGMAS: f64 = 3.0;
 
 impl State {
     /// Under [`Drain::Priority`], a newcomer of class `p` pushes every
@@ -116,7 +121,8 @@ impl State {
     }
 
     /// Refreshes the arrival rate of each class, every 250 ms at most, from
-    /// how many requests of it have been admitted, refused or are waiting.
+    /// how many requests of it have been admitted, refused or are waiting
+    /// (see [`smoothed_rate`]).
     pub(super) fn update_arrival_rates(&mut self, now: Instant) {
         let totals: [u64; 5] = std::array::from_fn(|i| {
             let p = Priority::from_index(i).expect("five classes");
@@ -130,13 +136,9 @@ impl State {
                     return;
                 }
                 for i in 0..5 {
-                    let rate = totals[i].saturating_sub(before[i]) as f64 / secs;
-                    self.arrival_rate[i] = if secs > 4.0 * RATE_WINDOW_SECS {
-                        // A long quiet gap: the old rate says nothing now.
-                        rate
-                    } else {
-                        RATE_EWMA_ALPHA * rate + (1.0 - RATE_EWMA_ALPHA) * self.arrival_rate[i]
-                    };
+                    let count = totals[i].saturating_sub(before[i]) as f64;
+                    let old = self.arrival_rate[i];
+                    self.arrival_rate[i] = smoothed_rate(old, count, secs);
                 }
                 self.rate_window = Some((now, totals));
             }
@@ -151,5 +153,41 @@ impl State {
             .mean_hold()
             .mul_f64((self.queue_len() + 1) as f64 / self.gate.limit() as f64);
         drain.clamp(tower_pressure_core::MIN_RETRY_AFTER, MAX_RETRY_AFTER)
+    }
+}
+
+/// The arrival rate after a window of `secs` that saw `count` arrivals,
+/// from the rate `old` before it: smoothed while the count is within Poisson
+/// noise of what `old` predicts, the window's own rate once it is not (the
+/// load changed: a step to 5× is seen in one window, not in seconds), and
+/// after a long quiet gap.
+fn smoothed_rate(old: f64, count: f64, secs: f64) -> f64 {
+    let rate = count / secs;
+    let expected = old * secs;
+    let changed = (count - expected).abs() > RATE_CHANGE_SIGMAS * expected.max(1.0).sqrt();
+    if changed || secs > 4.0 * RATE_WINDOW_SECS {
+        rate
+    } else {
+        RATE_EWMA_ALPHA * rate + (1.0 - RATE_EWMA_ALPHA) * old
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::smoothed_rate;
+
+    #[test]
+    fn noise_is_smoothed_and_a_change_of_load_is_taken_at_once() {
+        // 140/s over 250 ms predicts 35 arrivals; 41 is within noise.
+        let r = smoothed_rate(140.0, 41.0, 0.25);
+        assert!((r - (0.1 * 164.0 + 0.9 * 140.0)).abs() < 1e-9, "{r}");
+        // 70 is twice the load: taken as it is.
+        assert_eq!(smoothed_rate(140.0, 70.0, 0.25), 280.0);
+        // A class that starts arriving is seen at once.
+        assert_eq!(smoothed_rate(0.0, 5.0, 0.25), 20.0);
+        // And one that stops.
+        assert_eq!(smoothed_rate(140.0, 0.0, 0.25), 0.0);
+        // After a long quiet gap the old rate says nothing.
+        assert_eq!(smoothed_rate(140.0, 10.0, 2.0), 5.0);
     }
 }
