@@ -1,6 +1,6 @@
 //! [`Gate`]: the lock-free part of the limiter — permits in flight, the
-//! limit, and two flags that send everyone through the lock when the queue
-//! or emergency mode needs it.
+//! limit, and three flags that send everyone through the lock when the
+//! queue, emergency mode or a class being turned away needs it.
 //!
 //! One word holds `in_flight << 3 | OUTRANKING | EMERGENCY | WAITERS`. The fast paths
 //! (admit when a permit is free and nobody waits; release when nobody waits)
