@@ -200,6 +200,7 @@ async fn by_default_a_newcomer_queues_only_while_its_estimated_wait_is_within_ha
     let held = l.try_acquire(Priority::Normal).unwrap();
     // ~1 s for the first waiter: within 1.75 s, half its timeout.
     let mut waiters = queue(&l, Priority::Normal, 1);
+    overload(&l, Priority::Normal).await;
     // ~2 s for the next: inside 3.5 s, but past half of it.
     let err = assert_ready_err!(spawn(l.acquire(Priority::Normal)).poll());
     assert_eq!(err.reason(), Reason::DeadlineUnmeetable);
@@ -211,6 +212,43 @@ async fn by_default_a_newcomer_queues_only_while_its_estimated_wait_is_within_ha
     drop(held);
     drop(assert_ready_ok!(high.poll()));
     drop(assert_ready_ok!(waiters[0].poll()));
+    assert_idle(&l);
+}
+
+/// Makes `p` arrive at 32 a second for a quarter of a second while every
+/// permit is taken (`try_acquire` does not queue, but a refusal is an
+/// arrival): far faster than one permit held a second serves it.
+async fn overload(l: &PriorityLimiter, p: Priority) {
+    for _ in 0..8 {
+        assert!(l.try_acquire(p).is_err());
+    }
+    tokio::time::advance(Duration::from_millis(250)).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_class_arriving_well_below_its_service_rate_may_use_its_whole_timeout() {
+    // As above, but Normal is not overloaded: its only arrivals are a burst
+    // that the permit drains. The margin is for classes whose waiters are
+    // pushed back and time out; a burst of an underloaded class queues as
+    // long as it can still make it.
+    let l = PriorityLimiter::builder()
+        .limit(1)
+        .max_queue(100)
+        .queue_timeout(Priority::Normal, Duration::from_millis(3500))
+        .build()
+        .unwrap();
+    teach_hold_time(&l, SECOND, 5).await;
+    let held = l.try_acquire(Priority::Normal).unwrap();
+    // ~1 s, ~2 s and ~3 s: all within 3.5 s, though two past its half.
+    let mut waiters = queue(&l, Priority::Normal, 3);
+    // ~4 s: past the timeout itself, refused however light the load.
+    let err = assert_ready_err!(spawn(l.acquire(Priority::Normal)).poll());
+    assert_eq!(err.reason(), Reason::DeadlineUnmeetable);
+    drop(held);
+    for w in &mut waiters {
+        let permit = assert_ready_ok!(w.poll());
+        drop(permit);
+    }
     assert_idle(&l);
 }
 

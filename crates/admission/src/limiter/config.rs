@@ -153,8 +153,11 @@ impl PriorityLimiterBuilder {
     /// (`DeadlineUnmeetable`). With room to spare, a waiter rarely becomes
     /// hopeless later — pushed back by more important arrivals, or by a
     /// service that slowed — and is told no after waiting: refusals stay
-    /// fast. `1.0` queues whatever might just make it. In `(0, 1]`;
-    /// default [`DEFAULT_QUEUE_MARGIN`].
+    /// fast. `1.0` queues whatever might just make it. The margin applies
+    /// while the class may be overloaded; once the limiter has measured a
+    /// class arriving at under 0.8 of the rate left to it, a queue of it is
+    /// a burst that drains, and its newcomers may use all of their timeout.
+    /// In `(0, 1]`; default [`DEFAULT_QUEUE_MARGIN`].
     pub fn queue_margin(mut self, margin: f64) -> Self {
         self.config.queue_margins = [margin; 5];
         self

@@ -110,6 +110,9 @@ pub(crate) struct State {
     arrival_rate: [f64; 5],
     /// When the current rate window began, and the arrival totals then.
     rate_window: Option<(Instant, [u64; 5])>,
+    /// Whether a rate window has closed yet: until then the arrival rates
+    /// say nothing.
+    rates_measured: bool,
     /// Until when each class outranks the classes below it, after it was
     /// refused for load twice within the window (see `outrank_window`).
     refused_until: [Option<Instant>; 5],
@@ -148,6 +151,7 @@ impl State {
             last_eviction: None,
             arrival_rate: [0.0; 5],
             rate_window: None,
+            rates_measured: false,
             refused_until: [None; 5],
             last_refused: [None; 5],
         }
@@ -207,8 +211,7 @@ impl State {
         // learns in microseconds what it would otherwise learn at its
         // deadline or its class's queue timeout.
         let estimate = self.estimated_wait(p);
-        if estimate > self.config.timeouts[p.index()].mul_f64(self.config.queue_margins[p.index()])
-        {
+        if estimate > self.config.timeouts[p.index()].mul_f64(self.margin(p)) {
             self.outrank_below(p, now);
             return Err(self.refuse(p, Reason::DeadlineUnmeetable));
         }

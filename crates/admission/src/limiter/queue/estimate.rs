@@ -25,6 +25,10 @@ const RATE_EWMA_ALPHA: f64 = 0.1;
 /// a window's count may stray from the smoothed rate before it is taken as
 /// a change of load rather than noise: the rate then jumps to the window's.
 const RATE_CHANGE_SIGMAS: f64 = 3.0;
+/// A class arriving at less than this share of the rate left to it is not
+/// overloaded: its queue drains, and its newcomers may use all of their
+/// timeout (see [`State::margin`]).
+const UNDERLOADED: f64 = 0.8;
 
 impl State {
     /// Under [`Drain::Priority`], a newcomer of class `p` pushes every
@@ -88,6 +92,24 @@ impl State {
         Some(mu - overtaking)
     }
 
+    /// How much of its timeout a newcomer of `p` may expect to wait and still
+    /// queue. The configured margin guards against refusals after a wait,
+    /// which happen when a class is overloaded: its waiters are pushed back
+    /// and time out. A class known to arrive well below the rate left to it
+    /// is not: a queue of it is a burst that drains, so all of its timeout
+    /// is usable, and its newcomers are not refused for a moment's queue.
+    pub(super) fn margin(&self, p: Priority) -> f64 {
+        let configured = self.config.queue_margins[p.index()];
+        match self.service_rate(p) {
+            Some(rate)
+                if self.rates_measured && self.arrival_rate[p.index()] < UNDERLOADED * rate =>
+            {
+                1.0
+            }
+            _ => configured,
+        }
+    }
+
     /// How long a waiter of class `p` with `ahead` waiters before it would
     /// wait: `(ahead + 1) / rate`, where the rate leaves out what overtaking
     /// classes take. `Duration::MAX` when they take it all (the class is
@@ -135,6 +157,7 @@ impl State {
                 if secs < RATE_WINDOW_SECS {
                     return;
                 }
+                self.rates_measured = true;
                 for i in 0..5 {
                     let count = totals[i].saturating_sub(before[i]) as f64;
                     let old = self.arrival_rate[i];
