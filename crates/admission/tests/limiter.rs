@@ -16,7 +16,7 @@ use tokio_test::task::{Spawn, spawn};
 use tokio_test::{assert_pending, assert_ready_err, assert_ready_ok};
 use tower::{Layer, ServiceExt, service_fn};
 use tower_pressure_admission::{
-    Acquire, AdmitRequest, BoxError, GenericAdmissionLayer, PriorityLimiter,
+    Acquire, AdmitRequest, BoxError, GenericAdmissionLayer, Permit, PriorityLimiter,
 };
 use tower_pressure_core::metrics::LAYER_ADMISSION;
 use tower_pressure_core::{Deadline, Event, EventBus, Overloaded, Priority, Reason};
@@ -188,8 +188,9 @@ async fn a_request_whose_estimated_wait_exceeds_its_queue_timeout_is_refused_at_
     assert_idle(&l);
 }
 
-#[tokio::test(start_paused = true)]
-async fn by_default_a_newcomer_queues_only_while_its_estimated_wait_is_within_half_its_timeout() {
+/// One permit, measured at a second a hold and now held; Normal gives up
+/// after 3.5 s.
+async fn one_second_holds_normal_timeout_3500ms() -> (PriorityLimiter, Permit) {
     let l = PriorityLimiter::builder()
         .limit(1)
         .max_queue(100)
@@ -198,6 +199,12 @@ async fn by_default_a_newcomer_queues_only_while_its_estimated_wait_is_within_ha
         .unwrap();
     teach_hold_time(&l, SECOND, 5).await;
     let held = l.try_acquire(Priority::Normal).unwrap();
+    (l, held)
+}
+
+#[tokio::test(start_paused = true)]
+async fn by_default_a_newcomer_queues_only_while_its_estimated_wait_is_within_half_its_timeout() {
+    let (l, held) = one_second_holds_normal_timeout_3500ms().await;
     // ~1 s for the first waiter: within 1.75 s, half its timeout.
     let mut waiters = queue(&l, Priority::Normal, 1);
     overload(&l, Priority::Normal).await;
@@ -231,14 +238,7 @@ async fn a_class_arriving_well_below_its_service_rate_may_use_its_whole_timeout(
     // that the permit drains. The margin is for classes whose waiters are
     // pushed back and time out; a burst of an underloaded class queues as
     // long as it can still make it.
-    let l = PriorityLimiter::builder()
-        .limit(1)
-        .max_queue(100)
-        .queue_timeout(Priority::Normal, Duration::from_millis(3500))
-        .build()
-        .unwrap();
-    teach_hold_time(&l, SECOND, 5).await;
-    let held = l.try_acquire(Priority::Normal).unwrap();
+    let (l, held) = one_second_holds_normal_timeout_3500ms().await;
     // ~1 s, ~2 s and ~3 s: all within 3.5 s, though two past its half.
     let mut waiters = queue(&l, Priority::Normal, 3);
     // ~4 s: past the timeout itself, refused however light the load.
