@@ -103,7 +103,7 @@ impl Future for Acquire {
         let outcome = match seen {
             Some(outcome) => outcome,
             None => match this.give_up.as_mut().map(|s| s.as_mut().poll(cx)) {
-                Some(Poll::Ready(())) => w.shared.with_wake(|st, now, _| st.time_out(key, now)),
+                Some(Poll::Ready(())) => lock(&w.shared.state).time_out(key, Instant::now()),
                 _ => return Poll::Pending,
             },
         };

@@ -178,14 +178,14 @@ impl PriorityLimiterBuilder {
     /// within this window — its queue full, its estimated wait past the
     /// margin, its queue timeout, evicted — for how long no newcomer of a
     /// lower class is admitted or queued (refused at once with `QueueFull`).
-    /// (One refusal alone can be bad luck, not a class being turned away.) Under overload the classes
-    /// are then served strictly in order: a permit that comes free while the
-    /// queue is momentarily empty is kept for the class being turned away
-    /// rather than given to a lower one. The refused class itself still
-    /// queues, and lower waiters already queued keep their place. A refusal because of the
-    /// request's own deadline does not count (a client could otherwise shut
-    /// out the classes below its own). Zero turns it off; default
-    /// [`DEFAULT_OUTRANK_WINDOW`].
+    /// One refusal alone can be bad luck, not a class being turned away.
+    /// Under overload the classes are then served strictly in order: a permit
+    /// that comes free while the queue is momentarily empty is kept for the
+    /// class being turned away rather than given to a lower one. The refused
+    /// class itself still queues, and lower waiters already queued keep their
+    /// place. A refusal because of the request's own deadline does not count
+    /// (a client could otherwise shut out the classes below its own). Zero
+    /// turns it off; default [`DEFAULT_OUTRANK_WINDOW`].
     pub fn outrank_window(mut self, window: Duration) -> Self {
         self.config.outrank_window = window;
         self

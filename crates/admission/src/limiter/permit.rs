@@ -36,7 +36,7 @@ impl Permit {
     #[inline]
     pub(crate) fn new(shared: Arc<Shared>, priority: Priority, measure: bool) -> Permit {
         shared.admitted_metric(priority);
-        let granted_us = if measure { grant_time(&shared) } else { 0 };
+        let granted_us = if measure { shared.micros_now() } else { 0 };
         Permit {
             shared,
             granted_us,
@@ -51,12 +51,6 @@ impl Permit {
     pub fn priority(&self) -> Priority {
         self.priority
     }
-}
-
-/// The grant time of a measured permit (one in 64 on the fast path).
-#[cold]
-fn grant_time(shared: &Shared) -> u32 {
-    shared.micros_now()
 }
 
 impl Drop for Permit {
