@@ -138,7 +138,9 @@ pub const QUEUE_TIMEOUTS: [Duration; 5] = [
 /// that few High requests are refused after a wait. Bulk, the last class,
 /// may wait as long as its timeout allows: near capacity it is the class
 /// that absorbs the swings, and turned away early it would lose work the
-/// gateway had room for. The rest keep the default, one half.
+/// gateway had room for. The rest keep the default, one half. (The limiter
+/// applies a margin only while the class may be overloaded: High at 2×,
+/// well below the capacity left to it, may use all of its 90 ms.)
 pub const QUEUE_MARGINS: [f64; 5] = [1.0, 0.5, 0.5, 0.3, 0.5];
 
 /// How long a waiter other than `Critical` may wait once the queue has stood
