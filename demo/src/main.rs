@@ -35,12 +35,22 @@ struct Options {
     levels: Vec<f64>,
     arrivals: Arrivals,
     out: std::path::PathBuf,
+    /// The systems to run (all by default).
+    systems: Vec<Protection>,
+    /// The seed of the generator's arrivals and class draws.
+    seed: u64,
 }
+
+const USAGE: &str = "usage: cargo xtask demo [--quick] [--arrivals poisson|constant] [--out FOLDER]\n\
+     \x20                       [--systems NAME,NAME…] [--levels 0.5,1,…] [--seed N]";
 
 fn options() -> Result<Options, String> {
     let mut quick = false;
     let mut out = std::path::PathBuf::from("report");
     let mut arrivals = Arrivals::Poisson;
+    let mut systems = Protection::ALL.to_vec();
+    let mut levels = vec![0.5, 1.0, 2.0, 5.0, 10.0];
+    let mut seed = 0x5eed;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -53,12 +63,43 @@ fn options() -> Result<Options, String> {
                     _ => return Err("--arrivals takes poisson or constant".to_owned()),
                 }
             }
-            "-h" | "--help" => {
-                return Err(
-                    "usage: cargo xtask demo [--quick] [--arrivals poisson|constant] [--out FOLDER]"
-                        .to_owned(),
-                );
+            "--systems" => {
+                let list = args.next().ok_or("--systems needs a list of names")?;
+                systems = list
+                    .split(',')
+                    .map(|name| {
+                        Protection::ALL
+                            .into_iter()
+                            .find(|p| p.name() == name)
+                            .ok_or_else(|| {
+                                let names: Vec<_> = Protection::ALL.map(Protection::name).into();
+                                format!(
+                                    "--systems: no system {name:?}; the systems are {}",
+                                    names.join(", ")
+                                )
+                            })
+                    })
+                    .collect::<Result<_, _>>()?;
             }
+            "--levels" => {
+                let list = args.next().ok_or("--levels needs a list of loads")?;
+                levels = list
+                    .split(',')
+                    .map(|l| match l.parse::<f64>() {
+                        Ok(x) if x > 0.0 && x.is_finite() => Ok(x),
+                        _ => Err(format!(
+                            "--levels: {l:?} is not a positive multiple of capacity"
+                        )),
+                    })
+                    .collect::<Result<_, _>>()?;
+            }
+            "--seed" => {
+                let n = args.next().ok_or("--seed needs a number")?;
+                seed = n
+                    .parse()
+                    .map_err(|_| format!("--seed: {n:?} is not a whole number"))?;
+            }
+            "-h" | "--help" => return Err(USAGE.to_owned()),
             other => return Err(format!("unknown argument {other:?}; try --help")),
         }
     }
@@ -69,9 +110,11 @@ fn options() -> Result<Options, String> {
         step: Duration::from_millis(if quick { 800 } else { 4000 }),
         drain: Duration::from_millis(if quick { 200 } else { 300 }),
         timeout: Duration::from_millis(if quick { 1200 } else { 5000 }),
-        levels: vec![0.5, 1.0, 2.0, 5.0, 10.0],
+        levels,
         arrivals,
         out,
+        systems,
+        seed,
     })
 }
 
@@ -104,10 +147,10 @@ fn main() -> ExitCode {
     let load_rt = runtime("load");
     let client = load_rt.block_on(async { load::client() });
     let mut runs = Vec::new();
-    let mut progress = Progress::new(Protection::ALL.len() * (opts.levels.len() + 1));
-    for protection in Protection::ALL {
+    let mut progress = Progress::new(opts.systems.len() * (opts.levels.len() + 1));
+    for &protection in &opts.systems {
         let (addr, limiter) = server_rt.block_on(serve(protection));
-        let mut rng = Rng::new(0x5eed);
+        let mut rng = Rng::new(opts.seed);
         let mut levels = Vec::new();
         for &level in &opts.levels {
             progress.start(&format!("{} at {level}× capacity", protection.name()));
@@ -115,6 +158,15 @@ fn main() -> ExitCode {
             let schedule =
                 opts.arrivals
                     .schedule(rate, Duration::ZERO, opts.warmup + opts.phase, &mut rng);
+            // The limiter's counts when the warm-up ends (the generator
+            // starts 20 ms after it is called), for the refusals by reason.
+            let warm = limiter.clone().map(|l| {
+                let warmup = opts.warmup + Duration::from_millis(20);
+                server_rt.spawn(async move {
+                    tokio::time::sleep(warmup).await;
+                    l.snapshot().counts
+                })
+            });
             let mut samples =
                 load_rt.block_on(load::drive(&client, addr, &schedule, opts.timeout, SLO));
             samples.retain(|s| s.at >= opts.warmup);
@@ -122,10 +174,17 @@ fn main() -> ExitCode {
             let rejected_p99_ms = load::rejected_p99_ms(&samples);
             // Let the gateway drain before the next phase.
             load_rt.block_on(async { tokio::time::sleep(opts.drain).await });
-            let idle = limiter.as_ref().map(|l| {
-                let s = l.snapshot();
-                s.in_flight == 0 && s.queue_len() == 0
-            });
+            let after = limiter.as_ref().map(|l| l.snapshot());
+            let idle = after
+                .as_ref()
+                .map(|s| s.in_flight == 0 && s.queue_len() == 0);
+            let refusals = match (warm, after) {
+                (Some(warm), Some(after)) => server_rt
+                    .block_on(warm)
+                    .ok()
+                    .map(|before| report::Refusals::between(&before, &after.counts)),
+                _ => None,
+            };
             levels.push(Level {
                 load: level,
                 offered_per_s: rate,
@@ -133,6 +192,7 @@ fn main() -> ExitCode {
                 classes,
                 idle_after: idle,
                 rejected_p99_ms,
+                refusals,
             });
         }
         progress.start(&format!("{} step 0.5× → 5× → 0.5×", protection.name()));

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 use tower_pressure::Priority;
+use tower_pressure::admission::ClassCounts;
 use voice_gateway::SLO;
 
 use crate::load::{ClassResult, Outcome, Sample};
@@ -120,6 +121,42 @@ pub(crate) struct Level {
     pub(crate) idle_after: Option<bool>,
     /// p99 time to a refusal, all classes together.
     pub(crate) rejected_p99_ms: f64,
+    /// tower-pressure only: the limiter's refusals by reason and class,
+    /// from the end of the warm-up to the end of the drain.
+    pub(crate) refusals: Option<Refusals>,
+}
+
+/// Why the limiter refused, by class (`Bulk` first).
+#[derive(Debug, Serialize)]
+pub(crate) struct Refusals {
+    /// The queue was full, the estimated wait was past the class's margin,
+    /// or a higher class was being refused (outranking).
+    pub(crate) queue_full: [u64; 5],
+    /// Waited until the class's queue timeout.
+    pub(crate) timed_out: [u64; 5],
+    /// Pushed out of a full queue by a more important request.
+    pub(crate) evicted: [u64; 5],
+    /// Refused, at once or while waiting, because the estimated wait was
+    /// past the time left.
+    pub(crate) deadline_unmeetable: [u64; 5],
+    /// Refused by emergency mode.
+    pub(crate) emergency: [u64; 5],
+}
+
+impl Refusals {
+    /// The refusals counted between two snapshots of the limiter's counts.
+    pub(crate) fn between(before: &[ClassCounts; 5], after: &[ClassCounts; 5]) -> Refusals {
+        let d = |f: fn(&ClassCounts) -> u64| -> [u64; 5] {
+            std::array::from_fn(|i| f(&after[i]).saturating_sub(f(&before[i])))
+        };
+        Refusals {
+            queue_full: d(|c| c.queue_full),
+            timed_out: d(|c| c.timed_out),
+            evicted: d(|c| c.evicted),
+            deadline_unmeetable: d(|c| c.deadline_unmeetable),
+            emergency: d(|c| c.emergency),
+        }
+    }
 }
 
 impl Level {

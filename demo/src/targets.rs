@@ -156,6 +156,7 @@ mod tests {
                 .collect(),
             idle_after: None,
             rejected_p99_ms: 0.0,
+            refusals: None,
         }
     }
 

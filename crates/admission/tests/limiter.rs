@@ -253,23 +253,76 @@ async fn a_class_arriving_well_below_its_service_rate_may_use_its_whole_timeout(
 }
 
 #[test]
-fn a_queue_margin_outside_zero_to_one_is_an_error_naming_it() {
-    for m in [0.0, -0.5, 1.5, f64::NAN] {
+fn a_queue_margin_outside_zero_to_two_is_an_error_naming_it() {
+    for m in [0.0, -0.5, 2.5, f64::NAN, f64::INFINITY] {
         let err = PriorityLimiter::builder()
             .queue_margin(m)
             .build()
             .unwrap_err();
         assert_eq!(err.field(), "queue_margin", "{m}");
     }
-    PriorityLimiter::builder()
-        .queue_margin(1.0)
-        .build()
-        .unwrap();
+    for m in [0.1, 1.0, 2.0] {
+        PriorityLimiter::builder().queue_margin(m).build().unwrap();
+    }
     let err = PriorityLimiter::builder()
-        .class_queue_margin(Priority::High, 1.5)
+        .class_queue_margin(Priority::High, 3.0)
         .build()
         .unwrap_err();
     assert_eq!(err.field(), "queue_margin.high");
+    assert!(err.to_string().contains("(0, 2]"), "{err}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_margin_above_one_queues_on_a_chance_but_never_the_hopeless() {
+    // One permit held 100 ms at a time (10 a second); classes above Bulk
+    // arriving at 3 a second (two Critical and a High in the first second,
+    // the window the limiter measures). Bulk gives up after 2 s. How many
+    // Bulk queue:
+    async fn bulk_queued(margin: f64) -> usize {
+        let l = PriorityLimiter::builder()
+            .limit(1)
+            .max_queue(1000)
+            .queue_timeout(Priority::Bulk, Duration::from_secs(2))
+            .class_queue_margin(Priority::Bulk, margin)
+            .build()
+            .unwrap();
+        // Two Critical, the second granted after a wait: its 100 ms hold is
+        // measured.
+        let held = l.try_acquire(Priority::Critical).unwrap();
+        let mut next = spawn(l.acquire(Priority::Critical));
+        assert_pending!(next.poll());
+        tokio::time::advance(Duration::from_millis(100)).await;
+        drop(held);
+        let timed = assert_ready_ok!(next.poll());
+        tokio::time::advance(Duration::from_millis(100)).await;
+        drop(timed);
+        // A High, held as long, and at one second the Critical that holds
+        // the permit.
+        let high = l.try_acquire(Priority::High).unwrap();
+        tokio::time::advance(Duration::from_millis(100)).await;
+        drop(high);
+        tokio::time::advance(Duration::from_millis(700)).await;
+        let held = l.try_acquire(Priority::Critical).unwrap();
+        let mut waiting = Vec::new();
+        loop {
+            let mut w = spawn(l.acquire(Priority::Bulk));
+            if w.poll().is_ready() {
+                break;
+            }
+            waiting.push(w);
+        }
+        let n = waiting.len();
+        drop((waiting, held));
+        assert_idle(&l);
+        n
+    }
+    // Expected to make it: (n + 1) / (10 − 3) ≤ 2 s — fourteen.
+    assert_eq!(bulk_queued(1.0).await, 14);
+    // A margin of two would allow an expected 4 s, 28 waiters; but the 19th
+    // would need 19 admissions in 2 s: 20, less the 6 the classes above are
+    // expected to take, and even two standard deviations (√6) fewer of
+    // theirs leave it short. Eighteen: those it is not hopeless for.
+    assert_eq!(bulk_queued(2.0).await, 18);
 }
 
 #[tokio::test(start_paused = true)]
@@ -384,14 +437,57 @@ async fn a_class_starved_by_the_arrival_rate_of_higher_classes_is_refused_at_onc
         assert_ready_err!(low.poll()).reason(),
         Reason::DeadlineUnmeetable
     );
-    // ...and a Low newcomer is refused on arrival, not after 20 s.
+    // ...and a Low newcomer is refused on arrival, not after 20 s: High is
+    // overloaded, so it outranks every class below it.
     let err = assert_ready_err!(spawn(l.acquire(Priority::Low)).poll());
-    assert_eq!(err.reason(), Reason::DeadlineUnmeetable);
+    assert_eq!(err.reason(), Reason::QueueFull);
     // High itself is still queued and served.
     drop(held);
     for h in &mut high {
         drop(assert_ready_ok!(h.poll()));
     }
+    assert_idle(&l);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_class_arriving_faster_than_it_is_served_keeps_lower_newcomers_out() {
+    let l = PriorityLimiter::builder()
+        .limit(1)
+        .max_queue(100)
+        .build()
+        .unwrap();
+    // One permit held 100 ms at a time: 10 admissions a second.
+    teach_hold_time(&l, Duration::from_millis(100), 5).await;
+    // High arrives at 20 a second for three quarters of a second; none is
+    // refused (the queue has room), so only its rate says it is being
+    // turned away.
+    let held = l.try_acquire(Priority::Normal).unwrap();
+    let mut high = Vec::new();
+    for _ in 0..15 {
+        tokio::time::advance(Duration::from_millis(50)).await;
+        let mut h = spawn(l.acquire(Priority::High));
+        assert_pending!(h.poll());
+        high.push(h);
+    }
+    // Serve them all: the permit is free and nobody waits.
+    drop(held);
+    for h in &mut high {
+        drop(assert_ready_ok!(h.poll()));
+    }
+    assert_idle(&l);
+    // The free permit is kept for High's next arrival, not given to Normal.
+    let err = l.try_acquire(Priority::Normal).unwrap_err();
+    assert_eq!(err.reason(), Reason::QueueFull);
+    assert_eq!(
+        l.acquire(Priority::Normal).await.unwrap_err().reason(),
+        Reason::QueueFull
+    );
+    drop(l.acquire(Priority::High).await.unwrap());
+    // After a second without High, its rate is measured afresh and Normal
+    // gets in.
+    tokio::time::advance(Duration::from_millis(1100)).await;
+    drop(l.acquire(Priority::Normal).await.unwrap());
+    drop(l.try_acquire(Priority::Normal).unwrap());
     assert_idle(&l);
 }
 

@@ -120,13 +120,15 @@ pub const SLO: [Duration; 5] = [
 /// The queue timeout of each class under tower-pressure, `Bulk` first.
 ///
 /// The lower classes may wait as long as their work can still finish within
-/// their one-second objective. High queues only while its estimated wait
+/// their one-second objective: 940 ms in the queue, at most 25 ms at the
+/// gateway for a slot (it gets one permit more than it has slots) and 25 ms
+/// of work. High queues only while its estimated wait
 /// is within about its own work ([`QUEUE_MARGINS`]), so that what is served
 /// stays near its unloaded latency.
 pub const QUEUE_TIMEOUTS: [Duration; 5] = [
-    Duration::from_millis(900),
-    Duration::from_millis(900),
-    Duration::from_millis(900),
+    Duration::from_millis(940),
+    Duration::from_millis(940),
+    Duration::from_millis(940),
     Duration::from_millis(90),
     Duration::from_millis(200),
 ];
@@ -136,12 +138,15 @@ pub const QUEUE_TIMEOUTS: [Duration; 5] = [
 /// queue still time out — about `e^(-1/margin)` of them. High's refusals
 /// must be fast (its share is contested under overload): 0.3 of 90 ms, so
 /// that few High requests are refused after a wait. Bulk, the last class,
-/// may wait as long as its timeout allows: near capacity it is the class
-/// that absorbs the swings, and turned away early it would lose work the
-/// gateway had room for. The rest keep the default, one half. (The limiter
+/// queues on a chance (a margin above one: whenever it is not hopeless
+/// that it is admitted within its timeout): near capacity it is the class
+/// that absorbs every swing of the load above it, and a strict priority
+/// queue puts all of the waiting on it — turned away on the mean estimate,
+/// it lost work the gateway had room for. The rest keep the default, one
+/// half. (The limiter
 /// applies a margin only while the class may be overloaded: High at 2×,
 /// well below the capacity left to it, may use all of its 90 ms.)
-pub const QUEUE_MARGINS: [f64; 5] = [1.0, 0.5, 0.5, 0.3, 0.5];
+pub const QUEUE_MARGINS: [f64; 5] = [2.0, 0.5, 0.5, 0.3, 0.5];
 
 /// How long a waiter other than `Critical` may wait once the queue has stood
 /// for 100 ms (CoDel's target).

@@ -153,11 +153,16 @@ impl PriorityLimiterBuilder {
     /// (`DeadlineUnmeetable`). With room to spare, a waiter rarely becomes
     /// hopeless later — pushed back by more important arrivals, or by a
     /// service that slowed — and is told no after waiting: refusals stay
-    /// fast. `1.0` queues whatever might just make it. The margin applies
+    /// fast. `1.0` queues whatever is expected to make it; above `1.0`, a
+    /// class queues even when it is expected to just miss — as long as it is
+    /// not hopeless: whatever the margin, a newcomer that would miss its
+    /// timeout even if the classes that overtake it sent two standard
+    /// deviations of Poisson noise fewer requests than their rates predict
+    /// is refused, as a waiter that became so is shed. The margin applies
     /// while the class may be overloaded; once the limiter has measured a
     /// class arriving at under 0.8 of the rate left to it, a queue of it is
     /// a burst that drains, and its newcomers may use all of their timeout.
-    /// In `(0, 1]`; default [`DEFAULT_QUEUE_MARGIN`].
+    /// In `(0, 2]`; default [`DEFAULT_QUEUE_MARGIN`].
     pub fn queue_margin(mut self, margin: f64) -> Self {
         self.config.queue_margins = [margin; 5];
         self
@@ -167,8 +172,9 @@ impl PriorityLimiterBuilder {
     /// wait varies around its estimate, so with a margin `m` roughly
     /// `e^(-1/m)` of those that queue still time out (13 % at 0.5, 4 % at
     /// 0.3): a class with a short timeout whose refusals must be fast wants a
-    /// smaller margin; the lowest class, whose slow refusals matter least, may
-    /// use all of its timeout. In `(0, 1]`.
+    /// smaller margin; the lowest class, whose slow refusals matter least and
+    /// which near capacity absorbs every swing of the load above it, may
+    /// queue on a chance (above `1.0`). In `(0, 2]`.
     pub fn class_queue_margin(mut self, priority: Priority, margin: f64) -> Self {
         self.config.queue_margins[priority.index()] = margin;
         self
@@ -183,9 +189,14 @@ impl PriorityLimiterBuilder {
     /// that comes free while the queue is momentarily empty is kept for the
     /// class being turned away rather than given to a lower one. The refused
     /// class itself still queues, and lower waiters already queued keep their
-    /// place. A refusal because of the request's own deadline does not count
-    /// (a client could otherwise shut out the classes below its own). Zero
-    /// turns it off; default [`DEFAULT_OUTRANK_WINDOW`].
+    /// place unless the rates say they cannot make it. A refusal because of
+    /// the request's own deadline does not count (a client could otherwise
+    /// shut out the classes below its own). A class the measured rates show
+    /// arriving faster than the rate left to it (the service rate less what
+    /// the classes above it arrive at) keeps the classes below it out the
+    /// same way, for as long as the rates say so — its refusals come in
+    /// bursts, and in the gaps between them a permit went to a lower class.
+    /// Zero turns both off; default [`DEFAULT_OUTRANK_WINDOW`].
     pub fn outrank_window(mut self, window: Duration) -> Self {
         self.config.outrank_window = window;
         self
@@ -270,14 +281,14 @@ impl PriorityLimiterBuilder {
             }
         }
         for (field, m) in MARGIN_FIELDS.into_iter().zip(self.config.queue_margins) {
-            if !(m > 0.0 && m <= 1.0) {
+            if !(m > 0.0 && m <= 2.0) {
                 let all_same = self
                     .config
                     .queue_margins
                     .iter()
                     .all(|&o| o.to_bits() == m.to_bits());
                 let field = if all_same { "queue_margin" } else { field };
-                return Err(ConfigError::new(field, m, "must be in (0, 1]"));
+                return Err(ConfigError::new(field, m, "must be in (0, 2]"));
             }
         }
         if let Some(c) = self.config.codel {

@@ -107,7 +107,7 @@ pub(crate) struct State {
     /// The last eviction (victim's priority, newcomer's), for the caller's event.
     pub(crate) last_eviction: Option<(Priority, Priority)>,
     /// Arrivals per second by class, refreshed by the slow path.
-    arrival_rate: [f64; 5],
+    arrival_rate: [estimate::ArrivalRate; 5],
     /// When the current rate window began, and the arrival totals then.
     rate_window: Option<(Instant, [u64; 5])>,
     /// Whether a rate window has closed yet: until then the arrival rates
@@ -149,7 +149,7 @@ impl State {
             codel: CodelMode::default(),
             stats: Stats::new(),
             last_eviction: None,
-            arrival_rate: [0.0; 5],
+            arrival_rate: [estimate::ArrivalRate::default(); 5],
             rate_window: None,
             rates_measured: false,
             refused_until: [None; 5],
@@ -196,11 +196,12 @@ impl State {
         if !self.allowed(p) {
             return Err(self.refuse(p, Reason::Emergency));
         }
+        // Rates first: whether a class above is overloaded depends on them.
+        self.update_arrival_rates(now);
         if self.outranked(p, now) {
             return Err(self.refuse(p, Reason::QueueFull));
         }
         self.expire_standing(now, wake);
-        self.update_arrival_rates(now);
         let expired = ask.deadline.is_some_and(|d| d.instant() <= now);
         if !expired && self.all.is_empty() && self.gate.admit_locked() {
             self.count_locked_admission(p);
@@ -211,8 +212,9 @@ impl State {
         // learns in microseconds what it would otherwise learn at its
         // deadline or its class's queue timeout.
         let estimate = self.estimated_wait(p);
-        if estimate > self.config.timeouts[p.index()].mul_f64(self.margin(p)) {
-            self.outrank_below(p, now);
+        let timeout = self.config.timeouts[p.index()];
+        if estimate > timeout.mul_f64(self.margin(p)) || self.hopeless_newcomer(p, timeout) {
+            self.refused_for_load(p, now, wake);
             return Err(self.refuse(p, Reason::DeadlineUnmeetable));
         }
         if let Some(d) = ask.deadline {
@@ -225,11 +227,11 @@ impl State {
             self.config.class_caps[p.index()].is_some_and(|cap| self.class_len(p) >= cap);
         if class_full {
             // A class at its cap may only make room within itself: nothing to evict.
-            self.outrank_below(p, now);
+            self.refused_for_load(p, now, wake);
             return Err(self.refuse(p, Reason::QueueFull));
         }
         if self.all.len() >= self.max_queue && !self.evict_for(p, now, wake) {
-            self.outrank_below(p, now);
+            self.refused_for_load(p, now, wake);
             return Err(self.refuse(p, Reason::QueueFull));
         }
         let key = self.nodes.insert(Node {
@@ -271,6 +273,7 @@ impl State {
         if !self.allowed(p) {
             return Err(self.refuse(p, Reason::Emergency));
         }
+        self.update_arrival_rates(now);
         if self.outranked(p, now) {
             return Err(self.refuse(p, Reason::QueueFull));
         }
@@ -390,7 +393,7 @@ impl State {
     pub(crate) fn release(&mut self, held: Option<Duration>, now: Instant, wake: &mut Vec<Waker>) {
         self.gate.release();
         if let Some(h) = held {
-            self.stats.held(h);
+            self.stats.held(h, now);
         }
         self.drain(now, wake);
     }
@@ -437,10 +440,24 @@ impl State {
                 None => {}
             }
         }
-        if !any {
+        let overloaded_above = Priority::ALL
+            .into_iter()
+            .filter(|&r| r > p)
+            .any(|r| self.overloaded(r));
+        if !any && !self.any_overloaded() {
             self.gate.set_outranking(false);
         }
-        above
+        above || overloaded_above
+    }
+
+    /// A `p` newcomer is refused for load: it may start outranking the
+    /// classes below (see [`outrank_below`](Self::outrank_below)), and the
+    /// lower waiters the rates now say cannot make it are told so. Left
+    /// queued, they would take the permits that come free in the moments
+    /// `p` has nobody waiting — capacity the refused class is short of.
+    fn refused_for_load(&mut self, p: Priority, now: Instant, wake: &mut Vec<Waker>) {
+        self.outrank_below(p, now);
+        self.shed_hopeless(p, now, wake);
     }
 
     /// A `p` request was refused for load. The second such refusal within

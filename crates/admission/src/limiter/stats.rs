@@ -4,12 +4,27 @@
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
+use tokio::time::Instant;
 use tower_pressure_core::{Priority, Reason};
 
 /// The largest queue wait a histogram resolves, in microseconds (one hour).
 const MAX_WAIT_MICROS: u64 = 3_600_000_000;
-/// The weight of a new hold time in the running mean.
-const HOLD_EWMA_ALPHA: f64 = 0.2;
+/// The memory of the mean hold time, in seconds: a new hold time weighs
+/// `1 − e^(−Δt/τ)` against the mean, `Δt` the time since the last one
+/// (within [`HOLD_MIN_WEIGHT`] and [`HOLD_MAX_WEIGHT`]). Hold
+/// times of a busy limit vary by the waits behind them (at 4 slots and 5
+/// permits, between one and two units of work); a mean over the last few
+/// holds moved the service rate estimate by ±8 %, and with it the rate left
+/// to the lowest class served — a small difference of large rates — by more
+/// than half, which shed its waiters as hopeless while the service idled.
+const HOLD_MEMORY_SECS: f64 = 1.0;
+/// The least weight of a new hold time, so that holds measured at the same
+/// instant (a burst of releases) still move the mean.
+const HOLD_MIN_WEIGHT: f64 = 0.01;
+/// The most weight of a new hold time: after a quiet spell, one hold alone
+/// does not replace what was measured before it (the service did not change
+/// for being idle).
+const HOLD_MAX_WEIGHT: f64 = 0.2;
 
 /// Counts of what happened to the requests of one priority class.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -45,7 +60,8 @@ pub(crate) struct Stats {
     /// admitted at once are counted by the gate and folded in as zeros when
     /// a snapshot reads this, keeping histogram writes off the fast path.
     waits: [Histogram<u64>; 5],
-    mean_hold_secs: Option<f64>,
+    /// The running mean hold time, and when its last sample came.
+    mean_hold_secs: Option<(f64, Instant)>,
 }
 
 impl Stats {
@@ -88,16 +104,24 @@ impl Stats {
         }
     }
 
-    pub(crate) fn held(&mut self, held: Duration) {
+    /// Folds a measured hold time, released at `now`, into the running mean.
+    pub(crate) fn held(&mut self, held: Duration, now: Instant) {
         let h = held.as_secs_f64();
-        self.mean_hold_secs = Some(match self.mean_hold_secs {
-            Some(m) => HOLD_EWMA_ALPHA * h + (1.0 - HOLD_EWMA_ALPHA) * m,
+        let mean = match self.mean_hold_secs {
+            Some((m, last)) => {
+                let dt = now.saturating_duration_since(last).as_secs_f64();
+                let w =
+                    (1.0 - (-dt / HOLD_MEMORY_SECS).exp()).clamp(HOLD_MIN_WEIGHT, HOLD_MAX_WEIGHT);
+                w * h + (1.0 - w) * m
+            }
             None => h,
-        });
+        };
+        self.mean_hold_secs = Some((mean, now));
     }
 
     /// The running mean of how long a permit is held; zero before any measurement.
     pub(crate) fn mean_hold(&self) -> Duration {
-        Duration::try_from_secs_f64(self.mean_hold_secs.unwrap_or(0.0)).unwrap_or(Duration::ZERO)
+        let secs = self.mean_hold_secs.map_or(0.0, |(m, _)| m);
+        Duration::try_from_secs_f64(secs).unwrap_or(Duration::ZERO)
     }
 }

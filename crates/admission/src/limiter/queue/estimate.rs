@@ -14,17 +14,29 @@ use crate::limiter::config::Drain;
 
 /// How often arrival rates are refreshed.
 const RATE_WINDOW_SECS: f64 = 0.25;
-/// The weight of the newest window in a class's arrival rate while the rate
-/// holds steady: about two and a half seconds of memory. A quarter second of
-/// Poisson arrivals alone is too noisy (±17 % at 140 a second), and the rate
-/// left to the lowest class served, a small difference of large rates,
-/// swung by more than itself — waiters of that class were then refused as
-/// hopeless when they would have made it.
-const RATE_EWMA_ALPHA: f64 = 0.1;
-/// How many standard deviations of Poisson noise (√ of the expected count)
-/// a window's count may stray from the smoothed rate before it is taken as
-/// a change of load rather than noise: the rate then jumps to the window's.
-const RATE_CHANGE_SIGMAS: f64 = 3.0;
+/// How much of the past a class's arrival rate remembers while its load
+/// holds steady, in seconds. A quarter second of Poisson arrivals alone is
+/// too noisy (±17 % at 140 a second), and the rate left to the lowest class
+/// served, a small difference of large rates, swung by more than itself —
+/// waiters of that class were then refused as hopeless when they would have
+/// made it.
+const RATE_MEMORY_SECS: f64 = 2.5;
+/// How many standard deviations of noise a window's count may stray from
+/// what the rate predicts before it is taken, on its own, as a change of
+/// load: the rate then starts afresh from that window. A step to 5× strays
+/// by ten or more.
+const RATE_JUMP_SIGMAS: f64 = 5.0;
+/// How far two windows in a row may stray the same way before they are
+/// taken as a change of load: the rate then starts afresh from the two. One
+/// such window alone is noise — with five classes and four windows a
+/// second, one comes every few minutes, and starting afresh from it set a
+/// rate from the very window least like the load.
+const RATE_DRIFT_SIGMAS: f64 = 3.0;
+/// How lucky a waiter may get before it is shed as hopeless: the standard
+/// deviations of Poisson noise by which the overtaking classes may send
+/// fewer requests than their rates predict (see
+/// [`State::may_be_admitted_within`]).
+const HOPELESS_SIGMAS: f64 = 2.0;
 /// A class arriving at less than this share of the rate left to it is not
 /// overloaded: its queue drains, and its newcomers may use all of their
 /// timeout (see [`State::margin`]).
@@ -55,7 +67,7 @@ impl State {
                 // The tail waits behind everyone; the head has the least time left.
                 let hopeless = |key: usize, ahead: usize| {
                     let left = (self.nodes[key].enqueued + timeout).saturating_duration_since(now);
-                    self.wait_behind(q, ahead) > left
+                    !self.may_be_admitted_within(q, ahead, left)
                 };
                 let victim = if hopeless(tail, above + list.len() - 1) {
                     tail
@@ -71,11 +83,10 @@ impl State {
         }
     }
 
-    /// How fast waiters of class `p` are served, in admissions per second:
-    /// the measured service rate (`limit` / mean hold time) less, under
+    /// The measured service rate (`limit` / mean hold time) and, under
     /// [`Drain::Priority`], the arrival rate of the classes that overtake
-    /// `p`. `None` while nothing has been measured.
-    fn service_rate(&self, p: Priority) -> Option<f64> {
+    /// `p`, in admissions per second. `None` while nothing has been measured.
+    fn rates(&self, p: Priority) -> Option<(f64, f64)> {
         let hold = self.stats.mean_hold().as_secs_f64();
         if hold <= 0.0 {
             return None;
@@ -85,11 +96,66 @@ impl State {
             Drain::Priority => Priority::ALL
                 .into_iter()
                 .filter(|&r| r > p)
-                .map(|r| self.arrival_rate[r.index()])
+                .map(|r| self.arrival_rate[r.index()].per_sec())
                 .sum(),
             _ => 0.0,
         };
-        Some(mu - overtaking)
+        Some((mu, overtaking))
+    }
+
+    /// How fast waiters of class `p` are served, in admissions per second:
+    /// the service rate less what overtaking classes take. `None` while
+    /// nothing has been measured.
+    fn service_rate(&self, p: Priority) -> Option<f64> {
+        self.rates(p).map(|(mu, overtaking)| mu - overtaking)
+    }
+
+    /// Whether a waiter of class `p` with `ahead` waiters before it may
+    /// still be admitted within `left`: whether it would be if the
+    /// overtaking classes sent [`HOPELESS_SIGMAS`] standard deviations of
+    /// Poisson noise fewer requests than their rates predict. A waiter is
+    /// shed as hopeless only when even that luck would not save it: near
+    /// capacity, the rate left to the lowest class served is a small
+    /// difference of large rates, and a waiter shed on the mean estimate
+    /// would often have made it — work the service had room for, lost.
+    /// No luck saves a class the classes above it starve (arriving faster
+    /// than the service admits): what of them it does not admit is refused,
+    /// not absent, and one of them fewer only makes room for the next. True
+    /// while nothing has been measured.
+    fn may_be_admitted_within(&self, p: Priority, ahead: usize, left: Duration) -> bool {
+        let Some((mu, overtaking)) = self.rates(p) else {
+            return true;
+        };
+        if overtaking >= mu {
+            return false;
+        }
+        let t = left.as_secs_f64();
+        let expected = overtaking * t;
+        // Fewer than none cannot come.
+        let lucky = (expected - HOPELESS_SIGMAS * expected.sqrt()).max(0.0);
+        mu * t - lucky >= (ahead + 1) as f64
+    }
+
+    /// Whether a newcomer of `p` could not be admitted within `timeout` even
+    /// with luck (see [`may_be_admitted_within`](Self::may_be_admitted_within)):
+    /// what bounds a class whose margin is above one.
+    pub(super) fn hopeless_newcomer(&self, p: Priority, timeout: Duration) -> bool {
+        if self.gate.in_flight() < self.gate.limit() && self.all.is_empty() {
+            return false;
+        }
+        !self.may_be_admitted_within(p, self.ahead_of_newcomer(p), timeout)
+    }
+
+    /// How many waiters a newcomer of `p` would wait behind.
+    fn ahead_of_newcomer(&self, p: Priority) -> usize {
+        match self.config.drain {
+            Drain::Priority => Priority::ALL
+                .into_iter()
+                .filter(|&q| q >= p)
+                .map(|q| self.class_len(q))
+                .sum(),
+            _ => self.queue_len(),
+        }
     }
 
     /// How much of its timeout a newcomer of `p` may expect to wait and still
@@ -102,12 +168,35 @@ impl State {
         let configured = self.config.queue_margins[p.index()];
         match self.service_rate(p) {
             Some(rate)
-                if self.rates_measured && self.arrival_rate[p.index()] < UNDERLOADED * rate =>
+                if self.rates_measured
+                    && self.arrival_rate[p.index()].per_sec() < UNDERLOADED * rate =>
             {
-                1.0
+                configured.max(1.0)
             }
             _ => configured,
         }
+    }
+
+    /// Whether class `p` arrives faster than the rate left to it, by the
+    /// measured rates, under [`Drain::Priority`] with outranking on: it is
+    /// being turned away, and (as after two refusals within the outrank
+    /// window) no newcomer below it is admitted — a permit that comes free
+    /// in a moment it has nobody waiting is kept for its next arrival.
+    pub(super) fn overloaded(&self, p: Priority) -> bool {
+        self.rates_measured
+            && self.config.drain == Drain::Priority
+            && !self.config.outrank_window.is_zero()
+            && self
+                .service_rate(p)
+                .is_some_and(|rate| self.arrival_rate[p.index()].per_sec() > rate)
+    }
+
+    /// Whether any class with classes below it is [`overloaded`](Self::overloaded).
+    pub(super) fn any_overloaded(&self) -> bool {
+        Priority::ALL
+            .into_iter()
+            .skip(1)
+            .any(|p| self.overloaded(p))
     }
 
     /// How long a waiter of class `p` with `ahead` waiters before it would
@@ -131,20 +220,12 @@ impl State {
         if self.gate.in_flight() < self.gate.limit() && self.all.is_empty() {
             return Duration::ZERO;
         }
-        let ahead = match self.config.drain {
-            Drain::Priority => Priority::ALL
-                .into_iter()
-                .filter(|&q| q >= p)
-                .map(|q| self.class_len(q))
-                .sum(),
-            _ => self.queue_len(),
-        };
-        self.wait_behind(p, ahead)
+        self.wait_behind(p, self.ahead_of_newcomer(p))
     }
 
     /// Refreshes the arrival rate of each class, every 250 ms at most, from
     /// how many requests of it have been admitted, refused or are waiting
-    /// (see [`smoothed_rate`]).
+    /// (see [`ArrivalRate`]).
     pub(super) fn update_arrival_rates(&mut self, now: Instant) {
         let totals: [u64; 5] = std::array::from_fn(|i| {
             let p = Priority::from_index(i).expect("five classes");
@@ -160,10 +241,13 @@ impl State {
                 self.rates_measured = true;
                 for i in 0..5 {
                     let count = totals[i].saturating_sub(before[i]) as f64;
-                    let old = self.arrival_rate[i];
-                    self.arrival_rate[i] = smoothed_rate(old, count, secs);
+                    self.arrival_rate[i].add(count, secs);
                 }
                 self.rate_window = Some((now, totals));
+                if self.any_overloaded() {
+                    // Lower newcomers go through the lock to be refused.
+                    self.gate.set_outranking(true);
+                }
             }
         }
     }
@@ -179,38 +263,156 @@ impl State {
     }
 }
 
-/// The arrival rate after a window of `secs` that saw `count` arrivals,
-/// from the rate `old` before it: smoothed while the count is within Poisson
-/// noise of what `old` predicts, the window's own rate once it is not (the
-/// load changed: a step to 5× is seen in one window, not in seconds), and
-/// after a long quiet gap.
-fn smoothed_rate(old: f64, count: f64, secs: f64) -> f64 {
-    let rate = count / secs;
-    let expected = old * secs;
-    let changed = (count - expected).abs() > RATE_CHANGE_SIGMAS * expected.max(1.0).sqrt();
-    if changed || secs > 4.0 * RATE_WINDOW_SECS {
-        rate
-    } else {
-        RATE_EWMA_ALPHA * rate + (1.0 - RATE_EWMA_ALPHA) * old
+/// One class's arrival rate: the arrivals counted over the time since its
+/// load last changed, at most [`RATE_MEMORY_SECS`] of it.
+///
+/// While the load holds steady, each window's count is added in and the
+/// oldest time is forgotten, so the rate is the mean over the last few
+/// seconds. A change of load is a window whose count strays from what the
+/// rate predicts by more than [`RATE_JUMP_SIGMAS`] standard deviations of
+/// noise (the window's Poisson noise and the rate's own error), or two in a
+/// row that stray the same way by more than [`RATE_DRIFT_SIGMAS`]: the rate
+/// then starts afresh from the window(s) that showed it, and is the mean
+/// since the change from then on. A step to 5× is seen in one window. So is
+/// a window after a long quiet gap: the old rate says nothing of it.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(in crate::limiter) struct ArrivalRate {
+    count: f64,
+    secs: f64,
+    /// The last window, when it strayed by more than [`RATE_DRIFT_SIGMAS`]
+    /// (count, seconds, which way): not yet in the rate.
+    strayed: Option<(f64, f64, bool)>,
+}
+
+impl ArrivalRate {
+    /// Arrivals per second; zero before any window.
+    pub(in crate::limiter) fn per_sec(self) -> f64 {
+        if self.secs > 0.0 {
+            self.count / self.secs
+        } else {
+            0.0
+        }
+    }
+
+    /// Adds a window of `secs` that saw `count` arrivals.
+    fn add(&mut self, count: f64, secs: f64) {
+        if self.secs <= 0.0 || secs > 4.0 * RATE_WINDOW_SECS {
+            *self = ArrivalRate::starting(count, secs);
+            return;
+        }
+        let expected = self.per_sec() * secs;
+        let sigma = (expected.max(1.0) * (1.0 + secs / self.secs)).sqrt();
+        let off = (count - expected) / sigma;
+        let up = off > 0.0;
+        if off.abs() > RATE_JUMP_SIGMAS {
+            *self = ArrivalRate::starting(count, secs);
+        } else if off.abs() > RATE_DRIFT_SIGMAS {
+            match self.strayed.take() {
+                Some((c, t, was_up)) if was_up == up => {
+                    *self = ArrivalRate::starting(c + count, t + secs);
+                }
+                _ => self.strayed = Some((count, secs, up)),
+            }
+        } else {
+            // A lone window that strayed was noise after all: count it in.
+            if let Some((c, t, _)) = self.strayed.take() {
+                self.fold(c, t);
+            }
+            self.fold(count, secs);
+        }
+    }
+
+    fn starting(count: f64, secs: f64) -> ArrivalRate {
+        ArrivalRate {
+            count,
+            secs,
+            strayed: None,
+        }
+    }
+
+    /// Counts a window in, forgetting time past [`RATE_MEMORY_SECS`].
+    fn fold(&mut self, count: f64, secs: f64) {
+        let keep = ((RATE_MEMORY_SECS - secs) / self.secs).clamp(0.0, 1.0);
+        self.count = self.count * keep + count;
+        self.secs = self.secs * keep + secs;
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::smoothed_rate;
+    use super::ArrivalRate;
+
+    fn after(windows: &[f64]) -> ArrivalRate {
+        let mut r = ArrivalRate::default();
+        for &count in windows {
+            r.add(count, 0.25);
+        }
+        r
+    }
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() < 1e-9
+    }
 
     #[test]
-    fn noise_is_smoothed_and_a_change_of_load_is_taken_at_once() {
-        // 140/s over 250 ms predicts 35 arrivals; 41 is within noise.
-        let r = smoothed_rate(140.0, 41.0, 0.25);
-        assert!((r - (0.1 * 164.0 + 0.9 * 140.0)).abs() < 1e-9, "{r}");
-        // 70 is twice the load: taken as it is.
-        assert_eq!(smoothed_rate(140.0, 70.0, 0.25), 280.0);
-        // A class that starts arriving is seen at once.
-        assert_eq!(smoothed_rate(0.0, 5.0, 0.25), 20.0);
-        // And one that stops.
-        assert_eq!(smoothed_rate(140.0, 0.0, 0.25), 0.0);
-        // After a long quiet gap the old rate says nothing.
-        assert_eq!(smoothed_rate(140.0, 10.0, 2.0), 5.0);
+    fn steady_load_is_the_mean_of_the_last_seconds() {
+        // 140/s over 250 ms windows, with noise: the mean of the windows.
+        let r = after(&[35.0, 41.0, 30.0, 38.0]);
+        assert!(close(r.per_sec(), 144.0 / 1.0), "{r:?}");
+        // A window at the edge of noise moves it by its share, no more.
+        let steady = after(&[35.0; 10]);
+        let mut r = steady;
+        r.add(48.0, 0.25);
+        assert!(close(r.per_sec(), (35.0 * 9.0 + 48.0) / 2.5), "{r:?}");
+        // Ten seconds of it still weigh only the last two and a half.
+        let mut long = after(&[35.0; 40]);
+        long.add(48.0, 0.25);
+        assert!(close(long.per_sec(), r.per_sec()), "{long:?}");
+        // One window past three sigmas (~55 where 35 come) is held back: if
+        // the next is ordinary, both are counted in as noise.
+        let mut r = steady;
+        r.add(55.0, 0.25);
+        assert!(close(r.per_sec(), 140.0), "{r:?}");
+        r.add(35.0, 0.25);
+        // (Each window forgets a tenth of the 2.5 s before it.)
+        let both = 0.9 * (0.9 * 350.0 + 55.0) + 35.0;
+        assert!(close(r.per_sec(), both / 2.5), "{r:?}");
+    }
+
+    #[test]
+    fn a_change_of_load_is_taken_at_once_and_then_averaged() {
+        // Five times the load: taken as it is …
+        let mut r = after(&[35.0; 10]);
+        r.add(175.0, 0.25);
+        assert!(close(r.per_sec(), 700.0), "{r:?}");
+        // … and the windows after it are averaged with it, not with the old load.
+        r.add(165.0, 0.25);
+        assert!(close(r.per_sec(), 680.0), "{r:?}");
+        // Twice a load of 80/s strays by less: taken after a second window
+        // that strays the same way, from the two.
+        let mut r = after(&[20.0; 10]);
+        r.add(40.0, 0.25);
+        assert!(close(r.per_sec(), 80.0), "{r:?}");
+        r.add(38.0, 0.25);
+        assert!(close(r.per_sec(), 156.0), "{r:?}");
+        // A class that starts arriving is seen at once, and one that stops.
+        assert!(close(after(&[0.0, 0.0, 8.0]).per_sec(), 32.0));
+        assert!(close(after(&[35.0, 35.0, 35.0, 0.0]).per_sec(), 0.0));
+    }
+
+    #[test]
+    fn one_noisy_window_does_not_stand_for_seconds() {
+        // 35 a second, a quarter second at a time, with a burst of 14 (a
+        // seven-in-a-thousand window). It used to become the rate, and the
+        // windows after it were averaged in slowly.
+        let r = after(&[9.0, 8.0, 9.0, 14.0, 8.0, 9.0]);
+        assert!((r.per_sec() - 35.0).abs() < 5.0, "{r:?}");
+    }
+
+    #[test]
+    fn after_a_long_quiet_gap_the_old_rate_says_nothing() {
+        let mut r = after(&[35.0; 10]);
+        r.add(10.0, 2.0);
+        assert!(close(r.per_sec(), 5.0), "{r:?}");
     }
 }
