@@ -16,7 +16,8 @@ use tokio_test::task::{Spawn, spawn};
 use tokio_test::{assert_pending, assert_ready_err, assert_ready_ok};
 use tower::{Layer, ServiceExt, service_fn};
 use tower_pressure_admission::{
-    Acquire, AdmitRequest, BoxError, GenericAdmissionLayer, Permit, PriorityLimiter,
+    Acquire, AdmitRequest, BoxError, DEFAULT_OUTRANK_WINDOW, GenericAdmissionLayer, Permit,
+    PriorityLimiter,
 };
 use tower_pressure_core::metrics::LAYER_ADMISSION;
 use tower_pressure_core::{Deadline, Event, EventBus, Overloaded, Priority, Reason};
@@ -450,32 +451,100 @@ async fn a_class_starved_by_the_arrival_rate_of_higher_classes_is_refused_at_onc
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_class_arriving_faster_than_it_is_served_keeps_lower_newcomers_out() {
+async fn a_newcomer_refused_for_load_sheds_the_lower_waiters_the_rates_say_cannot_make_it() {
+    // One High waiter at most: the next is refused for load at once.
+    let l = PriorityLimiter::builder()
+        .limit(1)
+        .max_queue(100)
+        .class_queue_cap(Priority::High, 1)
+        .build()
+        .unwrap();
+    teach_hold_time(&l, Duration::from_millis(100), 5).await;
+    let held = l.try_acquire(Priority::Normal).unwrap();
+    let mut low = spawn(l.acquire(Priority::Low));
+    assert_pending!(low.poll());
+    let mut high = spawn(l.acquire(Priority::High));
+    assert_pending!(high.poll());
+    // High keeps arriving at 20 a second, twice what is served; each
+    // newcomer is refused at once, none queues.
+    let mut refused = 0;
+    while !low.is_woken() && refused < 20 {
+        tokio::time::advance(Duration::from_millis(50)).await;
+        let err = l.acquire(Priority::High).await.unwrap_err();
+        assert_eq!(err.reason(), Reason::QueueFull);
+        refused += 1;
+    }
+    // The Low waiter was told as soon as the rates showed High taking it
+    // all, not at its own timeout.
+    assert_eq!(
+        assert_ready_err!(low.poll()).reason(),
+        Reason::DeadlineUnmeetable
+    );
+    assert!(refused < 20, "told only after {refused} refusals");
+    drop(held);
+    drop(assert_ready_ok!(high.poll()));
+    assert_idle(&l);
+}
+
+#[tokio::test(start_paused = true)]
+async fn requests_refused_for_their_own_lapsed_deadline_do_not_make_their_class_look_overloaded() {
     let l = PriorityLimiter::builder()
         .limit(1)
         .max_queue(100)
         .build()
         .unwrap();
+    teach_hold_time(&l, Duration::from_millis(100), 5).await;
+    let held = l.try_acquire(Priority::Critical).unwrap();
+    let mut high = spawn(l.acquire(Priority::High));
+    assert_pending!(high.poll());
+    // A client sends High requests whose deadline has passed, 40 a second:
+    // four times what is served. Each is refused for its own deadline.
+    for _ in 0..40 {
+        tokio::time::advance(Duration::from_millis(25)).await;
+        let late = with_deadline(Priority::High, Duration::ZERO);
+        let err = l.acquire(late).await.unwrap_err();
+        assert_eq!(err.reason(), Reason::DeadlineUnmeetable);
+    }
+    // They are not load: a Normal newcomer queues behind the one real High
+    // waiter instead of being kept out.
+    let mut normal = spawn(l.acquire(Priority::Normal));
+    assert_pending!(normal.poll());
+    drop(held);
+    drop(assert_ready_ok!(high.poll()));
+    drop(assert_ready_ok!(normal.poll()));
+    assert_idle(&l);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_class_arriving_faster_than_it_is_served_keeps_lower_newcomers_out() {
+    let l = PriorityLimiter::builder()
+        .limit(1)
+        .max_queue(100)
+        .class_queue_cap(Priority::High, 1)
+        .build()
+        .unwrap();
     // One permit held 100 ms at a time: 10 admissions a second.
     teach_hold_time(&l, Duration::from_millis(100), 5).await;
-    // High arrives at 20 a second for three quarters of a second; none is
-    // refused (the queue has room), so only its rate says it is being
-    // turned away.
+    // High arrives at 20 a second for three quarters of a second: one
+    // waits, the rest are refused for load.
     let held = l.try_acquire(Priority::Normal).unwrap();
-    let mut high = Vec::new();
+    let mut high = spawn(l.acquire(Priority::High));
+    assert_pending!(high.poll());
     for _ in 0..15 {
         tokio::time::advance(Duration::from_millis(50)).await;
-        let mut h = spawn(l.acquire(Priority::High));
-        assert_pending!(h.poll());
-        high.push(h);
+        let err = l.acquire(Priority::High).await.unwrap_err();
+        assert_eq!(err.reason(), Reason::QueueFull);
     }
-    // Serve them all: the permit is free and nobody waits.
+    // The waiter is served; then the permit is free and nobody waits.
     drop(held);
-    for h in &mut high {
-        drop(assert_ready_ok!(h.poll()));
-    }
+    let permit = assert_ready_ok!(high.poll());
+    tokio::time::advance(Duration::from_millis(100)).await;
+    drop(permit);
     assert_idle(&l);
-    // The free permit is kept for High's next arrival, not given to Normal.
+    // Past the outrank window, High's refusals alone no longer keep
+    // anyone out; its rate does: the free permit is kept for High's next
+    // arrival, not given to Normal.
+    tokio::time::advance(DEFAULT_OUTRANK_WINDOW).await;
     let err = l.try_acquire(Priority::Normal).unwrap_err();
     assert_eq!(err.reason(), Reason::QueueFull);
     assert_eq!(

@@ -89,7 +89,8 @@ impl Future for Acquire {
             }
             match first {
                 First::Admitted => {
-                    return Poll::Ready(Ok(Permit::new(w.shared.clone(), p, false)));
+                    let measure = w.shared.sample_hold(p);
+                    return Poll::Ready(Ok(Permit::new(w.shared.clone(), p, measure)));
                 }
                 First::Refused(r) => return Poll::Ready(Err(w.shared.overloaded(p, r))),
                 First::Queued(key, give_up_at) => {

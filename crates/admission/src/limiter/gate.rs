@@ -19,8 +19,8 @@ use crate::sync::{AtomicU64, AtomicUsize, Ordering};
 const WAITERS: usize = 0b01;
 /// Emergency mode: admissions go through the lock (which admits only `Critical`).
 const EMERGENCY: usize = 0b10;
-/// A class is being refused for load: admissions go through the lock (which
-/// refuses the classes below it).
+/// A class is being refused for load, or arrives faster than the rate left
+/// to it: admissions go through the lock (which refuses the classes below it).
 const OUTRANKING: usize = 0b100;
 const FLAGS: usize = WAITERS | EMERGENCY | OUTRANKING;
 /// Bits below the count.

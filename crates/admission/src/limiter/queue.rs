@@ -194,7 +194,7 @@ impl State {
     ) -> Result<Entered, Refusal> {
         let p = ask.priority;
         if !self.allowed(p) {
-            return Err(self.refuse(p, Reason::Emergency));
+            return Err(self.refuse_not_load(p, Reason::Emergency));
         }
         // Rates first: whether a class above is overloaded depends on them.
         self.update_arrival_rates(now);
@@ -220,7 +220,7 @@ impl State {
         if let Some(d) = ask.deadline {
             let remaining = d.instant().saturating_duration_since(now);
             if remaining.is_zero() || remaining < estimate {
-                return Err(self.refuse(p, Reason::DeadlineUnmeetable));
+                return Err(self.refuse_not_load(p, Reason::DeadlineUnmeetable));
             }
         }
         let class_full =
@@ -271,14 +271,14 @@ impl State {
     pub(crate) fn admit_without_queue(&mut self, ask: Ask, now: Instant) -> Result<(), Refusal> {
         let p = ask.priority;
         if !self.allowed(p) {
-            return Err(self.refuse(p, Reason::Emergency));
+            return Err(self.refuse_not_load(p, Reason::Emergency));
         }
         self.update_arrival_rates(now);
         if self.outranked(p, now) {
             return Err(self.refuse(p, Reason::QueueFull));
         }
         if ask.deadline.is_some_and(Deadline::is_expired) {
-            return Err(self.refuse(p, Reason::DeadlineUnmeetable));
+            return Err(self.refuse_not_load(p, Reason::DeadlineUnmeetable));
         }
         if self.all.is_empty() && self.gate.admit_locked() {
             self.count_locked_admission(p);
@@ -305,6 +305,15 @@ impl State {
             }
             None => false,
         }
+    }
+
+    /// A refusal at arrival that says nothing of the load — the request's
+    /// own deadline, emergency mode — and so is left out of the arrival
+    /// rates: a client sending requests with lapsed deadlines must not make
+    /// its class look overloaded and shut out the classes below it.
+    fn refuse_not_load(&mut self, p: Priority, reason: Reason) -> Refusal {
+        self.stats.not_load[p.index()] += 1;
+        self.refuse(p, reason)
     }
 
     /// Counts and describes a refusal of a `p` request.
@@ -425,8 +434,9 @@ impl State {
         was
     }
 
-    /// Whether a class above `p` was refused for load within the outrank
-    /// window; clears the gate's flag once no class is.
+    /// Whether a class above `p` outranks it: refused for load twice within
+    /// the outrank window, or [`overloaded`](Self::overloaded) by the
+    /// measured rates. Clears the gate's flag once no class does either.
     fn outranked(&mut self, p: Priority, now: Instant) -> bool {
         let mut any = false;
         let mut above = false;
@@ -443,8 +453,8 @@ impl State {
         let overloaded_above = Priority::ALL
             .into_iter()
             .filter(|&r| r > p)
-            .any(|r| self.overloaded(r));
-        if !any && !self.any_overloaded() {
+            .any(|r| self.overloaded(r, now));
+        if !any && !self.any_overloaded(now) {
             self.gate.set_outranking(false);
         }
         above || overloaded_above
@@ -463,9 +473,10 @@ impl State {
     /// A `p` request was refused for load. The second such refusal within
     /// the outrank window (a class being turned away, not one unlucky
     /// request) keeps every newcomer below `p` out for the window. Those
-    /// below it already waiting keep their place: they are served only when
-    /// no higher class waits, and refusing them after their wait would make
-    /// slow refusals of what could be fast ones.
+    /// below it already waiting are not flushed: they are served only when
+    /// no higher class waits, and refusing them all after their wait would
+    /// make slow refusals of what could be fast ones — only those the rates
+    /// say cannot make it are shed (see [`refused_for_load`](Self::refused_for_load)).
     fn outrank_below(&mut self, p: Priority, now: Instant) {
         let window = self.config.outrank_window;
         if window.is_zero() || self.config.drain != Drain::Priority {

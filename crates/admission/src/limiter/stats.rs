@@ -10,8 +10,10 @@ use tower_pressure_core::{Priority, Reason};
 /// The largest queue wait a histogram resolves, in microseconds (one hour).
 const MAX_WAIT_MICROS: u64 = 3_600_000_000;
 /// The memory of the mean hold time, in seconds: a new hold time weighs
-/// `1 − e^(−Δt/τ)` against the mean, `Δt` the time since the last one
-/// (within [`HOLD_MIN_WEIGHT`] and [`HOLD_MAX_WEIGHT`]). Hold
+/// `1 − e^(−Δt/τ)` against the mean, `Δt` the time since the last one,
+/// within [`HOLD_MIN_WEIGHT`] and [`HOLD_MAX_WEIGHT`] — so about a second
+/// while holds are measured more than ~5 times a second (at the floor, the
+/// last hundred holds), and the last five or so when they come slower. Hold
 /// times of a busy limit vary by the waits behind them (at 4 slots and 5
 /// permits, between one and two units of work); a mean over the last few
 /// holds moved the service rate estimate by ±8 %, and with it the rate left
@@ -55,6 +57,10 @@ impl ClassCounts {
 #[derive(Debug)]
 pub(crate) struct Stats {
     pub(crate) counts: [ClassCounts; 5],
+    /// Of the refusals in `counts`, those at arrival that say nothing of
+    /// the load (the request's own deadline, emergency mode): not arrivals
+    /// for the arrival rates.
+    pub(crate) not_load: [u64; 5],
     pub(crate) cancelled: u64,
     /// Queue waits of the requests that queued, in microseconds. Those
     /// admitted at once are counted by the gate and folded in as zeros when
@@ -72,6 +78,7 @@ impl Stats {
         };
         Stats {
             counts: [ClassCounts::default(); 5],
+            not_load: [0; 5],
             cancelled: 0,
             waits: [hist(), hist(), hist(), hist(), hist()],
             mean_hold_secs: None,
