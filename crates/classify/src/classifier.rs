@@ -28,6 +28,8 @@ pub const DEFAULT_DEADLINES: [Duration; 5] = [
     Duration::from_secs(5),
     Duration::from_millis(2500),
 ];
+/// `grpc-timeout`, parsed once rather than per request.
+static GRPC_TIMEOUT: HeaderName = HeaderName::from_static("grpc-timeout");
 /// The longest deadline a header may state (one day); longer is capped.
 const MAX_HEADER_DEADLINE: Duration = Duration::from_secs(86_400);
 
@@ -136,7 +138,7 @@ impl Classifier {
 
     fn deadline(&self, headers: &HeaderMap, priority: Priority) -> Option<Deadline> {
         let from_grpc = || {
-            let v = headers.get("grpc-timeout")?;
+            let v = headers.get(&GRPC_TIMEOUT)?;
             Deadline::parse_grpc_timeout(v.to_str().ok()?)
         };
         let from_header = || {
