@@ -253,7 +253,7 @@ const TARGETS: [Target; 16] = [
         goal: Goal::MedianAtMostNs(100.0),
     },
     Target {
-        what: "classify layer (voice-service preset)",
+        what: "classify layer (voice-service preset, request with no extensions yet: includes http's first-extension allocation)",
         group: "classify_layer",
         bench: "voice_service_preset",
         goal: Goal::MedianAtMostNs(100.0),
@@ -320,7 +320,7 @@ const TARGETS: [Target; 16] = [
         },
     },
     Target {
-        what: "classify layer (voice-service preset, request already carrying extensions)",
+        what: "classify layer (voice-service preset, request already carrying extensions, as under axum's Router, which inserts OriginalUri)",
         group: "classify_layer",
         bench: "voice_service_preset_extensions_allocated",
         goal: Goal::MedianAtMostNs(100.0),
