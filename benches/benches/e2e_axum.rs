@@ -119,6 +119,76 @@ fn e2e(c: &mut Criterion) {
         });
     }
     g.finish();
+    // Criterion measures the two one after the other, seconds apart; on a
+    // shared machine their ratio swung from 0.74 to 1.66 between runs. The
+    // paired rounds below put the two side by side instead.
+    if std::env::args().any(|a| a == "--bench") {
+        paired(&rt, &client, bare, stacked);
+    }
+}
+
+/// Rounds of the paired measurement.
+const ROUNDS: usize = 40;
+/// Requests per server per round.
+const PER_ROUND: u64 = 4000;
+
+/// [`ROUNDS`] rounds, each timing [`PER_ROUND`] requests to the bare server
+/// and as many to the full stack, back to back (in alternating order, so
+/// that neither always goes first); the ratio of each round's two times,
+/// and their median, go to `paired.json` in the group's criterion folder,
+/// which `cargo xtask bench` reads.
+fn paired(rt: &Runtime, client: &HttpClient, bare: SocketAddr, stacked: SocketAddr) {
+    let mut ratios: Vec<f64> = (0..ROUNDS)
+        .map(|round| {
+            let time = |addr| rt.block_on(requests(client, addr, PER_ROUND)).as_secs_f64();
+            let (b, s) = if round % 2 == 0 {
+                let b = time(bare);
+                (b, time(stacked))
+            } else {
+                let s = time(stacked);
+                (time(bare), s)
+            };
+            s / b
+        })
+        .collect();
+    let rounds = ratios.clone();
+    ratios.sort_by(f64::total_cmp);
+    let median = (ratios[ROUNDS / 2 - 1] + ratios[ROUNDS / 2]) / 2.0;
+    println!(
+        "e2e_axum_hello paired: full stack / bare time per request, median of {ROUNDS} rounds of {PER_ROUND}: {median:.3} (range {:.3}–{:.3})",
+        ratios[0],
+        ratios[ROUNDS - 1]
+    );
+    let json = format!(
+        "{{\"rounds\":{ROUNDS},\"requests_per_round\":{PER_ROUND},\"median_ratio\":{median},\"ratios\":[{}]}}\n",
+        rounds
+            .iter()
+            .map(f64::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    let dir = criterion_dir().join("e2e_axum_hello");
+    if let Err(e) =
+        std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(dir.join("paired.json"), json))
+    {
+        eprintln!(
+            "e2e_axum_hello paired: could not write {}: {e}",
+            dir.display()
+        );
+    }
+}
+
+/// Where criterion keeps its results, as `cargo xtask bench` looks for them:
+/// `$CRITERION_HOME`, else `$CARGO_TARGET_DIR/criterion`, else the
+/// workspace's `target/criterion` (benches run in their package's folder).
+fn criterion_dir() -> std::path::PathBuf {
+    let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    if let Some(home) = std::env::var_os("CRITERION_HOME") {
+        return workspace.join(home);
+    }
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| workspace.join("target"), |t| workspace.join(t))
+        .join("criterion")
 }
 
 criterion_group! {
