@@ -68,6 +68,8 @@ pub struct HttpClassifier;
 
 /// gRPC status codes that mean overload or timeout below us.
 const GRPC_DROPS: [&[u8]; 3] = [b"4", b"8", b"14"];
+/// `grpc-status`, parsed once rather than per response.
+static GRPC_STATUS: http::HeaderName = http::HeaderName::from_static("grpc-status");
 
 impl<B, E: 'static> Classify<Response<B>, E> for HttpClassifier {
     fn classify(&self, result: Result<&Response<B>, &E>) -> Outcome {
@@ -75,7 +77,7 @@ impl<B, E: 'static> Classify<Response<B>, E> for HttpClassifier {
             Ok(response) => {
                 let grpc_drop = response
                     .headers()
-                    .get("grpc-status")
+                    .get(&GRPC_STATUS)
                     .is_some_and(|v| GRPC_DROPS.contains(&v.as_bytes()));
                 if response.status().is_server_error() || grpc_drop {
                     Outcome::Dropped
