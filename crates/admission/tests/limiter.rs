@@ -17,7 +17,7 @@ use tokio_test::{assert_pending, assert_ready_err, assert_ready_ok};
 use tower::{Layer, ServiceExt, service_fn};
 use tower_pressure_admission::{
     Acquire, AdmitRequest, BoxError, DEFAULT_OUTRANK_WINDOW, GenericAdmissionLayer, Permit,
-    PriorityLimiter,
+    PriorityLimiter, PriorityLimiterBuilder,
 };
 use tower_pressure_core::metrics::LAYER_ADMISSION;
 use tower_pressure_core::{Deadline, Event, EventBus, Overloaded, Priority, Reason};
@@ -43,6 +43,14 @@ async fn teach_hold_time(l: &PriorityLimiter, hold: Duration, n: usize) {
     // Normal request per `hold`) does not count as traffic that overtakes
     // the lower classes in the test that follows.
     tokio::time::advance(hold * 20).await;
+}
+
+/// One permit, room for 100 waiters, and a measured hold of 100 ms (ten
+/// admissions a second); `builder` sets the rest.
+async fn one_permit_held_100ms(builder: PriorityLimiterBuilder) -> PriorityLimiter {
+    let l = builder.limit(1).max_queue(100).build().unwrap();
+    teach_hold_time(&l, Duration::from_millis(100), 5).await;
+    l
 }
 
 /// A request of `priority` whose caller gives up `after` from now.
@@ -414,13 +422,7 @@ async fn a_waiter_pushed_back_past_its_timeout_by_higher_classes_is_refused_at_o
 
 #[tokio::test(start_paused = true)]
 async fn a_class_starved_by_the_arrival_rate_of_higher_classes_is_refused_at_once() {
-    let l = PriorityLimiter::builder()
-        .limit(1)
-        .max_queue(100)
-        .build()
-        .unwrap();
-    // One permit held 100 ms at a time: 10 admissions a second.
-    teach_hold_time(&l, Duration::from_millis(100), 5).await;
+    let l = one_permit_held_100ms(PriorityLimiter::builder()).await;
     let held = l.try_acquire(Priority::Normal).unwrap();
     let mut low = spawn(l.acquire(Priority::Low));
     assert_pending!(low.poll(), "nothing overtakes Low yet");
@@ -453,13 +455,8 @@ async fn a_class_starved_by_the_arrival_rate_of_higher_classes_is_refused_at_onc
 #[tokio::test(start_paused = true)]
 async fn a_newcomer_refused_for_load_sheds_the_lower_waiters_the_rates_say_cannot_make_it() {
     // One High waiter at most: the next is refused for load at once.
-    let l = PriorityLimiter::builder()
-        .limit(1)
-        .max_queue(100)
-        .class_queue_cap(Priority::High, 1)
-        .build()
-        .unwrap();
-    teach_hold_time(&l, Duration::from_millis(100), 5).await;
+    let l =
+        one_permit_held_100ms(PriorityLimiter::builder().class_queue_cap(Priority::High, 1)).await;
     let held = l.try_acquire(Priority::Normal).unwrap();
     let mut low = spawn(l.acquire(Priority::Low));
     assert_pending!(low.poll());
@@ -488,12 +485,7 @@ async fn a_newcomer_refused_for_load_sheds_the_lower_waiters_the_rates_say_canno
 
 #[tokio::test(start_paused = true)]
 async fn requests_refused_for_their_own_lapsed_deadline_do_not_make_their_class_look_overloaded() {
-    let l = PriorityLimiter::builder()
-        .limit(1)
-        .max_queue(100)
-        .build()
-        .unwrap();
-    teach_hold_time(&l, Duration::from_millis(100), 5).await;
+    let l = one_permit_held_100ms(PriorityLimiter::builder()).await;
     let held = l.try_acquire(Priority::Critical).unwrap();
     let mut high = spawn(l.acquire(Priority::High));
     assert_pending!(high.poll());
@@ -517,14 +509,8 @@ async fn requests_refused_for_their_own_lapsed_deadline_do_not_make_their_class_
 
 #[tokio::test(start_paused = true)]
 async fn a_class_arriving_faster_than_it_is_served_keeps_lower_newcomers_out() {
-    let l = PriorityLimiter::builder()
-        .limit(1)
-        .max_queue(100)
-        .class_queue_cap(Priority::High, 1)
-        .build()
-        .unwrap();
-    // One permit held 100 ms at a time: 10 admissions a second.
-    teach_hold_time(&l, Duration::from_millis(100), 5).await;
+    let l =
+        one_permit_held_100ms(PriorityLimiter::builder().class_queue_cap(Priority::High, 1)).await;
     // High arrives at 20 a second for three quarters of a second: one
     // waits, the rest are refused for load.
     let held = l.try_acquire(Priority::Normal).unwrap();
