@@ -15,7 +15,8 @@ use crate::{Classify, Outcome};
 /// One request in flight: counted out on drop, whatever happens.
 pub(crate) struct Recording {
     pub(crate) shared: Arc<Shared>,
-    pub(crate) started: Instant,
+    /// When it started and the weight of its latency, if it is timed.
+    pub(crate) started: Option<(Instant, u64)>,
     pub(crate) in_flight: usize,
 }
 

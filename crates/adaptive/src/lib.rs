@@ -107,6 +107,7 @@ pub use classify::{Classify, HttpClassifier};
 pub use layer::AdaptiveLayer;
 pub use limit::{
     AdaptiveLimit, AdaptiveLimitBuilder, DEFAULT_MIN_RTT, DEFAULT_MIN_SAMPLES, DEFAULT_MIN_WINDOW,
+    DEFAULT_SAMPLE_EVERY,
 };
 pub use recovery::{
     DEFAULT_STEP_INTERVAL, DEFAULT_STEPS, Recovery, RecoveryBuilder, RecoveryHandle, RecoveryState,

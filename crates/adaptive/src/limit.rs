@@ -2,7 +2,7 @@
 //! admission limiter through its [`LimitHandle`].
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::time::Duration;
 
@@ -18,6 +18,9 @@ pub const DEFAULT_MIN_WINDOW: Duration = Duration::from_secs(1);
 pub const DEFAULT_MIN_SAMPLES: usize = 10;
 /// Default latency below which a success is not a sample (Netflix: 100 µs).
 pub const DEFAULT_MIN_RTT: Duration = Duration::from_micros(100);
+/// The default [`sample_every`](AdaptiveLimitBuilder::sample_every): once a
+/// window is busy, one request in eight is timed.
+pub const DEFAULT_SAMPLE_EVERY: u64 = 8;
 
 /// Drives an admission limiter's concurrency limit from the latencies and
 /// outcomes of the requests it admitted.
@@ -97,8 +100,12 @@ pub(crate) struct Shared {
     min_window: Duration,
     min_samples: u64,
     min_rtt: Duration,
+    sample_every: u64,
     target: LimitHandle,
     in_flight: AtomicUsize,
+    /// Requests started since the window opened (see
+    /// [`AdaptiveLimitBuilder::sample_every`]).
+    sequence: AtomicU64,
     control: Mutex<Control>,
     frozen: AtomicBool,
     events: Option<EventBus>,
@@ -119,6 +126,7 @@ pub struct AdaptiveLimitBuilder {
     min_window: Duration,
     min_samples: usize,
     min_rtt: Duration,
+    sample_every: u64,
     events: Option<EventBus>,
 }
 
@@ -142,6 +150,19 @@ impl AdaptiveLimitBuilder {
         self
     }
 
+    /// Once eight times `min_samples` requests have started in a window,
+    /// times only one request in `n` and counts each timed success `n` times, so that
+    /// the window's counts stay estimates of every request's (default
+    /// [`DEFAULT_SAMPLE_EVERY`]; 1 times every request). Reading the clock
+    /// twice is most of what the layer costs a request, and a window of
+    /// thousands learns no more from all of them than from an eighth. Drops
+    /// are counted whether timed or not; a window closes on a timed request
+    /// or a drop.
+    pub fn sample_every(mut self, n: u64) -> Self {
+        self.sample_every = n;
+        self
+    }
+
     /// Emits [`Event::LimitChanged`] on `bus` whenever this driver changes
     /// the limit. (The admission limiter emits its own on its own bus, if it
     /// has one; give the bus to one of them.)
@@ -155,13 +176,21 @@ impl AdaptiveLimitBuilder {
     ///
     /// # Errors
     ///
-    /// [`ConfigError`] for `min_samples` 0 (`"adaptive.min_samples"`).
+    /// [`ConfigError`] for `min_samples` 0 (`"adaptive.min_samples"`) or
+    /// `sample_every` 0 (`"adaptive.sample_every"`).
     pub fn build(self) -> Result<AdaptiveLimit, ConfigError> {
         if self.min_samples == 0 {
             return Err(ConfigError::new(
                 "adaptive.min_samples",
                 0,
                 "must be at least 1",
+            ));
+        }
+        if self.sample_every == 0 {
+            return Err(ConfigError::new(
+                "adaptive.sample_every",
+                0,
+                "must be at least 1 (1 times every request)",
             ));
         }
         let initial = self.algorithm.limit();
@@ -171,8 +200,10 @@ impl AdaptiveLimitBuilder {
                 min_window: self.min_window,
                 min_samples: self.min_samples as u64,
                 min_rtt: self.min_rtt,
+                sample_every: self.sample_every,
                 target: self.target,
                 in_flight: AtomicUsize::new(0),
+                sequence: AtomicU64::new(0),
                 control: Mutex::new(Control {
                     algorithm: self.algorithm,
                     pinned: None,
@@ -195,6 +226,7 @@ impl fmt::Debug for AdaptiveLimitBuilder {
             .field("min_window", &self.min_window)
             .field("min_samples", &self.min_samples)
             .field("min_rtt", &self.min_rtt)
+            .field("sample_every", &self.sample_every)
             .finish_non_exhaustive()
     }
 }
@@ -217,6 +249,7 @@ impl AdaptiveLimit {
             min_window: DEFAULT_MIN_WINDOW,
             min_samples: DEFAULT_MIN_SAMPLES,
             min_rtt: DEFAULT_MIN_RTT,
+            sample_every: DEFAULT_SAMPLE_EVERY,
             events: None,
         }
     }
@@ -326,6 +359,10 @@ impl fmt::Debug for AdaptiveLimit {
     }
 }
 
+/// The first this many times `min_samples` requests started in a window
+/// are all timed.
+const SAMPLE_ALL_BELOW: u64 = 8;
+
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, Control> {
         // A panicking algorithm leaves its state as it was; carry on with it.
@@ -344,20 +381,47 @@ impl Shared {
         self.in_flight.fetch_sub(1, Ordering::Relaxed);
     }
 
-    /// Records a completed request and closes the window when it is due.
+    /// Whether to time a request starting now, and the weight its latency
+    /// then carries: the first [`SAMPLE_ALL_BELOW`] × `min_samples` requests
+    /// started in a window, then one in `sample_every`, counted that many
+    /// times (see [`AdaptiveLimitBuilder::sample_every`]). Requests are
+    /// counted as they start, timed or not, so that successes too fast to
+    /// count (under `min_rtt`) do not keep every request timed.
     #[inline]
-    pub(crate) fn record(&self, started: Instant, in_flight: usize, outcome: Outcome) {
-        let now = Instant::now();
-        let total = match outcome {
-            Outcome::Success => {
+    pub(crate) fn sample(&self) -> Option<u64> {
+        let every = self.sample_every;
+        if every == 1 {
+            return Some(1);
+        }
+        let n = self.sequence.fetch_add(1, Ordering::Relaxed);
+        if n < SAMPLE_ALL_BELOW * self.min_samples {
+            Some(1)
+        } else {
+            n.is_multiple_of(every).then_some(every)
+        }
+    }
+
+    /// Records a completed request, timed from `started` with its weight
+    /// (see [`sample`](Self::sample)) or not timed, and closes the window
+    /// when it is due. A drop counts whether timed or not.
+    #[inline]
+    pub(crate) fn record(
+        &self,
+        started: Option<(Instant, u64)>,
+        in_flight: usize,
+        outcome: Outcome,
+    ) {
+        let (total, now) = match (outcome, started) {
+            (Outcome::Success, Some((started, weight))) => {
+                let now = Instant::now();
                 let rtt = now.saturating_duration_since(started);
                 if rtt < self.min_rtt {
                     return;
                 }
-                self.window.success(rtt, in_flight)
+                (self.window.success(rtt, in_flight, weight), now)
             }
-            Outcome::Dropped => self.window.drop(in_flight),
-            Outcome::Ignored => return,
+            (Outcome::Dropped, _) => (self.window.drop(in_flight), Instant::now()),
+            (Outcome::Success, None) | (Outcome::Ignored, _) => return,
         };
         if total >= self.min_samples && self.window.age(now) >= self.min_window {
             self.close(now);
@@ -377,6 +441,7 @@ impl Shared {
             return;
         }
         let sample = self.window.close(now);
+        self.sequence.store(0, Ordering::Relaxed);
         control.windows += 1;
         control.last = Some(sample);
         if self.frozen.load(Ordering::Relaxed) || control.pinned.is_some() {

@@ -68,9 +68,10 @@ where
         let in_flight = shared.start();
         // The guard exists before the inner call: a panicking `call` still
         // takes the request back out of the in-flight count.
+        let started = shared.sample().map(|weight| (Instant::now(), weight));
         let recording = Recording {
             shared,
-            started: Instant::now(),
+            started,
             in_flight,
         };
         let fut = self.inner.call(req);

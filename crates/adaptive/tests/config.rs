@@ -123,6 +123,16 @@ fn zero_min_samples_is_refused() {
 }
 
 #[test]
+fn zero_sample_every_is_refused() {
+    let limiter = PriorityLimiter::builder().build().unwrap();
+    let err = AdaptiveLimit::builder(Aimd::default(), limiter.limit_handle())
+        .sample_every(0)
+        .build()
+        .unwrap_err();
+    assert_eq!(err.field(), "adaptive.sample_every");
+}
+
+#[test]
 fn the_defaults_build() {
     assert_eq!(Aimd::default().limit(), 20);
     assert_eq!(Gradient2::default().limit(), 20);
