@@ -4,8 +4,11 @@ use tower_layer::Layer;
 
 use crate::{Adaptive, AdaptiveLimit, HttpClassifier};
 
-/// Records the latency and outcome of every request through it for an
-/// [`AdaptiveLimit`]; made by [`AdaptiveLimit::layer`].
+/// Records the latency and outcome of the requests through it for an
+/// [`AdaptiveLimit`]; made by [`AdaptiveLimit::layer`]. Every drop counts;
+/// once a window is busy, one request in eight is timed and its success
+/// counts for eight (see
+/// [`AdaptiveLimitBuilder::sample_every`](crate::AdaptiveLimitBuilder::sample_every)).
 ///
 /// Put it **inside** the admission layer, so that it measures admitted
 /// work: refusals are answered before they reach it and never count.

@@ -8,7 +8,7 @@ use tower_service::Service;
 use crate::future::{Recording, ResponseFuture};
 use crate::{AdaptiveLimit, Classify};
 
-/// Records the latency and outcome of each request for an
+/// Records the latency and outcome of the requests through it for an
 /// [`AdaptiveLimit`]; see [`AdaptiveLayer`](crate::AdaptiveLayer).
 ///
 /// `poll_ready` forwards the inner service's readiness; nothing is measured
