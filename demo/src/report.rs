@@ -129,15 +129,17 @@ pub(crate) struct Level {
 /// Why the limiter refused, by class (`Bulk` first).
 #[derive(Debug, Serialize)]
 pub(crate) struct Refusals {
-    /// The queue was full, the estimated wait was past the class's margin,
-    /// or a higher class was being refused (outranking).
+    /// The queue (or the class's cap) was full, or a higher class outranked
+    /// it: refused for load twice within the outrank window, or arriving
+    /// faster than the rate left to it.
     pub(crate) queue_full: [u64; 5],
     /// Waited until the class's queue timeout.
     pub(crate) timed_out: [u64; 5],
     /// Pushed out of a full queue by a more important request.
     pub(crate) evicted: [u64; 5],
-    /// Refused, at once or while waiting, because the estimated wait was
-    /// past the time left.
+    /// Refused at arrival because the estimated wait was past the class's
+    /// margin, or it could not be admitted in time even with luck, or its
+    /// own deadline had passed; or shed while waiting as hopeless.
     pub(crate) deadline_unmeetable: [u64; 5],
     /// Refused by emergency mode.
     pub(crate) emergency: [u64; 5],

@@ -151,8 +151,8 @@ impl AdaptiveLimitBuilder {
     }
 
     /// Once eight times `min_samples` requests have started in a window,
-    /// times only one request in `n` and counts each timed success `n` times, so that
-    /// the window's counts stay estimates of every request's (default
+    /// times only one request in `n` and counts each timed success `n`
+    /// times, so that the window's counts stay estimates of every request's (default
     /// [`DEFAULT_SAMPLE_EVERY`]; 1 times every request). Reading the clock
     /// twice is most of what the layer costs a request, and a window of
     /// thousands learns no more from all of them than from an eighth. Drops

@@ -86,12 +86,13 @@ impl From<Priority> for AdmitRequest {
 /// Under [`Drain::Priority`] no request is admitted while a request of a
 /// higher class waits, and requests of one class are admitted in arrival
 /// order. A request that finds a free permit and an empty queue is admitted
-/// without queueing — unless a higher class is being refused for load (twice
-/// within the window): then, for the
-/// [`outrank_window`](PriorityLimiterBuilder::outrank_window)
-/// (100 ms), newcomers of the lower classes are refused (`QueueFull`), so
-/// that under overload a permit freed for a moment goes to the class being
-/// turned away. See [`Drain`] for the other orders and [`Codel`] for
+/// without queueing — unless a higher class is being turned away: refused
+/// for load twice within the
+/// [`outrank_window`](PriorityLimiterBuilder::outrank_window) (100 ms; then
+/// for that window), or arriving faster than the rate left to it (then for
+/// as long as the measured rates say so). Newcomers of the lower classes are
+/// then refused (`QueueFull`), so that under overload a permit freed for a
+/// moment goes to the class being turned away. See [`Drain`] for the other orders and [`Codel`] for
 /// adaptive LIFO.
 ///
 /// # Example
@@ -352,7 +353,7 @@ impl Shared {
             return None;
         }
         let n = this.gate.count_admission(p);
-        Some(Permit::new(this.clone(), p, n % 64 == 1))
+        Some(Permit::new(this.clone(), p, hold_sampled(n)))
     }
 
     /// The fast path for `ask`, skipped when its deadline has passed (the
@@ -424,11 +425,11 @@ impl Shared {
     }
 
     /// Whether to measure the hold of a permit just admitted to `p` under
-    /// the lock without waiting: one in 64, as on the fast path, by the
-    /// class's admission count. (Admissions go through the lock while a
-    /// class outranks the others; unmeasured, the mean hold would freeze.)
+    /// the lock without waiting: as on the fast path, by the class's
+    /// admission count. (Admissions go through the lock while a class
+    /// outranks the others; unmeasured, the mean hold would freeze.)
     pub(crate) fn sample_hold(&self, p: Priority) -> bool {
-        self.gate.admitted(p) % 64 == 1
+        hold_sampled(self.gate.admitted(p))
     }
 
     #[inline]
@@ -441,6 +442,13 @@ impl Shared {
         )
         .increment(1);
     }
+}
+
+/// Whether the `n`th admission of a class without a wait has its hold
+/// measured: one in 64, so that the fast path rarely reads the clock.
+#[inline]
+fn hold_sampled(n: u64) -> bool {
+    n % 64 == 1
 }
 
 /// What a [`PriorityLimiter`] is doing now, and has done so far.

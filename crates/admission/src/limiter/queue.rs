@@ -450,14 +450,11 @@ impl State {
                 None => {}
             }
         }
-        let overloaded_above = Priority::ALL
-            .into_iter()
-            .filter(|&r| r > p)
-            .any(|r| self.overloaded(r, now));
-        if !any && !self.any_overloaded(now) {
+        let overloaded = self.highest_overloaded(now);
+        if !any && overloaded.is_none() {
             self.gate.set_outranking(false);
         }
-        above || overloaded_above
+        above || overloaded.is_some_and(|r| r > p)
     }
 
     /// A `p` newcomer is refused for load: it may start outranking the

@@ -140,10 +140,13 @@ impl State {
     /// with luck (see [`may_be_admitted_within`](Self::may_be_admitted_within)):
     /// what bounds a class whose margin is above one.
     pub(super) fn hopeless_newcomer(&self, p: Priority, timeout: Duration) -> bool {
-        if self.gate.in_flight() < self.gate.limit() && self.all.is_empty() {
-            return false;
-        }
-        !self.may_be_admitted_within(p, self.ahead_of_newcomer(p), timeout)
+        self.newcomer_waits() && !self.may_be_admitted_within(p, self.ahead_of_newcomer(p), timeout)
+    }
+
+    /// Whether a newcomer would wait at all: no permit is free, or somebody
+    /// waits already.
+    fn newcomer_waits(&self) -> bool {
+        self.gate.in_flight() >= self.gate.limit() || !self.all.is_empty()
     }
 
     /// How many waiters a newcomer of `p` would wait behind.
@@ -202,12 +205,14 @@ impl State {
                 .is_some_and(|rate| self.arrival_rate[p.index()].per_sec() > rate)
     }
 
-    /// Whether any class with classes below it is [`overloaded`](Self::overloaded).
-    pub(super) fn any_overloaded(&self, now: Instant) -> bool {
+    /// The highest class with classes below it that is
+    /// [`overloaded`](Self::overloaded), if any.
+    pub(super) fn highest_overloaded(&self, now: Instant) -> Option<Priority> {
         Priority::ALL
             .into_iter()
             .skip(1)
-            .any(|p| self.overloaded(p, now))
+            .rev()
+            .find(|&p| self.overloaded(p, now))
     }
 
     /// How long a waiter of class `p` with `ahead` waiters before it would
@@ -228,7 +233,7 @@ impl State {
     /// overtake plus itself, at the rate left to its class. Zero while
     /// nothing has been measured or when a permit is free.
     pub(crate) fn estimated_wait(&self, p: Priority) -> Duration {
-        if self.gate.in_flight() < self.gate.limit() && self.all.is_empty() {
+        if !self.newcomer_waits() {
             return Duration::ZERO;
         }
         self.wait_behind(p, self.ahead_of_newcomer(p))
@@ -256,7 +261,7 @@ impl State {
                     self.arrival_rate[i].add(count, secs);
                 }
                 self.rate_window = Some((now, totals));
-                if self.any_overloaded(now) {
+                if self.highest_overloaded(now).is_some() {
                     // Lower newcomers go through the lock to be refused.
                     self.gate.set_outranking(true);
                 }
