@@ -107,16 +107,21 @@ impl Rng {
         (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64
     }
 
-    /// A class drawn from [`MIX`].
-    pub(crate) fn class(&mut self) -> Priority {
+    /// A class drawn from `mix` (shares by class, `Bulk` first, summing to 1).
+    pub(crate) fn class_of(&mut self, mix: [f64; 5]) -> Priority {
         let mut u = self.next_f64();
+        let mut last = Priority::Normal;
         for p in Priority::ALL {
-            u -= MIX[p.index()];
+            if mix[p.index()] <= 0.0 {
+                continue;
+            }
+            last = p;
+            u -= mix[p.index()];
             if u < 0.0 {
                 return p;
             }
         }
-        Priority::Normal
+        last
     }
 }
 
@@ -155,26 +160,32 @@ pub(crate) struct Sample {
 }
 
 /// A schedule of `rate` requests a second for `duration`, starting at
-/// `from`, with classes drawn from the mix.
+/// `from`, with classes drawn from `mix`.
 pub(crate) fn constant(
     rate: f64,
     from: Duration,
     duration: Duration,
+    mix: [f64; 5],
     rng: &mut Rng,
 ) -> Vec<(Duration, Priority)> {
     let n = (rate * duration.as_secs_f64()).round() as u64;
     (0..n)
-        .map(|i| (from + Duration::from_secs_f64(i as f64 / rate), rng.class()))
+        .map(|i| {
+            let at = from + Duration::from_secs_f64(i as f64 / rate);
+            (at, rng.class_of(mix))
+        })
         .collect()
 }
 
 /// A schedule of Poisson arrivals at `rate` requests a second on average for
-/// `duration`, starting at `from`: exponential gaps, so requests bunch up
-/// and leave holes as independent clients do.
+/// `duration`, starting at `from`, with classes drawn from `mix`:
+/// exponential gaps, so requests bunch up and leave holes as independent
+/// clients do.
 pub(crate) fn poisson(
     rate: f64,
     from: Duration,
     duration: Duration,
+    mix: [f64; 5],
     rng: &mut Rng,
 ) -> Vec<(Duration, Priority)> {
     let end = duration.as_secs_f64();
@@ -186,7 +197,7 @@ pub(crate) fn poisson(
         if t >= end {
             return out;
         }
-        out.push((from + Duration::from_secs_f64(t), rng.class()));
+        out.push((from + Duration::from_secs_f64(t), rng.class_of(mix)));
     }
 }
 
@@ -200,16 +211,19 @@ pub(crate) enum Arrivals {
 }
 
 impl Arrivals {
+    /// `rate` requests a second from `from` for `duration`, with classes
+    /// drawn from `mix`.
     pub(crate) fn schedule(
         self,
         rate: f64,
         from: Duration,
         duration: Duration,
+        mix: [f64; 5],
         rng: &mut Rng,
     ) -> Vec<(Duration, Priority)> {
         match self {
-            Arrivals::Constant => constant(rate, from, duration, rng),
-            Arrivals::Poisson => poisson(rate, from, duration, rng),
+            Arrivals::Constant => constant(rate, from, duration, mix, rng),
+            Arrivals::Poisson => poisson(rate, from, duration, mix, rng),
         }
     }
 
@@ -357,6 +371,7 @@ mod tests {
             1000.0,
             Duration::from_secs(1),
             Duration::from_secs(10),
+            MIX,
             &mut rng,
         );
         // 10,000 expected; a Poisson count has a standard deviation of 100.
@@ -380,7 +395,7 @@ mod tests {
     #[test]
     fn constant_arrivals_are_evenly_spaced() {
         let mut rng = Rng::new(7);
-        let s = constant(100.0, Duration::ZERO, Duration::from_secs(1), &mut rng);
+        let s = constant(100.0, Duration::ZERO, Duration::from_secs(1), MIX, &mut rng);
         assert_eq!(s.len(), 100);
         assert!(
             s.windows(2)
@@ -391,11 +406,20 @@ mod tests {
     }
 
     #[test]
+    fn a_mix_without_a_class_never_draws_it() {
+        let mut rng = Rng::new(3);
+        for _ in 0..10_000 {
+            assert_eq!(rng.class_of([0.0, 0.0, 1.0, 0.0, 0.0]), Priority::Normal);
+            assert_ne!(rng.class_of([0.0, 0.4, 0.6, 0.0, 0.0]), Priority::Bulk);
+        }
+    }
+
+    #[test]
     fn the_class_mix_follows_the_shares() {
         let mut rng = Rng::new(11);
         let mut n = [0u32; 5];
         for _ in 0..100_000 {
-            n[rng.class().index()] += 1;
+            n[rng.class_of(MIX).index()] += 1;
         }
         for p in Priority::ALL {
             let share = f64::from(n[p.index()]) / 100_000.0;

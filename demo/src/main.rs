@@ -1,6 +1,8 @@
 //! The overload experiment, run by `cargo xtask demo`: the voice gateway and
 //! its baselines, driven over loopback HTTP by an open-loop generator at
-//! 0.5× to 10× the gateway's capacity, reported per class.
+//! 0.5× to 10× the gateway's capacity with a mix of classes, with bursts of
+//! High over a load below capacity, with one class alone, and through a
+//! step up and down; reported per class.
 //!
 //! Run with `cargo xtask demo` (or `cargo xtask demo --quick`, under a
 //! minute). Writes `report/demo.json`.
@@ -18,14 +20,18 @@ use std::time::Duration;
 use tokio::runtime::Runtime;
 use voice_gateway::{Capacity, Protection, SLO};
 
-use crate::load::{Arrivals, HttpClient, Rng};
+use crate::load::{Arrivals, HttpClient, MIX, Rng};
 use crate::progress::Progress;
 use crate::report::{Level, Run, Step};
+use tower_pressure::Priority;
 
 struct Options {
     quick: bool,
     /// Load before each level's measured phase, not counted: the table is of
-    /// the steady state; the step phase shows the transient.
+    /// the steady state; the step phase shows the transient. Two seconds: a
+    /// class whose queue stands is seen to stand after its queue timeout
+    /// (up to a second here), and what it queued before is served within
+    /// another.
     warmup: Duration,
     phase: Duration,
     step: Duration,
@@ -105,8 +111,8 @@ fn options() -> Result<Options, String> {
     }
     Ok(Options {
         quick,
-        warmup: Duration::from_millis(if quick { 250 } else { 1000 }),
-        phase: Duration::from_millis(if quick { 800 } else { 5000 }),
+        warmup: Duration::from_millis(if quick { 250 } else { 2000 }),
+        phase: Duration::from_millis(if quick { 800 } else { 4000 }),
         step: Duration::from_millis(if quick { 800 } else { 4000 }),
         drain: Duration::from_millis(if quick { 200 } else { 300 }),
         timeout: Duration::from_millis(if quick { 1200 } else { 5000 }),
@@ -147,53 +153,40 @@ fn main() -> ExitCode {
     let load_rt = runtime("load");
     let client = load_rt.block_on(async { load::client() });
     let mut runs = Vec::new();
-    let mut progress = Progress::new(opts.systems.len() * (opts.levels.len() + 1));
+    let scenarios: Vec<Scenario> = opts
+        .levels
+        .iter()
+        .map(|&l| Scenario::Mix(l))
+        .chain([
+            Scenario::Bursty,
+            Scenario::Single(2.0),
+            Scenario::Single(5.0),
+        ])
+        .collect();
+    let mut progress = Progress::new(opts.systems.len() * (scenarios.len() + 1));
     for &protection in &opts.systems {
         let (addr, limiter) = server_rt.block_on(serve(protection));
         let mut rng = Rng::new(opts.seed);
         let mut levels = Vec::new();
-        for &level in &opts.levels {
-            progress.start(&format!("{} at {level}× capacity", protection.name()));
-            let rate = level * CAPACITY.per_second();
-            let schedule =
-                opts.arrivals
-                    .schedule(rate, Duration::ZERO, opts.warmup + opts.phase, &mut rng);
-            // The limiter's counts when the warm-up ends (the generator
-            // starts 20 ms after it is called), for the refusals by reason.
-            let warm = limiter.clone().map(|l| {
-                let warmup = opts.warmup + Duration::from_millis(20);
-                server_rt.spawn(async move {
-                    tokio::time::sleep(warmup).await;
-                    l.snapshot().counts
-                })
-            });
-            let mut samples =
-                load_rt.block_on(load::drive(&client, addr, &schedule, opts.timeout, SLO));
-            samples.retain(|s| s.at >= opts.warmup);
-            let classes = load::summarize(&samples);
-            let rejected_p99_ms = load::rejected_p99_ms(&samples);
-            // Let the gateway drain before the next phase.
-            load_rt.block_on(async { tokio::time::sleep(opts.drain).await });
-            let after = limiter.as_ref().map(|l| l.snapshot());
-            let idle = after
-                .as_ref()
-                .map(|s| s.in_flight == 0 && s.queue_len() == 0);
-            let refusals = match (warm, after) {
-                (Some(warm), Some(after)) => server_rt
-                    .block_on(warm)
-                    .ok()
-                    .map(|before| report::Refusals::between(&before, &after.counts)),
-                _ => None,
+        let mut bursty = None;
+        let mut single = Vec::new();
+        for scenario in &scenarios {
+            progress.start(&format!("{} {}", protection.name(), scenario.describe()));
+            let schedule = scenario.schedule(&opts, &mut rng);
+            let phase = Phase {
+                server_rt: &server_rt,
+                load_rt: &load_rt,
+                client: &client,
+                addr,
+                limiter: limiter.as_ref(),
+                opts: &opts,
             };
-            levels.push(Level {
-                load: level,
-                offered_per_s: rate,
-                seconds: opts.phase.as_secs_f64(),
-                classes,
-                idle_after: idle,
-                rejected_p99_ms,
-                refusals,
-            });
+            let level = phase.measure(scenario, &schedule);
+            match scenario {
+                Scenario::Mix(_) => levels.push(level),
+                Scenario::Bursty => bursty = Some(level),
+                Scenario::Single(_) => single.push(level),
+            }
         }
         progress.start(&format!("{} step 0.5× → 5× → 0.5×", protection.name()));
         let step = step_phase(
@@ -208,6 +201,8 @@ fn main() -> ExitCode {
         runs.push(Run {
             system: protection.name(),
             levels,
+            bursty,
+            single,
             step,
         });
     }
@@ -245,6 +240,129 @@ fn main() -> ExitCode {
     }
 }
 
+/// One measured load of the experiment.
+#[derive(Debug, Clone, Copy)]
+enum Scenario {
+    /// The class mix at this multiple of capacity.
+    Mix(f64),
+    /// Normal and Low steady at half the capacity, High at twice the
+    /// capacity for 0.2 s once a second: 0.9 of the capacity on average,
+    /// which a queue can carry through every burst.
+    Bursty,
+    /// Normal alone, at this multiple of capacity.
+    Single(f64),
+}
+
+/// The bursty scenario's steady classes (Normal and Low, in the mix's
+/// proportion), and its bursts.
+const STEADY_MIX: [f64; 5] = [0.0, 25.0 / 60.0, 35.0 / 60.0, 0.0, 0.0];
+const HIGH_ONLY: [f64; 5] = [0.0, 0.0, 0.0, 1.0, 0.0];
+const NORMAL_ONLY: [f64; 5] = [0.0, 0.0, 1.0, 0.0, 0.0];
+/// When each burst starts within its second, and how long it lasts.
+const BURST_AT: Duration = Duration::from_millis(300);
+const BURST: Duration = Duration::from_millis(200);
+
+impl Scenario {
+    fn describe(self) -> String {
+        match self {
+            Scenario::Mix(l) => format!("at {l}× capacity"),
+            Scenario::Bursty => "with High bursts".to_owned(),
+            Scenario::Single(l) => format!("with Normal alone at {l}×"),
+        }
+    }
+
+    /// The offered load, as a multiple of capacity.
+    fn load(self) -> f64 {
+        match self {
+            Scenario::Mix(l) | Scenario::Single(l) => l,
+            Scenario::Bursty => 0.5 + 2.0 * BURST.as_secs_f64(),
+        }
+    }
+
+    /// The requests of the warm-up and the measured phase, in time order.
+    fn schedule(self, opts: &Options, rng: &mut Rng) -> Vec<(Duration, Priority)> {
+        let cap = CAPACITY.per_second();
+        let total = opts.warmup + opts.phase;
+        let a = opts.arrivals;
+        match self {
+            Scenario::Mix(l) => a.schedule(l * cap, Duration::ZERO, total, MIX, rng),
+            Scenario::Single(l) => a.schedule(l * cap, Duration::ZERO, total, NORMAL_ONLY, rng),
+            Scenario::Bursty => {
+                let mut s = a.schedule(0.5 * cap, Duration::ZERO, total, STEADY_MIX, rng);
+                let mut start = BURST_AT;
+                while start < total {
+                    let len = BURST.min(total - start);
+                    s.extend(a.schedule(2.0 * cap, start, len, HIGH_ONLY, rng));
+                    start += Duration::from_secs(1);
+                }
+                s.sort_by_key(|&(at, _)| at);
+                s
+            }
+        }
+    }
+}
+
+/// What one measured phase needs.
+struct Phase<'a> {
+    server_rt: &'a Runtime,
+    load_rt: &'a Runtime,
+    client: &'a HttpClient,
+    addr: SocketAddr,
+    limiter: Option<&'a tower_pressure::PriorityLimiter>,
+    opts: &'a Options,
+}
+
+impl Phase<'_> {
+    /// Drives `schedule` (warm-up included) and summarises what came after
+    /// the warm-up.
+    fn measure(&self, scenario: &Scenario, schedule: &[(Duration, Priority)]) -> Level {
+        let opts = self.opts;
+        // The limiter's counts when the warm-up ends (the generator starts
+        // 20 ms after it is called), for the refusals by reason.
+        let warm = self.limiter.cloned().map(|l| {
+            let warmup = opts.warmup + Duration::from_millis(20);
+            self.server_rt.spawn(async move {
+                tokio::time::sleep(warmup).await;
+                l.snapshot().counts
+            })
+        });
+        let mut samples = self.load_rt.block_on(load::drive(
+            self.client,
+            self.addr,
+            schedule,
+            opts.timeout,
+            SLO,
+        ));
+        samples.retain(|s| s.at >= opts.warmup);
+        let classes = load::summarize(&samples);
+        let rejected_p99_ms = load::rejected_p99_ms(&samples);
+        // Let the gateway drain before the next phase.
+        self.load_rt
+            .block_on(async { tokio::time::sleep(opts.drain).await });
+        let after = self.limiter.map(|l| l.snapshot());
+        let idle = after
+            .as_ref()
+            .map(|s| s.in_flight == 0 && s.queue_len() == 0);
+        let refusals = match (warm, after) {
+            (Some(warm), Some(after)) => self
+                .server_rt
+                .block_on(warm)
+                .ok()
+                .map(|before| report::Refusals::between(&before, &after.counts)),
+            _ => None,
+        };
+        Level {
+            load: scenario.load(),
+            offered_per_s: samples.len() as f64 / opts.phase.as_secs_f64(),
+            seconds: opts.phase.as_secs_f64(),
+            classes,
+            idle_after: idle,
+            rejected_p99_ms,
+            refusals,
+        }
+    }
+}
+
 /// Starts the gateway behind `protection` on a loopback port.
 async fn serve(protection: Protection) -> (SocketAddr, Option<tower_pressure::PriorityLimiter>) {
     let (app, limiter) = voice_gateway::app(CAPACITY, protection);
@@ -273,9 +391,9 @@ fn step_phase(
     let rate = CAPACITY.per_second();
     let d = opts.step;
     let arrivals = opts.arrivals;
-    let mut schedule = arrivals.schedule(0.5 * rate, Duration::ZERO, d, rng);
-    schedule.extend(arrivals.schedule(5.0 * rate, d, d, rng));
-    schedule.extend(arrivals.schedule(0.5 * rate, d * 2, d, rng));
+    let mut schedule = arrivals.schedule(0.5 * rate, Duration::ZERO, d, MIX, rng);
+    schedule.extend(arrivals.schedule(5.0 * rate, d, d, MIX, rng));
+    schedule.extend(arrivals.schedule(0.5 * rate, d * 2, d, MIX, rng));
     let sampler = limiter.cloned().map(|l| {
         server_rt.spawn(async move {
             let mut queue = Vec::new();

@@ -129,17 +129,16 @@ pub(crate) struct Level {
 /// Why the limiter refused, by class (`Bulk` first).
 #[derive(Debug, Serialize)]
 pub(crate) struct Refusals {
-    /// The queue (or the class's cap) was full, or a higher class outranked
-    /// it: refused for load twice within the outrank window, or arriving
-    /// faster than the rate left to it.
+    /// The queue (or the class's cap) was full, and nobody below it to push
+    /// out.
     pub(crate) queue_full: [u64; 5],
     /// Waited until the class's queue timeout.
     pub(crate) timed_out: [u64; 5],
     /// Pushed out of a full queue by a more important request.
     pub(crate) evicted: [u64; 5],
     /// Refused at arrival because the estimated wait was past the class's
-    /// margin, or it could not be admitted in time even with luck, or its
-    /// own deadline had passed; or shed while waiting as hopeless.
+    /// queue timeout (or, while its queue stood, past a tenth of it), or
+    /// its own deadline had passed.
     pub(crate) deadline_unmeetable: [u64; 5],
     /// Refused by emergency mode.
     pub(crate) emergency: [u64; 5],
@@ -168,12 +167,36 @@ impl Level {
     }
 }
 
-/// One system across the load levels.
+impl Level {
+    /// Requests scheduled in the measured phase, all classes.
+    pub(crate) fn offered(&self) -> u64 {
+        self.classes.iter().map(|c| c.offered).sum()
+    }
+
+    /// Refused or failed, all classes.
+    pub(crate) fn refused(&self) -> u64 {
+        self.classes.iter().map(|c| c.rejected + c.failed).sum()
+    }
+}
+
+/// One system across the load levels and scenarios.
 #[derive(Debug, Serialize)]
 pub(crate) struct Run {
     pub(crate) system: &'static str,
+    /// The class mix at each load level.
     pub(crate) levels: Vec<Level>,
+    /// Bursts of High over Normal and Low below capacity.
+    pub(crate) bursty: Option<Level>,
+    /// Normal alone, at 2× and 5×.
+    pub(crate) single: Vec<Level>,
     pub(crate) step: Step,
+}
+
+impl Run {
+    /// Normal alone at `load`× capacity.
+    pub(crate) fn single_at(&self, load: f64) -> Option<&Level> {
+        self.single.iter().find(|l| l.load == load)
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -238,6 +261,41 @@ impl Report {
                 ),
             }
         }
+        println!(
+            "\nHigh bursts (2× capacity for 0.2 s a second) over Normal and Low at 0.5×, and Normal alone:"
+        );
+        println!(
+            "  {:<23} {:>9} {:>9} {:>9} {:>11} {:>11} {:>11}",
+            "system", "good/s", "offered/s", "refused", "High p99", "Normal 2×", "Normal 5×"
+        );
+        for run in &self.runs {
+            let single = |load| {
+                run.single_at(load)
+                    .map_or("-".to_owned(), |l| format!("{:.0}/s", l.goodput()))
+            };
+            match &run.bursty {
+                Some(b) => println!(
+                    "  {:<23} {:>9.0} {:>9.0} {:>8.1}% {:>8.1} ms {:>11} {:>11}",
+                    run.system,
+                    b.goodput(),
+                    b.offered() as f64 / b.seconds,
+                    100.0 * b.refused() as f64 / b.offered().max(1) as f64,
+                    b.classes[Priority::High.index()].ok_p99_ms,
+                    single(2.0),
+                    single(5.0),
+                ),
+                None => println!(
+                    "  {:<23} {:>9} {:>9} {:>9} {:>11} {:>11} {:>11}",
+                    run.system,
+                    "-",
+                    "-",
+                    "-",
+                    "-",
+                    single(2.0),
+                    single(5.0)
+                ),
+            }
+        }
         for (i, l) in self.runs[0].levels.iter().enumerate() {
             println!(
                 "\nat {}× capacity ({:.0} requests/s offered):",
@@ -294,7 +352,7 @@ impl Report {
             .iter()
             .filter(|r| r.system.starts_with("tower-pressure"))
         {
-            for l in &run.levels {
+            for l in run.levels.iter().chain(&run.bursty).chain(&run.single) {
                 if l.idle_after == Some(false) {
                     broken.push(format!(
                         "{}× load: permits or waiters left after the phase",
@@ -450,6 +508,38 @@ pub(crate) fn html(report: &Report, dir: &Path) -> std::io::Result<()> {
             .high_recovery_ms
             .map_or("never".to_owned(), |ms| format!("{ms} ms"));
         let _ = write!(page, "<td>{rec}</td></tr>");
+    }
+    page.push_str("</table>");
+    page.push_str(
+        "<h2>Bursts, and one class alone</h2><p>High at 2× capacity for 0.2 s once a second over \
+         Normal and Low at 0.5× (0.9× on average: a queue can carry every burst), and Normal alone \
+         at 2× and 5×.</p><table><tr><th>system</th><th>bursts: goodput</th><th>offered</th>\
+         <th>refused</th><th>High p99</th><th>Normal alone 2×</th><th>5×</th></tr>",
+    );
+    for run in &report.runs {
+        let _ = write!(page, "<tr><td>{}</td>", run.system);
+        match &run.bursty {
+            Some(b) => {
+                let _ = write!(
+                    page,
+                    "<td>{:.0}/s</td><td>{:.0}/s</td><td>{:.1} %</td><td>{:.1} ms</td>",
+                    b.goodput(),
+                    b.offered() as f64 / b.seconds,
+                    100.0 * b.refused() as f64 / b.offered().max(1) as f64,
+                    b.classes[Priority::High.index()].ok_p99_ms
+                );
+            }
+            None => page.push_str("<td></td><td></td><td></td><td></td>"),
+        }
+        for load in [2.0, 5.0] {
+            match run.single_at(load) {
+                Some(l) => {
+                    let _ = write!(page, "<td>{:.0}/s</td>", l.goodput());
+                }
+                None => page.push_str("<td></td>"),
+            }
+        }
+        page.push_str("</tr>");
     }
     page.push_str("</table>");
     std::fs::create_dir_all(dir)?;

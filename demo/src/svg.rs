@@ -11,8 +11,10 @@ pub(crate) struct Series<'a> {
     pub(crate) values: Vec<f64>,
 }
 
-/// Colours for up to five series, readable on white.
-pub(crate) const COLORS: [&str; 5] = ["#d62728", "#1f77b4", "#2ca02c", "#ff7f0e", "#7f7f7f"];
+/// Colours for up to eight series, readable on white.
+pub(crate) const COLORS: [&str; 8] = [
+    "#d62728", "#1f77b4", "#2ca02c", "#ff7f0e", "#7f7f7f", "#9467bd", "#8c564b", "#17becf",
+];
 
 const W: f64 = 680.0;
 const H: f64 = 320.0;

@@ -1,5 +1,5 @@
-//! The proof issue's targets, checked against the results of one run, for
-//! every system (so the baselines show what the targets ask).
+//! The targets the project holds itself to, checked against the results of
+//! one run, for every system (so the baselines show what the targets ask).
 
 use serde::Serialize;
 use tower_pressure::Priority;
@@ -21,11 +21,85 @@ const OVERLOADED: [f64; 3] = [2.0, 5.0, 10.0];
 const HIGH_LATENCY_AT: [f64; 2] = [2.0, 5.0];
 
 pub(crate) fn checks(report: &Report) -> Vec<Check> {
+    let named = |name: &str| report.runs.iter().find(|r| r.system == name);
+    let baselines = Baselines {
+        unprotected: named("unprotected"),
+        buffer: named("tower-buffer"),
+    };
     report
         .runs
         .iter()
-        .flat_map(|run| checks_of(run, report.capacity_per_s))
+        .flat_map(|run| {
+            let mut out = checks_of(run, report.capacity_per_s);
+            out.extend(scenario_checks(run, &baselines));
+            out
+        })
         .collect()
+}
+
+/// The runs the bursty and one-class targets compare against, when run.
+struct Baselines<'a> {
+    unprotected: Option<&'a Run>,
+    buffer: Option<&'a Run>,
+}
+
+/// Within noise of a baseline: at least this share of its goodput.
+const WITHIN_NOISE: f64 = 0.95;
+
+/// The bursty and one-class targets.
+fn scenario_checks(run: &Run, base: &Baselines<'_>) -> Vec<Check> {
+    let mut out = Vec::new();
+    let mut check = |target: String, measured: String, met: bool| {
+        out.push(Check {
+            system: run.system,
+            target,
+            measured,
+            met,
+        });
+    };
+    if let Some(b) = &run.bursty {
+        let offered = b.offered() as f64 / b.seconds;
+        let g = b.goodput();
+        check(
+            "bursts: goodput ≥ 0.97× offered".to_owned(),
+            format!("{g:.0}/s of {offered:.0}/s = {:.3}", g / offered),
+            g >= 0.97 * offered,
+        );
+        if let Some(u) = base.unprotected.and_then(|u| u.bursty.as_ref()) {
+            check(
+                "bursts: goodput ≥ unprotected".to_owned(),
+                format!("{g:.0}/s vs {:.0}/s", u.goodput()),
+                g >= u.goodput(),
+            );
+        }
+        let p99 = b.classes[Priority::High.index()].ok_p99_ms;
+        let objective = voice_gateway::SLO[Priority::High.index()].as_secs_f64() * 1000.0;
+        check(
+            format!("bursts: High p99 within its objective ({objective:.0} ms)"),
+            format!("{p99:.1} ms"),
+            p99 <= objective,
+        );
+        let refused = b.refused() as f64 / b.offered().max(1) as f64;
+        check(
+            "bursts: refusals ≤ 1 % of requests".to_owned(),
+            format!("{:.2} %", 100.0 * refused),
+            refused <= 0.01,
+        );
+    }
+    for l in &run.single {
+        let Some(buffer) = base.buffer.and_then(|r| r.single_at(l.load)) else {
+            continue;
+        };
+        check(
+            format!(
+                "Normal alone at {}×: goodput ≥ {WITHIN_NOISE}× tower-buffer's",
+                l.load
+            ),
+            format!("{:.0}/s vs {:.0}/s", l.goodput(), buffer.goodput()),
+            l.goodput() >= WITHIN_NOISE * buffer.goodput(),
+        );
+    }
+    out
 }
 
 fn level(run: &Run, load: f64) -> Option<&Level> {
@@ -113,7 +187,7 @@ fn in_order(l: &Level, capacity: f64) -> Vec<String> {
 
 /// The checks as a terminal table.
 pub(crate) fn print(checks: &[Check]) {
-    println!("\ntargets (issue 4):");
+    println!("\ntargets:");
     for c in checks {
         println!(
             "  {:<23} {:<4} {:<58} {}",

@@ -120,15 +120,15 @@ where
 }
 
 impl<S> GenericAdmission<S> {
-    /// The slow path: the request waits with a ready clone of the service.
+    /// The slow path: the request waits with a fresh clone of the service,
+    /// driven to readiness once admitted.
     #[cold]
     fn queue<Req>(&mut self, req: Req) -> Kind<S, Req, S::Future>
     where
         S: Service<Req> + Clone,
         Req: PriorityOf,
     {
-        let clone = self.inner.clone();
-        let svc = std::mem::replace(&mut self.inner, clone);
+        let svc = crate::phase::unready(&mut self.inner);
         let ask = AdmitRequest::of(&req);
         Kind::Queued {
             phase: Phase::waiting(self.limiter.acquire(ask), svc, req),

@@ -62,7 +62,7 @@ pub use generic::{BoxError, GenericAdmission, GenericAdmissionLayer, GenericResp
 pub use layer::AdmissionLayer;
 pub use limiter::config::{
     DEFAULT_CODEL_INTERVAL, DEFAULT_CODEL_TARGET, DEFAULT_LIMIT, DEFAULT_MAX_QUEUE,
-    DEFAULT_OUTRANK_WINDOW, DEFAULT_QUEUE_MARGIN, DEFAULT_QUEUE_TIMEOUTS, DEFAULT_WEIGHTS,
+    DEFAULT_QUEUE_TIMEOUTS, DEFAULT_WEIGHTS,
 };
 pub use limiter::{
     Acquire, AdmitRequest, ClassCounts, Codel, Drain, Permit, PriorityLimiter,

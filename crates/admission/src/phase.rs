@@ -50,6 +50,19 @@ pub(crate) enum Outcome<Req, T, E> {
     Failed(E),
 }
 
+/// For a request that queues: gives up the readiness `ready` holds (a
+/// permit of a tower `ConcurrencyLimit` below, a slot of a `Buffer`) by
+/// dropping it, and returns a fresh clone for the waiting request to drive
+/// to readiness once admitted. Held while the request waits, a reservation
+/// of the service below could keep a more important request, admitted
+/// first, from ever reaching it. `ready` is left a fresh clone as well: the
+/// caller polls it ready again before its next call, as tower requires.
+pub(crate) fn unready<S: Clone>(ready: &mut S) -> S {
+    let fresh = ready.clone();
+    drop(std::mem::replace(ready, fresh.clone()));
+    fresh
+}
+
 impl<S, Req, F> Phase<S, Req, F> {
     pub(crate) fn called(fut: F, permit: Permit) -> Self {
         Phase::Calling {

@@ -81,8 +81,8 @@ where
 }
 
 impl<S> Admission<S> {
-    /// The slow path: the request waits with the ready service, and a clone
-    /// is left to be driven to readiness for the next call.
+    /// The slow path: the request waits with a fresh clone of the service,
+    /// driven to readiness once admitted.
     #[cold]
     fn queue<ReqB, ResB>(
         &mut self,
@@ -91,8 +91,7 @@ impl<S> Admission<S> {
     where
         S: Service<Request<ReqB>, Response = Response<ResB>> + Clone,
     {
-        let clone = self.inner.clone();
-        let svc = std::mem::replace(&mut self.inner, clone);
+        let svc = crate::phase::unready(&mut self.inner);
         let ask = AdmitRequest::of(&req);
         let phase = Phase::waiting(self.limiter.acquire(ask), svc, req);
         ResponseFuture::queued(phase, self.hold_body, self.reject.clone())

@@ -65,6 +65,40 @@ fn a_zero_queue_timeout_is_an_error_naming_its_class() {
 }
 
 #[test]
+fn a_queue_timeout_over_an_hour_is_an_error_naming_its_class() {
+    for p in Priority::ALL {
+        for t in [Duration::MAX, Duration::from_secs(3601)] {
+            let err = error_of(PriorityLimiter::builder().queue_timeout(p, t));
+            assert_names(&err, &format!("queue_timeout.{}", p.as_str()));
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_longest_queue_timeout_and_a_far_deadline_queue_and_give_up_cleanly() {
+    let hour = Duration::from_secs(3600);
+    let l = PriorityLimiter::builder()
+        .limit(1)
+        .queue_timeout(Priority::Normal, hour)
+        .build()
+        .unwrap();
+    let held = l.try_acquire(Priority::Normal).unwrap();
+    let far = tower_pressure_admission::AdmitRequest {
+        priority: Priority::Normal,
+        deadline: Some(tower_pressure_core::Deadline::after(Duration::MAX)),
+    };
+    let mut waiter = task::spawn(l.acquire(far));
+    tokio_test::assert_pending!(waiter.poll());
+    tokio::time::advance(hour + Duration::from_millis(1)).await;
+    assert_eq!(
+        assert_ready_err!(waiter.poll()).reason(),
+        Reason::QueueTimeout
+    );
+    drop(held);
+    assert_idle(&l);
+}
+
+#[test]
 fn the_smallest_queue_timeout_builds() {
     for p in Priority::ALL {
         PriorityLimiter::builder()
@@ -75,8 +109,17 @@ fn the_smallest_queue_timeout_builds() {
 }
 
 #[test]
-fn a_weight_that_is_not_a_finite_number_above_zero_is_an_error_naming_its_class() {
-    let bad = [f64::NAN, 0.0, -0.0, -1.0, f64::INFINITY, f64::NEG_INFINITY];
+fn a_weight_that_is_not_a_number_in_zero_to_a_million_is_an_error_naming_its_class() {
+    let bad = [
+        f64::NAN,
+        0.0,
+        -0.0,
+        -1.0,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::MAX,
+        1.000_001e6,
+    ];
     for p in Priority::ALL {
         for w in bad {
             let err = error_of(PriorityLimiter::builder().weight(p, w));
@@ -97,6 +140,15 @@ fn a_tiny_positive_weight_builds() {
 fn a_zero_codel_interval_is_an_error_naming_codel_interval() {
     let err = error_of(PriorityLimiter::builder().codel(Codel {
         interval: Duration::ZERO,
+        target: Duration::from_millis(5),
+    }));
+    assert_names(&err, "codel.interval");
+}
+
+#[test]
+fn a_codel_duration_over_an_hour_is_an_error_naming_it() {
+    let err = error_of(PriorityLimiter::builder().codel(Codel {
+        interval: Duration::MAX,
         target: Duration::from_millis(5),
     }));
     assert_names(&err, "codel.interval");
@@ -155,7 +207,7 @@ async fn no_queue_is_valid_and_refuses_at_once_with_queue_full() {
     assert_eq!(l.snapshot().queue_len(), 0);
 
     drop(held);
-    // One refusal of a class alone keeps nobody out (see `outrank.rs`).
+    // Refusals keep nobody out of a free permit (see `work_conservation.rs`).
     drop(l.acquire(Priority::Low).await.unwrap());
     assert_idle(&l);
 }

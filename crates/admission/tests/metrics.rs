@@ -1,5 +1,6 @@
-//! With the `metrics` feature, admissions and refusals are counted as they
-//! happen and the state gauges are set on demand, with bounded labels.
+//! With the `metrics` feature, admissions, refusals and queue waits are
+//! recorded as they happen (through handles registered when the limiter is
+//! built) and the state gauges are set on demand, with bounded labels.
 #![cfg(feature = "metrics")]
 
 mod support;
@@ -8,10 +9,12 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use metrics::{
-    Counter, CounterFn, Gauge, GaugeFn, Histogram, Key, KeyName, Metadata, Recorder, SharedString,
-    Unit,
+    Counter, CounterFn, Gauge, GaugeFn, Histogram, HistogramFn, Key, KeyName, Metadata, Recorder,
+    SharedString, Unit,
 };
 use support::limiter;
+use tokio_test::task::spawn;
+use tokio_test::{assert_pending, assert_ready_ok};
 use tower_pressure_core::Priority;
 
 type Values = Arc<Mutex<BTreeMap<String, f64>>>;
@@ -47,6 +50,13 @@ impl GaugeFn for Slot {
     }
 }
 
+/// A histogram counts its samples.
+impl HistogramFn for Slot {
+    fn record(&self, _: f64) {
+        *self.1.lock().unwrap().entry(self.0.clone()).or_default() += 1.0;
+    }
+}
+
 impl Collect {
     fn slot(&self, key: &Key) -> Arc<Slot> {
         let labels: Vec<String> = key
@@ -73,22 +83,26 @@ impl Recorder for Collect {
         Gauge::from_arc(self.slot(key))
     }
 
-    fn register_histogram(&self, _: &Key, _: &Metadata<'_>) -> Histogram {
-        Histogram::noop()
+    fn register_histogram(&self, key: &Key, _: &Metadata<'_>) -> Histogram {
+        Histogram::from_arc(self.slot(key))
     }
 }
 
-#[test]
-fn admissions_refusals_and_state_are_exported_with_bounded_labels() {
+#[tokio::test(start_paused = true)]
+async fn admissions_refusals_waits_and_state_are_exported_with_bounded_labels() {
     let recorder = Collect::default();
     let values = recorder.0.clone();
-    let l = limiter(2, 0);
     metrics::with_local_recorder(&recorder, || {
+        // Built with the recorder installed: it registers its series now.
+        let l = limiter(2, 1);
         let a = l.try_acquire(Priority::High).unwrap();
         let _b = l.try_acquire(Priority::Low).unwrap();
         assert!(l.try_acquire(Priority::Bulk).is_err());
+        let mut waiter = spawn(l.acquire(Priority::Normal));
+        assert_pending!(waiter.poll());
         l.record_metrics();
         drop(a);
+        drop(assert_ready_ok!(waiter.poll()));
     });
     let v = values.lock().unwrap();
     let get = |k: &str| v.get(k).copied();
@@ -108,7 +122,16 @@ fn admissions_refusals_and_state_are_exported_with_bounded_labels() {
     assert_eq!(get("tower_pressure_limit{layer=admission}"), Some(2.0));
     assert_eq!(
         get("tower_pressure_queue_length{layer=admission,priority=normal}"),
-        Some(0.0)
+        Some(1.0)
+    );
+    assert_eq!(
+        get("tower_pressure_queue_wait_seconds{layer=admission,priority=normal}"),
+        Some(1.0),
+        "the queued admission's wait"
+    );
+    assert_eq!(
+        get("tower_pressure_admitted_total{layer=admission,priority=normal}"),
+        Some(1.0)
     );
     for key in v.keys() {
         let labels = key.split_once('{').map_or("", |(_, l)| l);

@@ -51,3 +51,56 @@ async fn readiness_is_the_inner_services_own() {
     drop(ready);
     assert_eq!(l.snapshot().in_flight, 0);
 }
+
+/// A request that queues gives up the readiness it was called with: a
+/// tower `ConcurrencyLimit` below keeps no slot for it while it waits, so a
+/// more important request, admitted first, reaches the service below.
+#[tokio::test(start_paused = true)]
+async fn a_queued_request_holds_no_reservation_of_the_service_below() {
+    let l = limiter(1, 4);
+    let (svc, mut handle) = mock::pair::<Job, &'static str>();
+    handle.allow(10);
+    // Two slots below; one permit above.
+    let below = tower::limit::ConcurrencyLimitLayer::new(2).layer(svc);
+    let layered = GenericAdmissionLayer::new(l.clone()).layer(below);
+    let (mut first, mut bulk_conn, mut critical_conn) = (layered.clone(), layered.clone(), layered);
+    let ready = |s: &mut tower_pressure_admission::GenericAdmission<_>| {
+        let mut r = task::spawn(std::future::poll_fn(|cx| s.poll_ready(cx)));
+        r.poll()
+    };
+    // The first request takes the permit and one slot below.
+    assert!(ready(&mut first).is_ready());
+    let mut working = task::spawn(first.call(Job(Priority::Normal, 0)));
+    assert_pending!(working.poll());
+    let (_, respond) = handle.next_request().await.unwrap();
+    // A Bulk request on another connection reserves the second slot in
+    // `poll_ready`, then queues for the permit.
+    assert!(ready(&mut bulk_conn).is_ready());
+    let mut bulk = task::spawn(bulk_conn.call(Job(Priority::Bulk, 1)));
+    assert_pending!(bulk.poll());
+    // The Critical connection still finds a slot below: readiness, then
+    // the queue, ahead of Bulk.
+    assert!(
+        ready(&mut critical_conn).is_ready(),
+        "the queued Bulk request kept the slot below"
+    );
+    let mut critical = task::spawn(critical_conn.call(Job(Priority::Critical, 2)));
+    assert_pending!(critical.poll());
+    respond.send_response("ok");
+    assert_ready_ok!(working.poll());
+    drop(working);
+    // Critical is admitted first and reaches the service below.
+    assert_pending!(critical.poll());
+    let (req, respond) = handle.next_request().await.unwrap();
+    assert_eq!(req.1, 2);
+    respond.send_response("ok");
+    assert_ready_ok!(critical.poll());
+    drop(critical);
+    assert_pending!(bulk.poll());
+    let (req, respond) = handle.next_request().await.unwrap();
+    assert_eq!(req.1, 1);
+    respond.send_response("ok");
+    assert_ready_ok!(bulk.poll());
+    drop(bulk);
+    assert_idle(&l);
+}

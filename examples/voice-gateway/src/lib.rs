@@ -54,8 +54,13 @@ pub enum Protection {
     TowerLimit,
     /// tower's `LoadShed` + `Buffer` + `ConcurrencyLimit`: a bounded FIFO queue.
     TowerBuffer,
-    /// tower-pressure: classify, then a priority queue with per-class timeouts.
+    /// tower-pressure as its docs tell a user to set it up: classify, then
+    /// a priority queue with a limit (the gateway's slots) and each class's
+    /// queue timeout from its latency objective ([`queue_timeouts`]).
     TowerPressure,
+    /// tower-pressure with only the limit set: classify, then the priority
+    /// queue with its default queue timeouts.
+    TowerPressureDefaults,
     /// tower-pressure with CoDel and adaptive LIFO on the queue: lower
     /// latency for what is served, less of it served.
     TowerPressureCodel,
@@ -67,11 +72,12 @@ pub enum Protection {
 
 impl Protection {
     /// All of them, baselines first.
-    pub const ALL: [Protection; 6] = [
+    pub const ALL: [Protection; 7] = [
         Protection::None,
         Protection::TowerLimit,
         Protection::TowerBuffer,
         Protection::TowerPressure,
+        Protection::TowerPressureDefaults,
         Protection::TowerPressureCodel,
         Protection::TowerPressureAdaptive,
     ];
@@ -83,6 +89,7 @@ impl Protection {
             Protection::TowerLimit => "tower-limit+shed",
             Protection::TowerBuffer => "tower-buffer",
             Protection::TowerPressure => "tower-pressure",
+            Protection::TowerPressureDefaults => "tower-pressure-defaults",
             Protection::TowerPressureCodel => "tower-pressure+codel",
             Protection::TowerPressureAdaptive => "tower-pressure+adaptive",
         }
@@ -117,36 +124,12 @@ pub const SLO: [Duration; 5] = [
     Duration::from_millis(250),
 ];
 
-/// The queue timeout of each class under tower-pressure, `Bulk` first.
-///
-/// The lower classes may wait as long as their work can still finish within
-/// their one-second objective: 940 ms in the queue, at most 25 ms at the
-/// gateway for a slot (it gets one permit more than it has slots) and 25 ms
-/// of work. High queues only while its estimated wait
-/// is within about its own work ([`QUEUE_MARGINS`]), so that what is served
-/// stays near its unloaded latency.
-pub const QUEUE_TIMEOUTS: [Duration; 5] = [
-    Duration::from_millis(940),
-    Duration::from_millis(940),
-    Duration::from_millis(940),
-    Duration::from_millis(90),
-    Duration::from_millis(200),
-];
-
-/// How much of its queue timeout a newcomer's estimated wait may use for it
-/// to queue, `Bulk` first. A wait varies around its estimate, so some that
-/// queue still time out — about `e^(-1/margin)` of them. High's refusals
-/// must be fast (its share is contested under overload): 0.3 of 90 ms, so
-/// that few High requests are refused after a wait. Bulk, the last class,
-/// queues on a chance (a margin above one: whenever it is not hopeless
-/// that it is admitted within its timeout): near capacity it is the class
-/// that absorbs every swing of the load above it, and a strict priority
-/// queue puts all of the waiting on it — turned away on the mean estimate,
-/// it lost work the gateway had room for. The rest keep the default, one
-/// half. (The limiter
-/// applies a margin only while the class may be overloaded: High at 2×,
-/// well below the capacity left to it, may use all of its 90 ms.)
-pub const QUEUE_MARGINS: [f64; 5] = [2.0, 0.5, 0.5, 0.3, 0.5];
+/// How long each class may wait for a permit under tower-pressure, `Bulk`
+/// first: its latency objective ([`SLO`]) less the work itself, so that a
+/// request admitted at the last moment still ends within its objective.
+pub fn queue_timeouts(capacity: Capacity) -> [Duration; 5] {
+    SLO.map(|objective| objective.saturating_sub(capacity.work))
+}
 
 /// How long a waiter other than `Critical` may wait once the queue has stood
 /// for 100 ms (CoDel's target).
@@ -274,18 +257,20 @@ pub fn app(capacity: Capacity, protection: Protection) -> (Router, Option<Priori
             (Router::new().fallback_service(svc), None)
         }
         Protection::TowerPressure
+        | Protection::TowerPressureDefaults
         | Protection::TowerPressureCodel
         | Protection::TowerPressureAdaptive => {
             let adaptive = protection == Protection::TowerPressureAdaptive;
-            // One permit more than there are slots: one admitted request
-            // waits at the gateway, ready for the next slot that comes free,
-            // so that no slot idles while the limiter hands a permit over or
-            // while the class being served has nobody waiting for a moment.
-            // A bound that the wait estimates, not the bound, keep the queue under:
-            // a full queue would push out waiters late.
-            let mut b = PriorityLimiter::builder()
-                .limit(if adaptive { n * 8 } else { n + 1 })
-                .max_queue(n * 32);
+            // The limit: requests the gateway serves at once. The adaptive
+            // variant starts eight times too high and must find it.
+            let mut b = PriorityLimiter::builder().limit(if adaptive { n * 8 } else { n });
+            if protection != Protection::TowerPressureDefaults {
+                // Each class waits at most as long as its objective allows.
+                let timeouts = queue_timeouts(capacity);
+                for p in Priority::ALL {
+                    b = b.queue_timeout(p, timeouts[p.index()]);
+                }
+            }
             if protection == Protection::TowerPressureCodel {
                 // Once the queue has stood for 100 ms, a waiter other than
                 // Critical gives up after `CODEL_TARGET`, and each class but
@@ -295,11 +280,6 @@ pub fn app(capacity: Capacity, protection: Protection) -> (Router, Option<Priori
                     interval: Duration::from_millis(100),
                     target: CODEL_TARGET,
                 });
-            }
-            for p in Priority::ALL {
-                b = b
-                    .queue_timeout(p, QUEUE_TIMEOUTS[p.index()])
-                    .class_queue_margin(p, QUEUE_MARGINS[p.index()]);
             }
             let limiter = b.build().expect("the gateway's limiter settings are valid");
             // 3. With the adaptive variant, the latency of what got in tunes
@@ -359,7 +339,7 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn tower_pressure_serves_health_first_and_refuses_bulk_past_its_timeout() {
+    async fn tower_pressure_serves_health_first_then_bulk() {
         let (app, limiter) = app(capacity(), Protection::TowerPressure);
         let limiter = limiter.unwrap();
         let call = |path: &'static str| {
@@ -371,16 +351,14 @@ mod tests {
                     .status()
             })
         };
-        // One slot, two permits: two requests take them.
-        let first = [call("/user/profile"), call("/user/profile")];
+        // One slot, one permit: a request takes it.
+        let first = call("/user/profile");
         tokio::task::yield_now().await;
         let bulk = call("/batch/export");
         let health = call("/health");
         tokio::task::yield_now().await;
         assert_eq!(limiter.snapshot().queue_len(), 2);
-        for f in first {
-            assert_eq!(f.await.unwrap(), StatusCode::OK);
-        }
+        assert_eq!(first.await.unwrap(), StatusCode::OK);
         // The health check jumped the queue; Bulk waited behind it.
         assert_eq!(health.await.unwrap(), StatusCode::OK);
         assert_eq!(bulk.await.unwrap(), StatusCode::OK);

@@ -111,7 +111,10 @@ impl Future for Acquire {
         // The entry is gone from the queue either way: nothing to cancel.
         w.key = None;
         Poll::Ready(match outcome {
-            Ok(()) => Ok(Permit::new(w.shared.clone(), p, true)),
+            Ok(waited) => {
+                w.shared.waited(p, waited);
+                Ok(Permit::new(w.shared.clone(), p, true))
+            }
             Err(r) => Err(w.shared.overloaded(p, r)),
         })
     }

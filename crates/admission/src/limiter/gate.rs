@@ -1,8 +1,8 @@
 //! [`Gate`]: the lock-free part of the limiter — permits in flight, the
-//! limit, and three flags that send everyone through the lock when the
-//! queue, emergency mode or a class being turned away needs it.
+//! limit, and two flags that send everyone through the lock when the queue
+//! or emergency mode needs it.
 //!
-//! One word holds `in_flight << 3 | OUTRANKING | EMERGENCY | WAITERS`. The fast paths
+//! One word holds `in_flight << 2 | EMERGENCY | WAITERS`. The fast paths
 //! (admit when a permit is free and nobody waits; release when nobody waits)
 //! are one compare-and-swap on it. Everything else happens under the queue's
 //! mutex. A waiter joins the queue, raises `WAITERS`, then (still under the
@@ -19,12 +19,9 @@ use crate::sync::{AtomicU64, AtomicUsize, Ordering};
 const WAITERS: usize = 0b01;
 /// Emergency mode: admissions go through the lock (which admits only `Critical`).
 const EMERGENCY: usize = 0b10;
-/// A class is being refused for load, or arrives faster than the rate left
-/// to it: admissions go through the lock (which refuses the classes below it).
-const OUTRANKING: usize = 0b100;
-const FLAGS: usize = WAITERS | EMERGENCY | OUTRANKING;
+const FLAGS: usize = WAITERS | EMERGENCY;
 /// Bits below the count.
-const SHIFT: u32 = 3;
+const SHIFT: u32 = 2;
 /// One permit in flight.
 const ONE: usize = 1 << SHIFT;
 
@@ -160,15 +157,6 @@ impl Gate {
             self.word.fetch_or(EMERGENCY, Ordering::AcqRel);
         } else {
             self.word.fetch_and(!EMERGENCY, Ordering::AcqRel);
-        }
-    }
-
-    /// Under the lock.
-    pub(crate) fn set_outranking(&self, on: bool) {
-        if on {
-            self.word.fetch_or(OUTRANKING, Ordering::AcqRel);
-        } else {
-            self.word.fetch_and(!OUTRANKING, Ordering::AcqRel);
         }
     }
 

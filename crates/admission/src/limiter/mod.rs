@@ -4,6 +4,8 @@
 mod acquire;
 pub(crate) mod config;
 mod gate;
+#[cfg(feature = "metrics")]
+mod instruments;
 mod list;
 mod permit;
 pub(crate) mod queue;
@@ -22,7 +24,7 @@ use tokio::time::Instant;
 #[cfg(doc)]
 use tower_pressure_core::Reason;
 use tower_pressure_core::{
-    Cohort, Deadline, Event, EventBus, LimitControl, LimitHandle, Overloaded, Priority, PriorityOf,
+    Deadline, Event, EventBus, LimitControl, LimitHandle, Overloaded, Priority, PriorityOf,
 };
 
 use crate::sync::{Arc, Mutex, lock};
@@ -34,26 +36,23 @@ pub use stats::ClassCounts;
 
 use gate::Gate;
 use queue::{Ask, State};
+use stats::Waits;
 
 /// What the limiter needs to know of a request.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct AdmitRequest {
     /// Its class.
     pub priority: Priority,
-    /// Its cohort within the class. The limiter orders by priority alone;
-    /// the cohort is carried for shedders that refuse part of a class.
-    pub cohort: Cohort,
     /// When its caller stops caring, if known.
     pub deadline: Option<Deadline>,
 }
 
 impl AdmitRequest {
-    /// Reads priority, cohort and deadline from a request.
+    /// Reads priority and deadline from a request.
     #[must_use]
     pub fn of<R: PriorityOf + ?Sized>(request: &R) -> AdmitRequest {
         AdmitRequest {
             priority: request.priority(),
-            cohort: request.cohort(),
             deadline: request.deadline(),
         }
     }
@@ -85,15 +84,34 @@ impl From<Priority> for AdmitRequest {
 ///
 /// Under [`Drain::Priority`] no request is admitted while a request of a
 /// higher class waits, and requests of one class are admitted in arrival
-/// order. A request that finds a free permit and an empty queue is admitted
-/// without queueing — unless a higher class is being turned away: refused
-/// for load twice within the
-/// [`outrank_window`](PriorityLimiterBuilder::outrank_window) (100 ms; then
-/// for that window), or arriving faster than the rate left to it (then for
-/// as long as the measured rates say so). Newcomers of the lower classes are
-/// then refused (`QueueFull`), so that under overload a permit freed for a
-/// moment goes to the class being turned away. See [`Drain`] for the other orders and [`Codel`] for
-/// adaptive LIFO.
+/// order. See [`Drain`] for the other orders and [`Codel`] for adaptive
+/// LIFO.
+///
+/// # Work conservation
+///
+/// A request that finds a permit free and nobody waiting is admitted at
+/// once, whatever came before it (emergency mode and a request whose own
+/// deadline has passed aside), and nobody waits while a permit is free.
+/// Refusals for load happen only to requests that would have to wait.
+///
+/// # Refusing fast
+///
+/// A request that would wait is refused at once
+/// ([`Reason::DeadlineUnmeetable`]) when its estimated wait exceeds its
+/// class's queue timeout or its deadline: the waiters it cannot overtake
+/// under the drain order, plus itself, at the rate left to its class — the
+/// measured service rate (`limit` / mean hold time) less the rate at which
+/// the classes above it took permits over the class's queue timeout. A
+/// class the classes above leave nothing is refused at once rather than
+/// after its timeout.
+///
+/// A class whose queue stands — every request of it has waited more than a
+/// tenth of its queue timeout, for a whole timeout (CoDel's test, RFC 8289,
+/// with the timeout as interval) — arrives faster than it is served, and a
+/// longer queue would only serve it later, not more of it: its newcomers
+/// then queue only while their estimated wait is within that tenth, until
+/// none has been refused for a timeout. A burst that drains keeps its
+/// whole timeout.
 ///
 /// # Example
 ///
@@ -123,7 +141,11 @@ pub(crate) struct Shared {
     /// The zero of permits' grant times.
     epoch: Instant,
     pub(crate) state: Mutex<State>,
+    /// Queue waits, under a lock of their own.
+    waits: Mutex<Waits>,
     events: Option<EventBus>,
+    #[cfg(feature = "metrics")]
+    metrics: instruments::Instruments,
 }
 
 impl PriorityLimiter {
@@ -139,7 +161,10 @@ impl PriorityLimiter {
                 gate: gate.clone(),
                 epoch: Instant::now(),
                 state: Mutex::new(State::new(gate, b.max_queue, b.config)),
+                waits: Mutex::new(Waits::new()),
                 events: b.events,
+                #[cfg(feature = "metrics")]
+                metrics: instruments::Instruments::register(),
             }),
         }
     }
@@ -209,56 +234,64 @@ impl PriorityLimiter {
     }
 
     /// What the limiter is doing now, and has done so far.
+    ///
+    /// Holds the queue's lock only to copy a few counters; the wait
+    /// percentiles are read under a lock of their own.
     #[must_use]
     pub fn snapshot(&self) -> Snapshot {
-        let st = lock(&self.shared.state);
-        let mut queued = [0; 5];
-        let mut counts = st.stats.counts;
+        let (queued, mut counts, in_flight, limit, max_queue, emergency, cancelled) = {
+            let st = lock(&self.shared.state);
+            (
+                Priority::ALL.map(|p| st.class_len(p)),
+                st.stats.counts,
+                st.in_flight(),
+                st.limit(),
+                st.max_queue,
+                st.emergency(),
+                st.stats.cancelled,
+            )
+        };
         let mut wait_p50 = [Duration::ZERO; 5];
         let mut wait_p95 = [Duration::ZERO; 5];
         let mut wait_p99 = [Duration::ZERO; 5];
+        let waits = lock(&self.shared.waits);
         for p in Priority::ALL {
             let i = p.index();
-            queued[i] = st.class_len(p);
             counts[i].admitted = self.shared.gate.admitted(p);
-            let h = st.stats.waits(p, counts[i].admitted);
-            wait_p50[i] = Duration::from_micros(h.value_at_quantile(0.50));
-            wait_p95[i] = Duration::from_micros(h.value_at_quantile(0.95));
-            wait_p99[i] = Duration::from_micros(h.value_at_quantile(0.99));
+            [wait_p50[i], wait_p95[i], wait_p99[i]] =
+                waits.quantiles(p, counts[i].admitted, [0.50, 0.95, 0.99]);
         }
         Snapshot {
-            in_flight: st.in_flight(),
-            limit: st.limit(),
-            max_queue: st.max_queue,
-            emergency: st.emergency(),
+            in_flight,
+            limit,
+            max_queue,
+            emergency,
             queued,
             counts,
-            cancelled: st.stats.cancelled,
+            cancelled,
             wait_p50,
             wait_p95,
             wait_p99,
         }
     }
 
-    /// Sets the `metrics` gauges of the limiter's state from a snapshot:
-    /// in flight, the limit, and the queue length per priority (names in
+    /// Sets the `metrics` gauges of the limiter's state: in flight, the
+    /// limit, and the queue length per priority (names in
     /// `tower_pressure_core::metrics`). Counters of admissions and refusals
-    /// are kept as they happen; gauges are set here, so call this from your
-    /// metrics endpoint or on a timer rather than paying for it per request.
+    /// and the queue-wait histogram are kept as they happen; gauges are set
+    /// here, so call this from your metrics endpoint or on a timer rather
+    /// than paying for it per request.
     #[cfg(feature = "metrics")]
     pub fn record_metrics(&self) {
-        use tower_pressure_core::metrics as m;
-        let s = self.snapshot();
-        metrics::gauge!(m::IN_FLIGHT, m::LABEL_LAYER => m::LAYER_ADMISSION).set(s.in_flight as f64);
-        metrics::gauge!(m::LIMIT, m::LABEL_LAYER => m::LAYER_ADMISSION).set(s.limit as f64);
-        for p in Priority::ALL {
-            metrics::gauge!(
-                m::QUEUE_LENGTH,
-                m::LABEL_LAYER => m::LAYER_ADMISSION,
-                m::LABEL_PRIORITY => p.as_str(),
+        let (in_flight, limit, queued) = {
+            let st = lock(&self.shared.state);
+            (
+                st.in_flight(),
+                st.limit(),
+                Priority::ALL.map(|p| st.class_len(p)),
             )
-            .set(s.queued[p.index()] as f64);
-        }
+        };
+        instruments::gauges(in_flight, limit, queued);
     }
 
     /// The concurrency limit.
@@ -406,16 +439,17 @@ impl Shared {
             reason: r.reason,
         });
         #[cfg(feature = "metrics")]
-        metrics::counter!(
-            tower_pressure_core::metrics::SHED_TOTAL,
-            tower_pressure_core::metrics::LABEL_LAYER => tower_pressure_core::metrics::LAYER_ADMISSION,
-            tower_pressure_core::metrics::LABEL_PRIORITY => priority.as_str(),
-            tower_pressure_core::metrics::LABEL_REASON => r.reason.as_label(),
-        )
-        .increment(1);
+        self.metrics.shed(priority, r.reason);
         Overloaded::new(r.reason, priority)
             .with_retry_after(r.retry_after)
             .with_queue_len(r.queue_len)
+    }
+
+    /// A waiter leaves the queue with its permit after `waited`.
+    pub(crate) fn waited(&self, priority: Priority, waited: Duration) {
+        lock(&self.waits).record(priority, waited);
+        #[cfg(feature = "metrics")]
+        self.metrics.waited(priority, waited);
     }
 
     pub(crate) fn emit(&self, event: impl FnOnce() -> Event) {
@@ -426,8 +460,7 @@ impl Shared {
 
     /// Whether to measure the hold of a permit just admitted to `p` under
     /// the lock without waiting: as on the fast path, by the class's
-    /// admission count. (Admissions go through the lock while a class
-    /// outranks the others; unmeasured, the mean hold would freeze.)
+    /// admission count.
     pub(crate) fn sample_hold(&self, p: Priority) -> bool {
         hold_sampled(self.gate.admitted(p))
     }
@@ -435,12 +468,7 @@ impl Shared {
     #[inline]
     pub(crate) fn admitted_metric(&self, _priority: Priority) {
         #[cfg(feature = "metrics")]
-        metrics::counter!(
-            tower_pressure_core::metrics::ADMITTED_TOTAL,
-            tower_pressure_core::metrics::LABEL_LAYER => tower_pressure_core::metrics::LAYER_ADMISSION,
-            tower_pressure_core::metrics::LABEL_PRIORITY => _priority.as_str(),
-        )
-        .increment(1);
+        self.metrics.admitted(_priority);
     }
 }
 

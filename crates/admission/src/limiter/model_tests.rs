@@ -1,23 +1,42 @@
-//! The queue core against a simple reference model, under random
-//! interleavings of acquire, cancel, release, timeout and limit changes.
-//! The clock stands still, so a class refused for load twice outranks the
-//! classes below it for the rest of a run (the outrank window never ends).
+//! The queue core under random histories of arrivals (with and without
+//! deadlines), cancellations, releases with measured hold times, timeouts,
+//! limit changes, emergency mode and the passing of time.
+//!
+//! Two properties. Under [`Drain::Priority`] the core matches a simple
+//! reference model, except that it may refuse at once
+//! (`DeadlineUnmeetable`) a newcomer the model says would have to wait:
+//! the estimates are measured, the model does not measure. Under every
+//! drain, with and without CoDel, the invariants hold: work conservation
+//! (nobody waits while a permit is free; a refusal for load only ever
+//! meets a newcomer that would wait), the queue bound, the limit, and no
+//! permit lost.
 
 use std::collections::BTreeMap;
 use std::task::Waker;
+use std::time::Duration;
 
 use proptest::prelude::*;
 use tokio::time::Instant;
-use tower_pressure_core::{Priority, Reason};
+use tower_pressure_core::{Deadline, Priority, Reason};
 
-use super::config::{Drain, PriorityLimiterBuilder};
+use super::config::{Codel, Drain, PriorityLimiterBuilder};
 use super::gate::Gate;
 use super::queue::{Ask, Entered, State};
 use crate::sync::Arc;
 
+#[derive(Debug, Clone, Copy)]
+enum Due {
+    /// No deadline.
+    None,
+    /// A deadline already passed.
+    Passed,
+    /// A deadline this many milliseconds ahead.
+    In(u64),
+}
+
 #[derive(Debug, Clone)]
 enum Op {
-    Acquire(Priority),
+    Acquire(Priority, Due),
     /// The future of the i-th live request (waiting or holding) is dropped.
     Cancel(usize),
     /// The i-th holder finishes.
@@ -25,19 +44,29 @@ enum Op {
     /// The i-th waiter times out.
     Timeout(usize),
     SetLimit(usize),
+    Emergency(bool),
+    /// Time passes, in milliseconds.
+    Advance(u64),
 }
 
 fn op() -> impl Strategy<Value = Op> {
+    let due = prop_oneof![
+        6 => Just(Due::None),
+        1 => Just(Due::Passed),
+        2 => (1u64..400).prop_map(Due::In),
+    ];
     prop_oneof![
-        4 => (0usize..5).prop_map(|i| Op::Acquire(Priority::from_index(i).unwrap())),
+        6 => ((0usize..5), due).prop_map(|(i, d)| Op::Acquire(Priority::from_index(i).unwrap(), d)),
         1 => any::<usize>().prop_map(Op::Cancel),
-        3 => any::<usize>().prop_map(Op::Release),
+        4 => any::<usize>().prop_map(Op::Release),
         1 => any::<usize>().prop_map(Op::Timeout),
         1 => (1usize..6).prop_map(Op::SetLimit),
+        1 => prop_oneof![4 => Just(false), 1 => Just(true)].prop_map(Op::Emergency),
+        3 => (0u64..150).prop_map(Op::Advance),
     ]
 }
 
-/// Where one request stands, in the model.
+/// Where one request stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Fate {
     Waiting,
@@ -46,31 +75,50 @@ enum Fate {
     Refused(Reason),
 }
 
+/// Refusals that need no load: emergency mode and a lapsed deadline. Every
+/// other refusal of a newcomer must find it one that would wait.
+fn needs_no_load(r: Reason, due: Due) -> bool {
+    r == Reason::Emergency || (r == Reason::DeadlineUnmeetable && matches!(due, Due::Passed))
+}
+
 /// The reference: a plain list, scanned in full at every step.
 #[derive(Debug)]
 struct Model {
     limit: usize,
     max_queue: usize,
     in_flight: usize,
+    emergency: bool,
     /// (id, priority) in arrival order.
     queue: Vec<(usize, Priority)>,
     fate: BTreeMap<usize, Fate>,
-    /// Refusals for load so far, by class.
-    refused_for_load: [usize; 5],
 }
 
 impl Model {
-    fn acquire(&mut self, id: usize, p: Priority) {
-        let outranked = Priority::ALL
-            .into_iter()
-            .any(|h| h > p && self.refused_for_load[h.index()] >= 2);
-        if outranked {
-            self.fate.insert(id, Fate::Refused(Reason::QueueFull));
+    fn would_wait(&self) -> bool {
+        self.in_flight >= self.limit || !self.queue.is_empty()
+    }
+
+    /// An arrival; `estimate_refused` when the core refused it for its
+    /// estimated wait, which the model takes as given once it has checked
+    /// that the request would have waited.
+    fn acquire(&mut self, id: usize, p: Priority, due: Due, estimate_refused: bool) {
+        if self.emergency && p != Priority::Critical {
+            self.fate.insert(id, Fate::Refused(Reason::Emergency));
             return;
         }
-        if self.in_flight < self.limit && self.queue.is_empty() {
+        if matches!(due, Due::Passed) {
+            self.fate
+                .insert(id, Fate::Refused(Reason::DeadlineUnmeetable));
+            return;
+        }
+        if !self.would_wait() {
             self.in_flight += 1;
             self.fate.insert(id, Fate::Holding);
+            return;
+        }
+        if estimate_refused {
+            self.fate
+                .insert(id, Fate::Refused(Reason::DeadlineUnmeetable));
             return;
         }
         if self.queue.len() >= self.max_queue {
@@ -81,13 +129,11 @@ impl Model {
                 .find_map(|q| self.queue.iter().rposition(|&(_, qp)| qp == q));
             match victim {
                 Some(i) => {
-                    let (vid, vp) = self.queue.remove(i);
+                    let (vid, _) = self.queue.remove(i);
                     self.fate.insert(vid, Fate::Refused(Reason::Evicted));
-                    self.refused_for_load(vp);
                 }
                 None => {
                     self.fate.insert(id, Fate::Refused(Reason::QueueFull));
-                    self.refused_for_load(p);
                     return;
                 }
             }
@@ -114,201 +160,345 @@ impl Model {
         self.drain();
     }
 
-    /// A `p` request was refused for load: from the second on, whatever
-    /// comes below it is refused; what waits stays.
-    fn refused_for_load(&mut self, p: Priority) {
-        self.refused_for_load[p.index()] += 1;
+    fn set_emergency(&mut self, on: bool) {
+        self.emergency = on;
+        if on {
+            for (id, p) in std::mem::take(&mut self.queue) {
+                if p == Priority::Critical {
+                    self.queue.push((id, p));
+                } else {
+                    self.fate.insert(id, Fate::Refused(Reason::Emergency));
+                }
+            }
+        }
+        self.drain();
     }
 
     fn leave_queue(&mut self, id: usize, fate: Fate) {
         self.queue.retain(|&(q, _)| q != id);
         self.fate.insert(id, fate);
     }
+}
+
+/// The core under test, driven the way the futures and permits drive it.
+struct Harness {
+    st: State,
+    gate: Arc<Gate>,
+    now: Instant,
+    wake: Vec<Waker>,
+    /// id -> slab key of requests that went through the queue and have not
+    /// picked up their outcome.
+    keys: BTreeMap<usize, usize>,
+    /// What each request has seen so far.
+    fate: BTreeMap<usize, Fate>,
+    /// When each holder got its permit.
+    granted: BTreeMap<usize, Instant>,
+    limit_seen: usize,
+}
+
+impl Harness {
+    fn new(b: PriorityLimiterBuilder) -> Harness {
+        let gate = Arc::new(Gate::new(b.limit));
+        Harness {
+            st: State::new(gate.clone(), b.max_queue, b.config),
+            limit_seen: b.limit,
+            gate,
+            now: Instant::now(),
+            wake: Vec::new(),
+            keys: BTreeMap::new(),
+            fate: BTreeMap::new(),
+            granted: BTreeMap::new(),
+        }
+    }
 
     fn ids(&self, want: Fate) -> Vec<usize> {
-        self.fate
-            .iter()
-            .filter(|&(_, &f)| f == want)
-            .map(|(&id, _)| id)
-            .collect()
+        let ids = self.fate.iter().filter(|&(_, &f)| f == want);
+        ids.map(|(&id, _)| id).collect()
+    }
+
+    fn holding(&mut self, id: usize) {
+        self.fate.insert(id, Fate::Holding);
+        self.granted.insert(id, self.now);
+    }
+
+    /// An arrival. Returns whether it would have waited (no permit free, or
+    /// somebody waiting) when it missed the fast path, and its outcome.
+    fn acquire(&mut self, id: usize, p: Priority, due: Due) -> Result<bool, TestCaseError> {
+        let deadline = match due {
+            Due::None => None,
+            Due::Passed => Some(Deadline::at(self.now)),
+            Due::In(ms) => Some(Deadline::at(self.now + Duration::from_millis(ms))),
+        };
+        let expired = deadline.is_some_and(|d| d.instant() <= self.now);
+        if !expired && self.gate.try_fast() {
+            self.holding(id);
+            return Ok(false);
+        }
+        let would_wait = self.st.newcomer_waits();
+        let ask = Ask {
+            priority: p,
+            deadline,
+        };
+        match self.st.enqueue(ask, self.now, None, &mut self.wake) {
+            Ok(Entered::Admitted) => self.holding(id),
+            Ok(Entered::Queued(e)) => {
+                prop_assert!(would_wait, "queued though a permit was free");
+                prop_assert!(e.give_up_at >= self.now);
+                self.keys.insert(id, e.key);
+                self.fate.insert(id, Fate::Waiting);
+            }
+            Err(r) => {
+                prop_assert!(
+                    would_wait || needs_no_load(r.reason, due),
+                    "work conservation: {p} refused ({:?}) while a permit was free and nobody waited",
+                    r.reason
+                );
+                self.fate.insert(id, Fate::Refused(r.reason));
+            }
+        }
+        Ok(would_wait)
+    }
+
+    /// Gives the permit of holder `id` back, with its hold measured for
+    /// every other request (as `Permit` measures some and not others).
+    fn release(&mut self, id: usize) {
+        let held = self.now - self.granted.remove(&id).unwrap_or(self.now);
+        if id % 2 == 1 && self.gate.release_fast() {
+            return;
+        }
+        self.st.release(Some(held), self.now, &mut self.wake);
+    }
+
+    /// Observes every queued request the way its future would.
+    fn observe(&mut self) {
+        for (id, key) in self.keys.clone() {
+            match self.st.poll(key, Waker::noop()) {
+                None => {}
+                Some(Ok(_)) => self.holding(id),
+                Some(Err(r)) => {
+                    self.fate.insert(id, Fate::Refused(r.reason));
+                }
+            }
+        }
+        let fate = &self.fate;
+        self.keys.retain(|id, _| fate[id] == Fate::Waiting);
+    }
+
+    /// Applies one operation other than an arrival; returns the id it
+    /// touched and how, for the model.
+    fn apply(&mut self, op: &Op) -> Result<Option<(usize, Fate)>, TestCaseError> {
+        let pick = |ids: Vec<usize>, i: usize| (!ids.is_empty()).then(|| ids[i % ids.len()]);
+        Ok(match *op {
+            Op::Acquire(..) => unreachable!("arrivals go through `acquire`"),
+            Op::Cancel(i) => {
+                let mut live = self.ids(Fate::Waiting);
+                live.extend(self.ids(Fate::Holding));
+                live.sort_unstable();
+                let Some(id) = pick(live, i) else {
+                    return Ok(None);
+                };
+                let was = self.fate[&id];
+                match self.keys.remove(&id) {
+                    // A waiter, or a holder whose future never picked its
+                    // permit up: its entry is cancelled.
+                    Some(key) => self.st.cancel(key, self.now, &mut self.wake),
+                    None => self.release(id),
+                }
+                self.fate.insert(id, Fate::Done);
+                Some((id, was))
+            }
+            Op::Release(i) => {
+                let Some(id) = pick(self.ids(Fate::Holding), i) else {
+                    return Ok(None);
+                };
+                prop_assert!(!self.keys.contains_key(&id), "observed after every op");
+                self.release(id);
+                self.fate.insert(id, Fate::Done);
+                Some((id, Fate::Holding))
+            }
+            Op::Timeout(i) => {
+                let Some(id) = pick(self.ids(Fate::Waiting), i) else {
+                    return Ok(None);
+                };
+                let key = self.keys.remove(&id).expect("a waiter has a key");
+                let r = self.st.time_out(key, self.now);
+                prop_assert_eq!(r.map_err(|r| r.reason), Err(Reason::QueueTimeout));
+                self.fate.insert(id, Fate::Refused(Reason::QueueTimeout));
+                Some((id, Fate::Waiting))
+            }
+            Op::SetLimit(n) => {
+                self.limit_seen = n.max(self.st.in_flight());
+                self.st.set_limit(n, self.now, &mut self.wake);
+                None
+            }
+            Op::Emergency(on) => {
+                self.st.set_emergency(on, self.now, &mut self.wake);
+                None
+            }
+            Op::Advance(ms) => {
+                self.now += Duration::from_millis(ms);
+                None
+            }
+        })
+    }
+
+    /// What must hold after every step, whatever the drain.
+    fn check(&mut self, max_queue: usize) -> Result<(), TestCaseError> {
+        self.observe();
+        // Includes work conservation: nobody waits while a permit is free.
+        self.st.check_invariants();
+        prop_assert!(
+            self.st.queue_len() <= max_queue,
+            "the queue exceeded its bound"
+        );
+        prop_assert!(
+            self.st.in_flight() <= self.limit_seen,
+            "more permits out than the limit allows"
+        );
+        let holding = self.ids(Fate::Holding).len();
+        prop_assert_eq!(self.st.in_flight(), holding, "permits out = holders");
+        prop_assert_eq!(self.st.queue_len(), self.ids(Fate::Waiting).len());
+        self.limit_seen = self.st.limit().max(self.st.in_flight());
+        Ok(())
+    }
+
+    /// Everyone leaves: nothing may be lost.
+    fn wind_down(&mut self) -> Result<(), TestCaseError> {
+        self.st.set_emergency(false, self.now, &mut self.wake);
+        for id in self.ids(Fate::Waiting) {
+            let key = self.keys.remove(&id).expect("a waiter has a key");
+            self.st.cancel(key, self.now, &mut self.wake);
+            self.fate.insert(id, Fate::Done);
+        }
+        for id in self.ids(Fate::Holding) {
+            self.release(id);
+            self.fate.insert(id, Fate::Done);
+        }
+        prop_assert_eq!(self.st.in_flight(), 0, "a permit was lost");
+        prop_assert_eq!(self.st.queue_len(), 0);
+        Ok(())
     }
 }
 
-fn run(limit: usize, max_queue: usize, ops: Vec<Op>) -> Result<(), TestCaseError> {
-    let now = Instant::now();
+/// Queue timeouts of 20 ms to a second by class: short enough, against
+/// holds of up to 150 ms, that the estimates refuse.
+fn timeouts() -> impl Strategy<Value = [u64; 5]> {
+    [
+        20u64..1000,
+        20u64..1000,
+        20u64..1000,
+        20u64..1000,
+        20u64..1000,
+    ]
+}
+
+fn with_timeouts(mut b: PriorityLimiterBuilder, ms: [u64; 5]) -> PriorityLimiterBuilder {
+    for p in Priority::ALL {
+        b = b.queue_timeout(p, Duration::from_millis(ms[p.index()]));
+    }
+    b
+}
+
+fn run_against_model(
+    limit: usize,
+    max_queue: usize,
+    timeouts: [u64; 5],
+    ops: Vec<Op>,
+) -> Result<(), TestCaseError> {
     let b = PriorityLimiterBuilder::default()
         .limit(limit)
         .max_queue(max_queue)
         .drain(Drain::Priority);
-    let gate = Arc::new(Gate::new(b.limit));
-    let mut st = State::new(gate.clone(), b.max_queue, b.config);
-    // A permit goes back the way `Permit::drop` gives it.
-    let release = |st: &mut State, wake: &mut Vec<Waker>| {
-        if !gate.release_fast() {
-            st.release(None, now, wake);
-        }
-    };
+    let b = with_timeouts(b, timeouts);
+    let mut h = Harness::new(b);
     let mut model = Model {
         limit,
         max_queue,
         in_flight: 0,
+        emergency: false,
         queue: Vec::new(),
         fate: BTreeMap::new(),
-        refused_for_load: [0; 5],
     };
-    let waker = Waker::noop();
-    // id -> slab key of requests that went through the queue and are not done.
-    let mut keys: BTreeMap<usize, usize> = BTreeMap::new();
-    // Real fates, observed the way the futures observe them.
-    let mut real: BTreeMap<usize, Fate> = BTreeMap::new();
-    let mut wake = Vec::new();
-    let mut max_in_flight_allowed = limit;
-
-    for (id, op) in ops.into_iter().enumerate() {
-        match op {
-            Op::Acquire(p) => {
-                model.acquire(id, p);
-                let ask = Ask {
-                    priority: p,
-                    deadline: None,
-                };
-                if gate.try_fast() {
-                    real.insert(id, Fate::Holding);
-                } else {
-                    match st.enqueue(ask, now, None, &mut wake) {
-                        Ok(Entered::Admitted) => {
-                            real.insert(id, Fate::Holding);
-                        }
-                        Ok(Entered::Queued(e)) => {
-                            keys.insert(id, e.key);
-                            real.insert(id, Fate::Waiting);
-                        }
-                        Err(r) => {
-                            real.insert(id, Fate::Refused(r.reason));
-                        }
-                    }
+    for (id, op) in ops.iter().enumerate() {
+        match *op {
+            Op::Acquire(p, due) => {
+                let would_wait = h.acquire(id, p, due)?;
+                if !model.emergency || p == Priority::Critical {
+                    prop_assert_eq!(
+                        would_wait,
+                        model.would_wait(),
+                        "the core and the model agree on the queue"
+                    );
                 }
-            }
-            Op::Cancel(i) => {
-                let live = model
-                    .ids(Fate::Waiting)
-                    .into_iter()
-                    .chain(model.ids(Fate::Holding))
-                    .collect::<Vec<_>>();
-                if live.is_empty() {
-                    continue;
-                }
-                let id = live[i % live.len()];
-                match model.fate[&id] {
-                    Fate::Waiting => {
-                        model.leave_queue(id, Fate::Done);
-                        st.cancel(keys.remove(&id).unwrap(), now, &mut wake);
-                    }
-                    _ => {
-                        model.release(id);
-                        // A holder whose permit the future never picked up
-                        // cancels its entry; one that did drops the permit.
-                        match keys.remove(&id) {
-                            Some(key) => st.cancel(key, now, &mut wake),
-                            None => release(&mut st, &mut wake),
-                        }
-                    }
-                }
-                real.insert(id, Fate::Done);
-            }
-            Op::Release(i) => {
-                let holders = model.ids(Fate::Holding);
-                if holders.is_empty() {
-                    continue;
-                }
-                let id = holders[i % holders.len()];
-                model.release(id);
-                if let Some(key) = keys.remove(&id) {
-                    // Pick the permit up first, as the future would.
-                    prop_assert_eq!(st.poll(key, waker).map(|r| r.is_ok()), Some(true));
-                }
-                release(&mut st, &mut wake);
-                real.insert(id, Fate::Done);
-            }
-            Op::Timeout(i) => {
-                let waiting = model.ids(Fate::Waiting);
-                if waiting.is_empty() {
-                    continue;
-                }
-                let id = waiting[i % waiting.len()];
-                let p = model.queue.iter().find(|&&(q, _)| q == id).unwrap().1;
-                model.leave_queue(id, Fate::Refused(Reason::QueueTimeout));
-                model.refused_for_load(p);
-                let r = st.time_out(keys.remove(&id).unwrap(), now);
-                prop_assert_eq!(r.map_err(|r| r.reason), Err(Reason::QueueTimeout));
-                real.insert(id, Fate::Refused(Reason::QueueTimeout));
+                let estimate_refused = h.fate[&id] == Fate::Refused(Reason::DeadlineUnmeetable)
+                    && !matches!(due, Due::Passed);
+                model.acquire(id, p, due, estimate_refused);
             }
             Op::SetLimit(n) => {
-                max_in_flight_allowed = n.max(st.in_flight());
                 model.limit = n;
                 model.drain();
-                st.set_limit(n, now, &mut wake);
+                h.apply(op)?;
             }
-        }
-        // Observe every queued request the way its future would.
-        for (&id, &key) in &keys {
-            match st.poll(key, waker) {
+            Op::Emergency(on) => {
+                model.set_emergency(on);
+                h.apply(op)?;
+            }
+            _ => match h.apply(op)? {
+                Some((id, Fate::Waiting)) if matches!(op, Op::Timeout(_)) => {
+                    model.leave_queue(id, Fate::Refused(Reason::QueueTimeout));
+                }
+                Some((id, Fate::Waiting)) => model.leave_queue(id, Fate::Done),
+                Some((id, _)) => model.release(id),
                 None => {}
-                Some(Ok(())) => {
-                    real.insert(id, Fate::Holding);
-                }
-                Some(Err(r)) => {
-                    real.insert(id, Fate::Refused(r.reason));
-                }
+            },
+        }
+        h.check(max_queue)?;
+        prop_assert_eq!(&h.fate, &model.fate, "after {} ops", id + 1);
+    }
+    h.wind_down()
+}
+
+fn run_invariants(
+    limit: usize,
+    max_queue: usize,
+    drain: Drain,
+    codel: bool,
+    timeouts: [u64; 5],
+    ops: Vec<Op>,
+) -> Result<(), TestCaseError> {
+    let b = PriorityLimiterBuilder::default()
+        .limit(limit)
+        .max_queue(max_queue)
+        .drain(drain);
+    let mut b = with_timeouts(b, timeouts);
+    if codel {
+        b = b.codel(Codel {
+            interval: Duration::from_millis(100),
+            target: Duration::from_millis(20),
+        });
+    }
+    let mut h = Harness::new(b);
+    for (id, op) in ops.iter().enumerate() {
+        match *op {
+            Op::Acquire(p, due) => {
+                h.acquire(id, p, due)?;
+            }
+            _ => {
+                h.apply(op)?;
             }
         }
-        keys.retain(|id, _| real[id] == Fate::Waiting);
-        st.check_invariants();
-        prop_assert_eq!(&real, &model.fate, "after {} ops", id + 1);
-        prop_assert_eq!(st.in_flight(), model.in_flight);
-        prop_assert_eq!(st.queue_len(), model.queue.len());
-        prop_assert!(st.queue_len() <= max_queue, "the queue exceeded its bound");
-        prop_assert!(
-            st.in_flight() <= max_in_flight_allowed,
-            "more permits out than the limit allows"
-        );
-        max_in_flight_allowed = st.limit().max(st.in_flight());
+        h.check(max_queue)?;
     }
-    // Everyone leaves: nothing is lost.
-    for (id, fate) in model.fate.clone() {
-        match fate {
-            Fate::Holding => {
-                if let Some(key) = keys.remove(&id) {
-                    prop_assert!(st.poll(key, waker).is_some());
-                }
-                release(&mut st, &mut wake);
-                model.release(id);
-                for (&qid, &key) in &keys {
-                    if let Some(Ok(())) = st.poll(key, waker) {
-                        real.insert(qid, Fate::Holding);
-                    }
-                }
-                keys.retain(|id, _| real[id] == Fate::Waiting);
-            }
-            Fate::Waiting => {
-                if let Some(key) = keys.remove(&id) {
-                    st.cancel(key, now, &mut wake);
-                    model.leave_queue(id, Fate::Done);
-                }
-            }
-            _ => {}
-        }
-    }
-    // Permits granted during the wind-down are released too.
-    for (id, fate) in model.fate.clone() {
-        if fate == Fate::Holding {
-            release(&mut st, &mut wake);
-            model.release(id);
-        }
-    }
-    prop_assert_eq!(st.in_flight(), 0, "a permit was lost");
-    prop_assert_eq!(st.queue_len(), 0);
-    Ok(())
+    h.wind_down()
+}
+
+fn drain() -> impl Strategy<Value = Drain> {
+    prop_oneof![
+        Just(Drain::Priority),
+        Just(Drain::Fifo),
+        Just(Drain::Lifo),
+        Just(Drain::WeightedFair),
+    ]
 }
 
 proptest! {
@@ -318,9 +508,22 @@ proptest! {
     fn queue_core_matches_the_reference_model(
         limit in 1usize..4,
         max_queue in 0usize..6,
-        ops in proptest::collection::vec(op(), 1..120),
+        timeouts in timeouts(),
+        ops in proptest::collection::vec(op(), 1..150),
     ) {
-        run(limit, max_queue, ops)?;
+        run_against_model(limit, max_queue, timeouts, ops)?;
+    }
+
+    #[test]
+    fn every_drain_conserves_work_and_permits(
+        limit in 1usize..4,
+        max_queue in 0usize..8,
+        drain in drain(),
+        codel in any::<bool>(),
+        timeouts in timeouts(),
+        ops in proptest::collection::vec(op(), 1..150),
+    ) {
+        run_invariants(limit, max_queue, drain, codel, timeouts, ops)?;
     }
 }
 
@@ -345,6 +548,6 @@ fn a_status_is_only_seen_once() {
         "somebody waits: the release takes the lock"
     );
     st.release(None, now, &mut wake);
-    assert!(matches!(st.poll(e.key, Waker::noop()), Some(Ok(()))));
+    assert!(matches!(st.poll(e.key, Waker::noop()), Some(Ok(_))));
     assert_eq!(st.in_flight(), 1);
 }

@@ -1,8 +1,14 @@
 //! The queue core: who holds a permit, who waits, and who goes next.
 //!
-//! Pure bookkeeping under the limiter's one mutex: no atomics, no clocks (the
-//! caller passes `now`), no async. Wakers to wake are collected and woken by
-//! the caller after the lock is released.
+//! Pure bookkeeping under the limiter's one mutex: no atomics but the gate's,
+//! no clocks (the caller passes `now`), no async. Wakers to wake are
+//! collected and woken by the caller after the lock is released.
+//!
+//! Work conservation holds by construction: a newcomer is admitted whenever
+//! a permit is free and nobody waits, and every step that frees a permit or
+//! changes the limit drains the queue, so nobody waits while a permit is
+//! free. A refusal for load happens only to a request that would have to
+//! wait.
 
 use std::task::Waker;
 use std::time::Duration;
@@ -16,9 +22,13 @@ use tower_pressure_core::{Deadline, Priority, Reason};
 use super::config::{Config, Drain};
 use super::gate::Gate;
 use super::list::{Link, Linked, List, Which};
-use super::stats::{ClassCounts, Stats};
+use super::stats::Stats;
 
+mod codel;
 mod estimate;
+
+use codel::CodelMode;
+use estimate::{Rates, Standing};
 
 /// The most a `retry_after` estimate advises.
 pub(crate) const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
@@ -37,6 +47,8 @@ pub(crate) enum Status {
 pub(crate) struct Node {
     pub(crate) priority: Priority,
     enqueued: Instant,
+    /// How long it waited, once granted.
+    waited: Duration,
     class_link: Link,
     all_link: Link,
     waker: Option<Waker>,
@@ -94,44 +106,21 @@ pub(crate) struct State {
     all: List,
     /// Smooth weighted round-robin credit per class.
     credit: [f64; 5],
-    /// Since when no permit has been free with nobody waiting (CoDel), and
-    /// how many fast-path admissions there had been then: one since means a
-    /// permit was free with nobody waiting, so the service had caught up.
-    busy_since: Option<(Instant, u64)>,
-    /// Admissions made under the lock; the rest of the gate's count came
-    /// through the lock-free fast path.
-    locked_admissions: u64,
-    /// CoDel's standing-queue mode.
+    /// Admissions made under the lock, by class; the rest of the gate's
+    /// counts came through the lock-free fast path.
+    locked_admissions: [u64; 5],
+    /// The optional CoDel mode (adaptive LIFO).
     codel: CodelMode,
+    /// Per class: whether its queue stands (see [`Standing`]).
+    standing: [Standing; 5],
+    /// Per class: how fast the classes above it take permits, and how fast
+    /// its own waiters are admitted.
+    rates: Rates,
+    /// Admissions of waiters (after a wait), by class.
+    drained: [u64; 5],
     pub(crate) stats: Stats,
     /// The last eviction (victim's priority, newcomer's), for the caller's event.
     pub(crate) last_eviction: Option<(Priority, Priority)>,
-    /// Arrivals per second by class, refreshed by the slow path.
-    arrival_rate: [estimate::ArrivalRate; 5],
-    /// When the current rate window began, and the arrival totals then.
-    rate_window: Option<(Instant, [u64; 5])>,
-    /// Whether a rate window has closed yet: until then the arrival rates
-    /// say nothing.
-    rates_measured: bool,
-    /// Until when each class outranks the classes below it, after it was
-    /// refused for load twice within the window (see `outrank_window`).
-    refused_until: [Option<Instant>; 5],
-    /// When each class was last refused for load.
-    last_refused: [Option<Instant>; 5],
-}
-
-/// CoDel's standing-queue mode: entered once the service has been behind
-/// (no permit free with nobody waiting) for the interval; left once it is
-/// no longer behind and an interval has passed with no refusal. Leaving at
-/// the first free permit instead would make the mode flap: its own short
-/// timeouts empty the queue, a permit comes back to nobody, and the next
-/// interval would queue with the long class timeouts again.
-#[derive(Debug, Default)]
-struct CodelMode {
-    on: bool,
-    /// Refusals counted when last looked at, and when that count last grew.
-    refused_seen: u64,
-    last_refusal: Option<Instant>,
 }
 
 impl State {
@@ -144,16 +133,13 @@ impl State {
             classes: [List::default(); 5],
             all: List::default(),
             credit: [0.0; 5],
-            busy_since: None,
-            locked_admissions: 0,
+            locked_admissions: [0; 5],
             codel: CodelMode::default(),
+            standing: [Standing::default(); 5],
+            rates: Rates::default(),
+            drained: [0; 5],
             stats: Stats::new(),
             last_eviction: None,
-            arrival_rate: [estimate::ArrivalRate::default(); 5],
-            rate_window: None,
-            rates_measured: false,
-            refused_until: [None; 5],
-            last_refused: [None; 5],
         }
     }
 
@@ -182,9 +168,19 @@ impl State {
         p == Priority::Critical || !self.gate.emergency()
     }
 
+    /// Whether a newcomer would wait: no permit is free, or somebody waits.
+    pub(crate) fn newcomer_waits(&self) -> bool {
+        !self.all.is_empty() || self.gate.in_flight() >= self.gate.limit()
+    }
+
     /// The slow path of an arrival, after the fast path failed: admits it
     /// when a permit is free and nobody waits, else queues it, else refuses
     /// it. Queueing may refuse an evicted waiter: its waker goes to `wake`.
+    ///
+    /// The checks, in order: emergency mode; the request's own deadline
+    /// already passed; a free permit (admitted); its estimated wait against
+    /// its budget and its deadline (refused at once what would only time
+    /// out); its class's cap; the queue bound (push-out of a lower waiter).
     pub(crate) fn enqueue(
         &mut self,
         ask: Ask,
@@ -194,49 +190,54 @@ impl State {
     ) -> Result<Entered, Refusal> {
         let p = ask.priority;
         if !self.allowed(p) {
-            return Err(self.refuse_not_load(p, Reason::Emergency));
+            return Err(self.refuse(p, Reason::Emergency));
         }
-        // Rates first: whether a class above is overloaded depends on them.
-        self.update_arrival_rates(now);
-        if self.outranked(p, now) {
-            return Err(self.refuse(p, Reason::QueueFull));
+        if ask.deadline.is_some_and(|d| d.instant() <= now) {
+            return Err(self.refuse(p, Reason::DeadlineUnmeetable));
         }
-        self.expire_standing(now, wake);
-        let expired = ask.deadline.is_some_and(|d| d.instant() <= now);
-        if !expired && self.all.is_empty() && self.gate.admit_locked() {
-            self.count_locked_admission(p);
-            self.caught_up();
+        self.expire_codel(now, wake);
+        if self.all.is_empty() && self.gate.admit_locked() {
+            self.count_locked_admission(p, Duration::ZERO, now);
+            self.codel.caught_up();
             return Ok(Entered::Admitted);
         }
         // Refuse at once what would only time out in the queue: the caller
         // learns in microseconds what it would otherwise learn at its
         // deadline or its class's queue timeout.
-        let estimate = self.estimated_wait(p);
-        let timeout = self.config.timeouts[p.index()];
-        if estimate > timeout.mul_f64(self.margin(p)) || self.hopeless_newcomer(p, timeout) {
-            self.refused_for_load(p, now, wake);
-            return Err(self.refuse(p, Reason::DeadlineUnmeetable));
+        self.rates
+            .update(&self.gate, self.drained, &self.config.timeouts, now);
+        let standing = self.standing(p, now);
+        let estimate = self.estimated_wait(p, now);
+        if estimate > self.budget(p, standing) {
+            return Err(self.refuse_for_load(p, Reason::DeadlineUnmeetable, now));
         }
         if let Some(d) = ask.deadline {
-            let remaining = d.instant().saturating_duration_since(now);
-            if remaining.is_zero() || remaining < estimate {
-                return Err(self.refuse_not_load(p, Reason::DeadlineUnmeetable));
+            if d.instant().saturating_duration_since(now) < estimate {
+                return Err(self.refuse(p, Reason::DeadlineUnmeetable));
             }
         }
         let class_full =
             self.config.class_caps[p.index()].is_some_and(|cap| self.class_len(p) >= cap);
         if class_full {
             // A class at its cap may only make room within itself: nothing to evict.
-            self.refused_for_load(p, now, wake);
-            return Err(self.refuse(p, Reason::QueueFull));
+            return Err(self.refuse_for_load(p, Reason::QueueFull, now));
         }
         if self.all.len() >= self.max_queue && !self.evict_for(p, now, wake) {
-            self.refused_for_load(p, now, wake);
-            return Err(self.refuse(p, Reason::QueueFull));
+            return Err(self.refuse_for_load(p, Reason::QueueFull, now));
+        }
+        // Computed before anything is linked: nothing below may fail.
+        let mut timeout = self.config.timeouts[p.index()];
+        if let Some(c) = self.codel_timeout_for(p) {
+            timeout = timeout.min(c.target);
+        }
+        let mut give_up_at = now.checked_add(timeout).unwrap_or(now);
+        if let Some(d) = ask.deadline {
+            give_up_at = give_up_at.min(d.instant());
         }
         let key = self.nodes.insert(Node {
             priority: p,
             enqueued: now,
+            waited: Duration::ZERO,
             class_link: Link::default(),
             all_link: Link::default(),
             waker,
@@ -247,23 +248,8 @@ impl State {
         // From now on releases come through the lock; one that came before
         // the flag freed a permit the drain below grants.
         self.gate.flag_waiters();
-        if self.busy_since.is_none() {
-            self.busy_since = Some((now, self.fast_admissions()));
-        }
-        let mut timeout = self.config.timeouts[p.index()];
-        if let Some(c) = self
-            .config
-            .codel
-            .filter(|_| p != Priority::Critical && self.standing())
-        {
-            timeout = timeout.min(c.target);
-        }
-        let mut give_up_at = now + timeout;
-        if let Some(d) = ask.deadline {
-            give_up_at = give_up_at.min(d.instant());
-        }
+        self.codel.fell_behind(now, self.fast_admissions());
         self.drain(now, wake);
-        self.shed_hopeless(p, now, wake);
         Ok(Entered::Queued(Enqueued { key, give_up_at }))
     }
 
@@ -271,20 +257,17 @@ impl State {
     pub(crate) fn admit_without_queue(&mut self, ask: Ask, now: Instant) -> Result<(), Refusal> {
         let p = ask.priority;
         if !self.allowed(p) {
-            return Err(self.refuse_not_load(p, Reason::Emergency));
+            return Err(self.refuse(p, Reason::Emergency));
         }
-        self.update_arrival_rates(now);
-        if self.outranked(p, now) {
-            return Err(self.refuse(p, Reason::QueueFull));
-        }
-        if ask.deadline.is_some_and(Deadline::is_expired) {
-            return Err(self.refuse_not_load(p, Reason::DeadlineUnmeetable));
+        if ask.deadline.is_some_and(|d| d.instant() <= now) {
+            return Err(self.refuse(p, Reason::DeadlineUnmeetable));
         }
         if self.all.is_empty() && self.gate.admit_locked() {
-            self.count_locked_admission(p);
-            self.caught_up();
+            self.count_locked_admission(p, Duration::ZERO, now);
+            self.codel.caught_up();
             return Ok(());
         }
+        // The caller chose not to wait: this says nothing of the queue.
         Err(self.refuse(p, Reason::QueueFull))
     }
 
@@ -296,39 +279,50 @@ impl State {
             .find_map(|q| self.classes[q.index()].tail());
         match victim {
             Some(key) => {
-                self.last_eviction = Some((self.nodes[key].priority, p));
                 let victim = self.nodes[key].priority;
-                self.stats.refused(victim, Reason::Evicted);
-                self.finish(key, Status::Refused(Reason::Evicted), wake);
-                self.outrank_below(victim, now);
+                self.last_eviction = Some((victim, p));
+                self.refused_waiter(key, Reason::Evicted, now, wake);
                 true
             }
             None => false,
         }
     }
 
-    /// A refusal at arrival that says nothing of the load — the request's
-    /// own deadline, emergency mode — and so is left out of the arrival
-    /// rates: a client sending requests with lapsed deadlines must not make
-    /// its class look overloaded and shut out the classes below it.
-    fn refuse_not_load(&mut self, p: Priority, reason: Reason) -> Refusal {
-        self.stats.not_load[p.index()] += 1;
-        self.refuse(p, reason)
-    }
-
-    /// Counts and describes a refusal of a `p` request.
+    /// Counts and describes a refusal of a `p` request that says nothing of
+    /// the load: emergency mode, the request's own deadline, a caller that
+    /// would not wait.
     fn refuse(&mut self, p: Priority, reason: Reason) -> Refusal {
         self.stats.refused(p, reason);
-        Refusal {
-            reason,
-            retry_after: self.retry_after(),
-            queue_len: self.queue_len(),
-        }
+        self.refusal_of(reason)
     }
 
-    /// Looks at waiter `key`: `Some(Ok)` granted, `Some(Err)` refused (the
-    /// node is then gone), `None` still waiting (its waker is updated).
-    pub(crate) fn poll(&mut self, key: usize, waker: &Waker) -> Option<Result<(), Refusal>> {
+    /// A newcomer refused for load: its class was turned away, which keeps
+    /// a standing queue of that class (and CoDel's mode) on.
+    fn refuse_for_load(&mut self, p: Priority, reason: Reason, now: Instant) -> Refusal {
+        self.turned_away(p, now);
+        self.stats.refused(p, reason);
+        self.refusal_of(reason)
+    }
+
+    /// A waiter leaves the queue refused for load (timed out, evicted,
+    /// CoDel's short timeout): it waited longer than any target.
+    fn refused_waiter(&mut self, key: usize, reason: Reason, now: Instant, wake: &mut Vec<Waker>) {
+        let node = &self.nodes[key];
+        let (p, waited) = (node.priority, now.saturating_duration_since(node.enqueued));
+        self.turned_away(p, now);
+        self.waited_past(p, waited, now);
+        self.stats.refused(p, reason);
+        self.finish(key, Status::Refused(reason), wake);
+    }
+
+    fn turned_away(&mut self, p: Priority, now: Instant) {
+        self.standing[p.index()].turned_away(now);
+        self.codel.turned_away(now);
+    }
+
+    /// Looks at waiter `key`: `Some(Ok(waited))` granted, `Some(Err)` refused
+    /// (the node is then gone), `None` still waiting (its waker is updated).
+    pub(crate) fn poll(&mut self, key: usize, waker: &Waker) -> Option<Result<Duration, Refusal>> {
         let node = &mut self.nodes[key];
         match node.status {
             Status::Waiting => {
@@ -337,10 +331,7 @@ impl State {
                 }
                 None
             }
-            Status::Granted => {
-                self.nodes.remove(key);
-                Some(Ok(()))
-            }
+            Status::Granted => Some(Ok(self.nodes.remove(key).waited)),
             Status::Refused(r) => {
                 self.nodes.remove(key);
                 Some(Err(self.refusal_of(r)))
@@ -349,23 +340,18 @@ impl State {
     }
 
     /// Waiter `key` gives up at its timeout. Granted in the meantime, it keeps
-    /// the permit (`Ok`); otherwise it leaves the queue with the reason.
-    pub(crate) fn time_out(&mut self, key: usize, now: Instant) -> Result<(), Refusal> {
+    /// the permit (`Ok(waited)`); otherwise it leaves the queue with the reason.
+    pub(crate) fn time_out(&mut self, key: usize, now: Instant) -> Result<Duration, Refusal> {
         match self.nodes[key].status {
-            Status::Granted => {
-                self.nodes.remove(key);
-                Ok(())
-            }
+            Status::Granted => Ok(self.nodes.remove(key).waited),
             Status::Refused(reason) => {
                 self.nodes.remove(key);
                 Err(self.refusal_of(reason))
             }
             Status::Waiting => {
-                let p = self.nodes[key].priority;
-                self.unlink(key);
+                let mut none = Vec::new();
+                self.refused_waiter(key, Reason::QueueTimeout, now, &mut none);
                 self.nodes.remove(key);
-                self.stats.refused(p, Reason::QueueTimeout);
-                self.outrank_below(p, now);
                 Err(self.refusal_of(Reason::QueueTimeout))
             }
         }
@@ -434,63 +420,9 @@ impl State {
         was
     }
 
-    /// Whether a class above `p` outranks it: refused for load twice within
-    /// the outrank window, or [`overloaded`](Self::overloaded) by the
-    /// measured rates. Clears the gate's flag once no class does either.
-    fn outranked(&mut self, p: Priority, now: Instant) -> bool {
-        let mut any = false;
-        let mut above = false;
-        for (i, until) in self.refused_until.iter_mut().enumerate() {
-            match *until {
-                Some(t) if t > now => {
-                    any = true;
-                    above |= i > p.index();
-                }
-                Some(_) => *until = None,
-                None => {}
-            }
-        }
-        let overloaded = self.highest_overloaded(now);
-        if !any && overloaded.is_none() {
-            self.gate.set_outranking(false);
-        }
-        above || overloaded.is_some_and(|r| r > p)
-    }
-
-    /// A `p` newcomer is refused for load: it may start outranking the
-    /// classes below (see [`outrank_below`](Self::outrank_below)), and the
-    /// lower waiters the rates now say cannot make it are told so. Left
-    /// queued, they would take the permits that come free in the moments
-    /// `p` has nobody waiting — capacity the refused class is short of.
-    fn refused_for_load(&mut self, p: Priority, now: Instant, wake: &mut Vec<Waker>) {
-        self.outrank_below(p, now);
-        self.shed_hopeless(p, now, wake);
-    }
-
-    /// A `p` request was refused for load. The second such refusal within
-    /// the outrank window (a class being turned away, not one unlucky
-    /// request) keeps every newcomer below `p` out for the window. Those
-    /// below it already waiting are not flushed: they are served only when
-    /// no higher class waits, and refusing them all after their wait would
-    /// make slow refusals of what could be fast ones — only those the rates
-    /// say cannot make it are shed (see [`refused_for_load`](Self::refused_for_load)).
-    fn outrank_below(&mut self, p: Priority, now: Instant) {
-        let window = self.config.outrank_window;
-        if window.is_zero() || self.config.drain != Drain::Priority {
-            return;
-        }
-        let i = p.index();
-        let again = self.last_refused[i].is_some_and(|t| now.saturating_duration_since(t) < window);
-        self.last_refused[i] = Some(now);
-        if again {
-            self.refused_until[i] = Some(now + window);
-            self.gate.set_outranking(true);
-        }
-    }
-
     /// Grants free permits to waiters, in drain order.
     fn drain(&mut self, now: Instant, wake: &mut Vec<Waker>) {
-        self.expire_standing(now, wake);
+        self.expire_codel(now, wake);
         // While anybody waits, `WAITERS` is set and only this lock holder
         // changes the count, so the check and the grant cannot be raced.
         while self.gate.in_flight() < self.gate.limit() {
@@ -498,89 +430,39 @@ impl State {
             let node = &self.nodes[key];
             let (p, waited) = (node.priority, now.saturating_duration_since(node.enqueued));
             self.gate.grant();
-            self.count_locked_admission(p);
-            self.stats.waited(p, waited);
+            self.count_locked_admission(p, waited, now);
+            self.drained[p.index()] += 1;
+            self.nodes[key].waited = waited;
             // Last: taking the last waiter out clears `WAITERS`.
             self.finish(key, Status::Granted, wake);
         }
         if self.all.is_empty() && self.gate.in_flight() < self.gate.limit() {
-            self.caught_up();
+            self.codel.caught_up();
         }
     }
 
-    fn count_locked_admission(&mut self, p: Priority) {
+    /// An admission under the lock of a `p` request that waited `waited`.
+    fn count_locked_admission(&mut self, p: Priority, waited: Duration, now: Instant) {
         self.gate.count_admission(p);
-        self.locked_admissions += 1;
+        self.locked_admissions[p.index()] += 1;
+        self.waited_past(p, waited, now);
     }
 
-    /// Admissions through the lock-free fast path so far.
+    /// A `p` request left the queue (or skipped it) after `waited`: what
+    /// tells whether the class's queue stands.
+    fn waited_past(&mut self, p: Priority, waited: Duration, now: Instant) {
+        let target = Standing::target(self.config.timeouts[p.index()]);
+        self.standing[p.index()].sojourn(waited, target, now);
+    }
+
+    /// Admissions through the lock-free fast path so far, all classes.
     fn fast_admissions(&self) -> u64 {
-        self.gate.admitted_total() - self.locked_admissions
+        self.gate.admitted_total() - self.locked_admissions.iter().sum::<u64>()
     }
 
-    /// The service has caught up: a permit is free and nobody waits. (A
-    /// queue emptied by admission, refusals or timeouts while every permit
-    /// stays taken has not: under CoDel the queue is still standing, and the
-    /// next waiter would only wait again.)
-    fn caught_up(&mut self) {
-        self.busy_since = None;
-    }
-
-    /// Whether the CoDel mode is on (see [`CodelMode`]); as of the last
-    /// [`update_codel`](Self::update_codel).
-    fn standing(&self) -> bool {
-        self.codel.on
-    }
-
-    /// Enters or leaves the CoDel mode.
-    fn update_codel(&mut self, now: Instant) {
-        let Some(c) = self.config.codel else { return };
-        // A fast-path admission since the service fell behind found a permit
-        // free with nobody waiting: it had caught up, unseen by the lock.
-        if self
-            .busy_since
-            .is_some_and(|(_, seen)| seen != self.fast_admissions())
-        {
-            self.caught_up();
-        }
-        let refused: u64 = self.stats.counts.iter().map(ClassCounts::refused).sum();
-        if refused != self.codel.refused_seen {
-            self.codel.refused_seen = refused;
-            self.codel.last_refusal = Some(now);
-        }
-        let behind = self
-            .busy_since
-            .is_some_and(|(since, _)| now.saturating_duration_since(since) >= c.interval);
-        let refusing = self
-            .codel
-            .last_refusal
-            .is_some_and(|t| now.saturating_duration_since(t) < c.interval);
-        self.codel.on = behind || (self.codel.on && refusing);
-    }
-
-    /// Under a standing queue, refuses waiters older than the CoDel target.
-    fn expire_standing(&mut self, now: Instant, wake: &mut Vec<Waker>) {
-        let Some(c) = self.config.codel else { return };
-        self.update_codel(now);
-        if !self.standing() {
-            return;
-        }
-        // Each class list is in arrival order, so its head is its oldest.
-        // `Critical` keeps its own timeout: it is the work that must not be
-        // refused while anything else is served.
-        for p in Priority::ALL
-            .into_iter()
-            .filter(|&p| p != Priority::Critical)
-        {
-            while let Some(key) = self.classes[p.index()].head() {
-                if now.saturating_duration_since(self.nodes[key].enqueued) <= c.target {
-                    break;
-                }
-                self.stats.refused(p, Reason::QueueTimeout);
-                self.finish(key, Status::Refused(Reason::QueueTimeout), wake);
-                self.outrank_below(p, now);
-            }
-        }
+    /// Admissions of class `p` through the lock-free fast path so far.
+    fn fast_admissions_of(&self, p: Priority) -> u64 {
+        self.gate.admitted(p) - self.locked_admissions[p.index()]
     }
 
     /// The next waiter to admit.
@@ -588,7 +470,7 @@ impl State {
         if self.all.is_empty() {
             return None;
         }
-        let lifo = self.standing();
+        let lifo = self.codel.on();
         let from_class = |list: &List| if lifo { list.tail() } else { list.head() };
         match self.config.drain {
             // `Critical` stays first come, first served: with its timeout
@@ -640,6 +522,16 @@ impl State {
         }
     }
 
+    /// When a refused client should try again: the time to drain the queue
+    /// at the measured rate, between 1 s and [`MAX_RETRY_AFTER`].
+    pub(crate) fn retry_after(&self) -> Duration {
+        let drain = self
+            .stats
+            .mean_hold()
+            .mul_f64((self.queue_len() + 1) as f64 / self.gate.limit() as f64);
+        drain.clamp(tower_pressure_core::MIN_RETRY_AFTER, MAX_RETRY_AFTER)
+    }
+
     /// Checks the bookkeeping (tests only).
     #[cfg(test)]
     pub(crate) fn check_invariants(&self) {
@@ -668,5 +560,12 @@ impl State {
             cur = self.nodes[k].all_link.next();
         }
         assert_eq!(walked, self.all.len());
+        assert!(
+            self.all.is_empty() || self.gate.in_flight() >= self.gate.limit(),
+            "work conservation: {} waiting while {} of {} permits are out",
+            self.all.len(),
+            self.gate.in_flight(),
+            self.gate.limit()
+        );
     }
 }

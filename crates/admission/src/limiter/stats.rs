@@ -13,12 +13,7 @@ const MAX_WAIT_MICROS: u64 = 3_600_000_000;
 /// `1 − e^(−Δt/τ)` against the mean, `Δt` the time since the last one,
 /// within [`HOLD_MIN_WEIGHT`] and [`HOLD_MAX_WEIGHT`] — so about a second
 /// while holds are measured more than ~5 times a second (at the floor, the
-/// last hundred holds), and the last five or so when they come slower. Hold
-/// times of a busy limit vary by the waits behind them (at 4 slots and 5
-/// permits, between one and two units of work); a mean over the last few
-/// holds moved the service rate estimate by ±8 %, and with it the rate left
-/// to the lowest class served — a small difference of large rates — by more
-/// than half, which shed its waiters as hopeless while the service idled.
+/// last hundred holds), and the last five or so when they come slower.
 const HOLD_MEMORY_SECS: f64 = 1.0;
 /// The least weight of a new hold time, so that holds measured at the same
 /// instant (a burst of releases) still move the mean.
@@ -54,50 +49,22 @@ impl ClassCounts {
     }
 }
 
+/// What the queue core counts, under the queue's lock.
 #[derive(Debug)]
 pub(crate) struct Stats {
     pub(crate) counts: [ClassCounts; 5],
-    /// Of the refusals in `counts`, those at arrival that say nothing of
-    /// the load (the request's own deadline, emergency mode): not arrivals
-    /// for the arrival rates.
-    pub(crate) not_load: [u64; 5],
     pub(crate) cancelled: u64,
-    /// Queue waits of the requests that queued, in microseconds. Those
-    /// admitted at once are counted by the gate and folded in as zeros when
-    /// a snapshot reads this, keeping histogram writes off the fast path.
-    waits: [Histogram<u64>; 5],
     /// The running mean hold time, and when its last sample came.
     mean_hold_secs: Option<(f64, Instant)>,
 }
 
 impl Stats {
     pub(crate) fn new() -> Stats {
-        let hist = || {
-            Histogram::new_with_bounds(1, MAX_WAIT_MICROS, 2)
-                .expect("constant histogram bounds are valid")
-        };
         Stats {
             counts: [ClassCounts::default(); 5],
-            not_load: [0; 5],
             cancelled: 0,
-            waits: [hist(), hist(), hist(), hist(), hist()],
             mean_hold_secs: None,
         }
-    }
-
-    /// Records the wait of a queued admission.
-    pub(crate) fn waited(&mut self, p: Priority, waited: Duration) {
-        let micros = u64::try_from(waited.as_micros()).unwrap_or(u64::MAX);
-        self.waits[p.index()].saturating_record(micros);
-    }
-
-    /// The queue-wait histogram of class `p`, with the admissions that did
-    /// not wait (all of `admitted` the histogram has not seen) as zeros.
-    pub(crate) fn waits(&self, p: Priority, admitted: u64) -> Histogram<u64> {
-        let mut h = self.waits[p.index()].clone();
-        // Zero is within the histogram's range, so this cannot fail.
-        let _ = h.record_n(0, admitted.saturating_sub(h.len()));
-        h
     }
 
     pub(crate) fn refused(&mut self, p: Priority, reason: Reason) {
@@ -130,5 +97,50 @@ impl Stats {
     pub(crate) fn mean_hold(&self) -> Duration {
         let secs = self.mean_hold_secs.map_or(0.0, |(m, _)| m);
         Duration::try_from_secs_f64(secs).unwrap_or(Duration::ZERO)
+    }
+}
+
+/// Queue waits of the requests that queued, by class, in microseconds:
+/// under a lock of their own, written by each waiter as it leaves with its
+/// permit, so that reading them never holds up the queue. Those admitted
+/// without waiting are counted by the gate and taken as zeros when read,
+/// keeping histogram writes off the fast path.
+#[derive(Debug)]
+pub(crate) struct Waits([Histogram<u64>; 5]);
+
+impl Waits {
+    pub(crate) fn new() -> Waits {
+        Waits(std::array::from_fn(|_| {
+            Histogram::new_with_bounds(1, MAX_WAIT_MICROS, 2)
+                .expect("constant histogram bounds are valid")
+        }))
+    }
+
+    /// Records the wait of a queued admission.
+    pub(crate) fn record(&mut self, p: Priority, waited: Duration) {
+        let micros = u64::try_from(waited.as_micros()).unwrap_or(u64::MAX);
+        self.0[p.index()].saturating_record(micros);
+    }
+
+    /// The `quantiles` of class `p`'s waits, counting as zeros the
+    /// admissions (of `admitted` in all) that the histogram has not seen.
+    pub(crate) fn quantiles<const N: usize>(
+        &self,
+        p: Priority,
+        admitted: u64,
+        quantiles: [f64; N],
+    ) -> [Duration; N] {
+        let h = &self.0[p.index()];
+        let waited = h.len();
+        let zeros = admitted.saturating_sub(waited);
+        let total = (zeros + waited) as f64;
+        quantiles.map(|q| {
+            let rank = (q * total).ceil();
+            if waited == 0 || rank <= zeros as f64 {
+                return Duration::ZERO;
+            }
+            let within = ((rank - zeros as f64) / waited as f64).clamp(0.0, 1.0);
+            Duration::from_micros(h.value_at_quantile(within))
+        })
     }
 }

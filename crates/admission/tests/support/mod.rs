@@ -1,6 +1,8 @@
 //! Helpers shared by the admission tests.
 #![allow(dead_code, reason = "each test file uses a different subset")]
 
+pub(crate) mod sim;
+
 use tower_pressure_admission::PriorityLimiter;
 use tower_pressure_core::{Priority, PriorityOf};
 

@@ -1,0 +1,140 @@
+//! Loads simulated on paused time against a limiter configured the way the
+//! docs tell a user to: a limit, and per-class queue timeouts from latency
+//! objectives (the objective less the work). Four permits each held 25 ms
+//! serve 160 requests a second; the objectives are 250 ms for Critical,
+//! 500 ms for High and a second for the rest.
+
+mod support;
+
+use std::time::Duration;
+
+use support::sim::{self, Fate, MIX, Rng};
+use tower_pressure_admission::PriorityLimiter;
+use tower_pressure_core::Priority;
+
+const HOLD: Duration = Duration::from_millis(25);
+const CAPACITY: f64 = 160.0;
+/// Queue timeouts, `Bulk` first: each class's objective less its work.
+const TIMEOUTS_MS: [u64; 5] = [975, 975, 975, 475, 225];
+
+fn limiter() -> PriorityLimiter {
+    let mut b = PriorityLimiter::builder().limit(4).max_queue(128);
+    for p in Priority::ALL {
+        b = b.queue_timeout(p, Duration::from_millis(TIMEOUTS_MS[p.index()]));
+    }
+    b.build().unwrap()
+}
+
+fn refusals(fates: &[Fate]) -> usize {
+    fates.iter().filter(|f| !f.admitted()).count()
+}
+
+#[tokio::test(start_paused = true)]
+async fn bursts_over_a_load_below_capacity_are_queued_through_not_refused() {
+    // Normal and Low steady at half the capacity; High at twice the
+    // capacity for 0.2 s once a second. On average 0.9 of the capacity: a
+    // queue absorbs each burst and drains before the next.
+    let mut rng = Rng::new(7);
+    let mut arrivals = sim::poisson(
+        &mut rng,
+        0.5 * CAPACITY,
+        0.0,
+        10.0,
+        [0.0, 25.0, 35.0, 0.0, 0.0],
+    );
+    for s in 0..10 {
+        let burst = sim::poisson(
+            &mut rng,
+            2.0 * CAPACITY,
+            s as f64 + 0.3,
+            0.2,
+            [0.0, 0.0, 0.0, 1.0, 0.0],
+        );
+        arrivals.extend(burst);
+    }
+    arrivals.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let fates = sim::run(&limiter(), &arrivals, HOLD).await;
+    // Once the limiter has seen a burst come and go: the first one, before
+    // anything is measured, looks like an overload that has begun.
+    let after_first: Vec<Fate> = fates.into_iter().filter(|f| f.at >= 1.0).collect();
+    let refused = refusals(&after_first);
+    assert!(
+        refused * 100 <= after_first.len(),
+        "{refused} of {} refused: more than 1 %",
+        after_first.len()
+    );
+    let fates = after_first;
+    // Everything admitted was admitted in time to meet its objective.
+    for f in fates.iter().filter(|f| f.admitted()) {
+        assert!(f.waited <= Duration::from_millis(TIMEOUTS_MS[f.class.index()]));
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn under_sustained_overload_high_stays_fast_and_the_rest_is_refused_at_once() {
+    // Five times the capacity, the demo's mix: Critical and High alone
+    // arrive at 1.25 times the capacity.
+    let mut rng = Rng::new(11);
+    let arrivals = sim::poisson(&mut rng, 5.0 * CAPACITY, 0.0, 6.0, MIX);
+    let fates = sim::run(&limiter(), &arrivals, HOLD).await;
+    // The steady state: after High's queue has stood for its timeout.
+    let steady: Vec<&Fate> = fates.iter().filter(|f| f.at >= 1.5).collect();
+    let secs = 4.5;
+    let served = steady.iter().filter(|f| f.admitted()).count() as f64 / secs;
+    assert!(served >= 0.95 * CAPACITY, "served {served:.0}/s");
+    let critical = steady.iter().filter(|f| f.class == Priority::Critical);
+    assert!(
+        critical.clone().all(|f| f.admitted()),
+        "every Critical served"
+    );
+    // High's standing queue is held to a tenth of its timeout: what it
+    // serves waits about that, not the whole timeout.
+    let high_waits: Vec<Duration> = steady
+        .iter()
+        .filter(|f| f.class == Priority::High && f.admitted())
+        .map(|f| f.waited)
+        .collect();
+    let p99 = sim::quantile(high_waits, 0.99);
+    assert!(
+        p99 <= Duration::from_millis(2 * TIMEOUTS_MS[3] / 10),
+        "High waited {p99:?} (p99)"
+    );
+    // Refusals are answered at once, not after a wait.
+    let refused: Vec<&&Fate> = steady.iter().filter(|f| !f.admitted()).collect();
+    let slow = refused.iter().filter(|f| !f.waited.is_zero()).count();
+    assert!(
+        slow * 100 <= refused.len(),
+        "{slow} of {} refusals came after a wait",
+        refused.len()
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn with_one_class_the_limiter_serves_its_capacity_and_refuses_the_excess_at_once() {
+    for load in [2.0, 5.0] {
+        let mut rng = Rng::new(13);
+        let arrivals = sim::poisson(
+            &mut rng,
+            load * CAPACITY,
+            0.0,
+            6.0,
+            [0.0, 0.0, 1.0, 0.0, 0.0],
+        );
+        let fates = sim::run(&limiter(), &arrivals, HOLD).await;
+        // The steady state: once the queue has stood for its timeout and
+        // the backlog queued before has been served, two timeouts in.
+        let steady: Vec<&Fate> = fates.iter().filter(|f| f.at >= 2.0).collect();
+        let served = steady.iter().filter(|f| f.admitted()).count() as f64 / 4.0;
+        assert!(
+            served >= 0.97 * CAPACITY,
+            "at {load}×: served {served:.0}/s"
+        );
+        let refused: Vec<&&Fate> = steady.iter().filter(|f| !f.admitted()).collect();
+        let slow = refused.iter().filter(|f| !f.waited.is_zero()).count();
+        assert!(
+            slow * 100 <= refused.len(),
+            "at {load}×: {slow} of {} refusals came after a wait",
+            refused.len()
+        );
+    }
+}
