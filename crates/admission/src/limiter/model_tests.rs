@@ -4,8 +4,10 @@
 //!
 //! Two properties. Under [`Drain::Priority`] the core matches a simple
 //! reference model, except that it may refuse at once
-//! (`DeadlineUnmeetable`) a newcomer the model says would have to wait:
-//! the estimates are measured, the model does not measure. Under every
+//! (`DeadlineUnmeetable`) a newcomer the model says would have to wait,
+//! and drop the old waiters of a class it finds standing as a newcomer of
+//! that class arrives: the estimates are measured, the model does not
+//! measure. Under every
 //! drain, with and without CoDel, the invariants hold: work conservation
 //! (nobody waits while a permit is free; a refusal for load only ever
 //! meets a newcomer that would wait), the queue bound, the limit, and no
@@ -429,6 +431,26 @@ fn run_against_model(
                         model.would_wait(),
                         "the core and the model agree on the queue"
                     );
+                }
+                // A class found standing drops its waiters older than its
+                // target, as its newcomer arrives: only of that class, and
+                // only while every permit is out.
+                h.observe();
+                let trimmed: Vec<usize> = model
+                    .queue
+                    .iter()
+                    .filter(|&&(w, _)| h.fate[&w] == Fate::Refused(Reason::QueueTimeout))
+                    .map(|&(w, q)| {
+                        prop_assert_eq!(q, p, "only the newcomer's class is trimmed");
+                        Ok(w)
+                    })
+                    .collect::<Result<_, TestCaseError>>()?;
+                for w in trimmed {
+                    prop_assert!(
+                        model.in_flight >= model.limit,
+                        "trimmed while a permit was free"
+                    );
+                    model.leave_queue(w, Fate::Refused(Reason::QueueTimeout));
                 }
                 let estimate_refused = h.fate[&id] == Fate::Refused(Reason::DeadlineUnmeetable)
                     && !matches!(due, Due::Passed);

@@ -46,7 +46,7 @@ pub(crate) enum Status {
 #[derive(Debug)]
 pub(crate) struct Node {
     pub(crate) priority: Priority,
-    enqueued: Instant,
+    pub(super) enqueued: Instant,
     /// How long it waited, once granted.
     waited: Duration,
     class_link: Link,
@@ -118,6 +118,9 @@ pub(crate) struct State {
     rates: Rates,
     /// Admissions of waiters (after a wait), by class.
     drained: [u64; 5],
+    /// Arrivals that missed the fast path, by class, but those refused for
+    /// what says nothing of the load (emergency mode, a lapsed deadline).
+    arrived: [u64; 5],
     pub(crate) stats: Stats,
     /// The last eviction (victim's priority, newcomer's), for the caller's event.
     pub(crate) last_eviction: Option<(Priority, Priority)>,
@@ -138,6 +141,7 @@ impl State {
             standing: [Standing::default(); 5],
             rates: Rates::default(),
             drained: [0; 5],
+            arrived: [0; 5],
             stats: Stats::new(),
             last_eviction: None,
         }
@@ -195,6 +199,7 @@ impl State {
         if ask.deadline.is_some_and(|d| d.instant() <= now) {
             return Err(self.refuse(p, Reason::DeadlineUnmeetable));
         }
+        self.arrived[p.index()] += 1;
         self.expire_codel(now, wake);
         if self.all.is_empty() && self.gate.admit_locked() {
             self.count_locked_admission(p, Duration::ZERO, now);
@@ -204,9 +209,8 @@ impl State {
         // Refuse at once what would only time out in the queue: the caller
         // learns in microseconds what it would otherwise learn at its
         // deadline or its class's queue timeout.
-        self.rates
-            .update(&self.gate, self.drained, &self.config.timeouts, now);
-        let standing = self.standing(p, now);
+        self.rates.update(self.counts(), &self.config.timeouts, now);
+        let standing = self.standing(p, now, wake);
         let estimate = self.estimated_wait(p, now);
         if estimate > self.budget(p, standing) {
             return Err(self.refuse_for_load(p, Reason::DeadlineUnmeetable, now));
@@ -262,6 +266,7 @@ impl State {
         if ask.deadline.is_some_and(|d| d.instant() <= now) {
             return Err(self.refuse(p, Reason::DeadlineUnmeetable));
         }
+        self.arrived[p.index()] += 1;
         if self.all.is_empty() && self.gate.admit_locked() {
             self.count_locked_admission(p, Duration::ZERO, now);
             self.codel.caught_up();
@@ -296,10 +301,9 @@ impl State {
         self.refusal_of(reason)
     }
 
-    /// A newcomer refused for load: its class was turned away, which keeps
-    /// a standing queue of that class (and CoDel's mode) on.
+    /// A newcomer refused for load, which keeps CoDel's mode on.
     fn refuse_for_load(&mut self, p: Priority, reason: Reason, now: Instant) -> Refusal {
-        self.turned_away(p, now);
+        self.codel.turned_away(now);
         self.stats.refused(p, reason);
         self.refusal_of(reason)
     }
@@ -309,15 +313,10 @@ impl State {
     fn refused_waiter(&mut self, key: usize, reason: Reason, now: Instant, wake: &mut Vec<Waker>) {
         let node = &self.nodes[key];
         let (p, waited) = (node.priority, now.saturating_duration_since(node.enqueued));
-        self.turned_away(p, now);
+        self.codel.turned_away(now);
         self.waited_past(p, waited, now);
         self.stats.refused(p, reason);
         self.finish(key, Status::Refused(reason), wake);
-    }
-
-    fn turned_away(&mut self, p: Priority, now: Instant) {
-        self.standing[p.index()].turned_away(now);
-        self.codel.turned_away(now);
     }
 
     /// Looks at waiter `key`: `Some(Ok(waited))` granted, `Some(Err)` refused

@@ -5,14 +5,14 @@
 //! it is, the rate at which permits actually went to the classes above,
 //! and the waits the class's own requests actually saw.
 
+use std::task::Waker;
 use std::time::Duration;
 
 use tokio::time::Instant;
-use tower_pressure_core::Priority;
+use tower_pressure_core::{Priority, Reason};
 
 use super::State;
 use crate::limiter::config::Drain;
-use crate::limiter::gate::Gate;
 
 /// The share of a class's queue timeout that its waiters may wait before
 /// its queue counts as standing: a tenth. RFC 8289 (CoDel) sets its target
@@ -20,26 +20,30 @@ use crate::limiter::gate::Gate;
 /// a class's queue timeout is that time scale for its callers.
 const TARGET_SHARE: u32 = 10;
 
-/// Whether one class's queue stands, judged as CoDel (RFC 8289) judges a
-/// queue, with the class's queue timeout as the interval and a tenth of it
-/// as the target.
+/// Whether one class's queue stands: it persists, as CoDel (RFC 8289)
+/// judges a queue — with the class's queue timeout as the interval and a
+/// tenth of it as the target — and it persists because the class arrives
+/// faster than the rate the classes above leave it, not because of one
+/// burst.
 ///
 /// A queue that absorbs a burst drains: some request of the class gets in
 /// within the target now and then. A queue whose requests have all waited
-/// past the target for a whole interval does not — the class arrives
-/// faster than it is served, and a longer queue would only make every
-/// request it serves later, not serve more. While it stands, the class's
-/// newcomers queue only if their estimated wait is within the target; it
-/// stops standing once no request of the class has been refused for load
-/// for an interval and its requests get in within the target again.
+/// past the target for a whole interval, of a class measured arriving
+/// faster than it can be served, does not — and a longer queue would only
+/// make every request it serves later, not serve more. While it stands,
+/// the class's newcomers queue only if their estimated wait is within the
+/// target; it stops standing once the class has arrived no faster than it
+/// can be served for a whole interval (the rates lag a change of load: a
+/// moment's reading is no evidence).
 #[derive(Debug, Default, Clone, Copy)]
 pub(super) struct Standing {
     /// Since when every request of the class has waited past the target
     /// (CoDel's `first_above_time`).
     above_since: Option<Instant>,
     on: bool,
-    /// When a request of the class was last refused for load.
-    last_turned_away: Option<Instant>,
+    /// While it stands: since when the class has arrived no faster than it
+    /// can be served.
+    below_since: Option<Instant>,
     /// Fast-path admissions of the class when last looked at: each new one
     /// waited nothing.
     fast_seen: u64,
@@ -60,14 +64,10 @@ impl Standing {
         }
     }
 
-    /// A request of the class was refused for load.
-    pub(super) fn turned_away(&mut self, now: Instant) {
-        self.last_turned_away = Some(now);
-    }
-
     /// Whether the queue stands now; `fast` counts the class's fast-path
-    /// admissions so far.
-    fn update(&mut self, interval: Duration, now: Instant, fast: u64) -> bool {
+    /// admissions so far, `overloaded` says whether it arrives faster than
+    /// it can be served.
+    fn update(&mut self, interval: Duration, now: Instant, fast: u64, overloaded: bool) -> bool {
         if fast != self.fast_seen {
             self.fast_seen = fast;
             self.above_since = None;
@@ -75,45 +75,51 @@ impl Standing {
         let stood = self
             .above_since
             .is_some_and(|t| now.saturating_duration_since(t) >= interval);
-        let refusing = self
-            .last_turned_away
-            .is_some_and(|t| now.saturating_duration_since(t) < interval);
-        self.on = stood || (self.on && (refusing || self.above_since.is_some()));
+        if overloaded {
+            self.below_since = None;
+            self.on |= stood;
+        } else if self.on {
+            let since = *self.below_since.get_or_insert(now);
+            self.on = now.saturating_duration_since(since) < interval;
+        }
         self.on
     }
 }
 
-/// Two measured rates per class, in admissions per second: how fast
-/// permits went to the classes above it, and how fast its own waiters were
-/// admitted from the queue. Each is an exponentially weighted mean whose
-/// memory is the class's own queue timeout, the horizon over which its
-/// waiters are overtaken and served.
+/// Three measured rates per class, per second: how fast permits went to
+/// the classes above it, how fast its own waiters were admitted from the
+/// queue, and how fast it arrived. Each is an exponentially weighted mean
+/// whose memory is the class's own queue timeout, the horizon over which
+/// its waiters are overtaken and served.
 #[derive(Debug, Default)]
 pub(super) struct Rates {
     overtaking: [f64; 5],
     drained: [f64; 5],
-    /// When the rates were last brought up to date, and the counts then:
-    /// admissions of each class (the gate's), and admissions of each
-    /// class's waiters.
-    last: Option<(Instant, [u64; 5], [u64; 5])>,
+    arriving: [f64; 5],
+    /// When the rates were last brought up to date, and the counts then.
+    last: Option<(Instant, Counts)>,
     /// When the first count was taken: until a memory has passed, the
     /// rates are corrected for the time they have not seen.
     since: Option<Instant>,
 }
 
+/// Counts by class that the rates are taken from.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Counts {
+    /// Admissions (the gate's count).
+    pub(super) admitted: [u64; 5],
+    /// Admissions of waiters.
+    pub(super) drained: [u64; 5],
+    /// Arrivals: admissions at once, and every request that missed the
+    /// fast path, but those refused for what says nothing of the load.
+    pub(super) arrived: [u64; 5],
+}
+
 impl Rates {
-    /// Folds in the admissions since the last update; `drained` counts the
-    /// admissions of each class's waiters so far.
-    pub(super) fn update(
-        &mut self,
-        gate: &Gate,
-        drained: [u64; 5],
-        timeouts: &[Duration; 5],
-        now: Instant,
-    ) {
-        let admitted: [u64; 5] = std::array::from_fn(|i| gate.admitted(class(i)));
-        let Some((then, before, drained_before)) = self.last else {
-            self.last = Some((now, admitted, drained));
+    /// Folds in the counts since the last update.
+    pub(super) fn update(&mut self, counts: Counts, timeouts: &[Duration; 5], now: Instant) {
+        let Some((then, before)) = self.last else {
+            self.last = Some((now, counts));
             self.since = Some(now);
             return;
         };
@@ -121,19 +127,18 @@ impl Rates {
         if dt <= 0.0 {
             return;
         }
+        let delta = |now: [u64; 5], then: [u64; 5], i: usize| now[i].saturating_sub(then[i]);
         // Counts spread evenly over `dt`.
         let mut above = 0;
         for i in (0..5).rev() {
             let decay = (-dt / timeouts[i].as_secs_f64()).exp();
             let fold = |rate: f64, count: u64| rate * decay + count as f64 / dt * (1.0 - decay);
             self.overtaking[i] = fold(self.overtaking[i], above);
-            self.drained[i] = fold(
-                self.drained[i],
-                drained[i].saturating_sub(drained_before[i]),
-            );
-            above += admitted[i].saturating_sub(before[i]);
+            self.drained[i] = fold(self.drained[i], delta(counts.drained, before.drained, i));
+            self.arriving[i] = fold(self.arriving[i], delta(counts.arrived, before.arrived, i));
+            above += delta(counts.admitted, before.admitted, i);
         }
-        self.last = Some((now, admitted, drained));
+        self.last = Some((now, counts));
     }
 
     /// Corrects a rate of class `p` for the part of its memory not yet seen.
@@ -145,16 +150,59 @@ impl Rates {
     }
 }
 
-fn class(i: usize) -> Priority {
-    Priority::from_index(i).expect("five classes")
-}
-
 impl State {
-    /// Whether the queue of class `p` stands now (see [`Standing`]).
-    pub(super) fn standing(&mut self, p: Priority, now: Instant) -> bool {
+    /// The counts the rates are taken from.
+    pub(super) fn counts(&self) -> Counts {
+        Counts {
+            admitted: Priority::ALL.map(|p| self.gate.admitted(p)),
+            drained: self.drained,
+            arrived: Priority::ALL.map(|p| self.arrived[p.index()] + self.fast_admissions_of(p)),
+        }
+    }
+
+    /// The measured service rate, `limit` / mean hold, in admissions per
+    /// second; `None` while no hold time has been measured.
+    fn service_rate(&self) -> Option<f64> {
+        let hold = self.stats.mean_hold().as_secs_f64();
+        (hold > 0.0).then(|| self.gate.limit() as f64 / hold)
+    }
+
+    /// The rate the classes above `p` leave it: the service rate less the
+    /// rate at which they took permits.
+    fn left_to(&self, p: Priority, mu: f64, now: Instant) -> f64 {
+        let timeout = self.config.timeouts[p.index()];
+        mu - self
+            .rates
+            .corrected(self.rates.overtaking[p.index()], timeout, now)
+    }
+
+    /// Whether the queue of class `p` stands now (see [`Standing`]). When
+    /// it is found standing, its waiters that have already waited past the
+    /// target are refused (their wakers go to `wake`), as CoDel drops from
+    /// the head of a standing queue: what was queued under the whole
+    /// timeout would otherwise keep the class's newcomers out while it
+    /// drains, and is served later than any newcomer would be.
+    pub(super) fn standing(&mut self, p: Priority, now: Instant, wake: &mut Vec<Waker>) -> bool {
         let timeout = self.config.timeouts[p.index()];
         let fast = self.fast_admissions_of(p);
-        self.standing[p.index()].update(timeout, now, fast)
+        let overloaded = self.service_rate().is_some_and(|mu| {
+            let arriving = self
+                .rates
+                .corrected(self.rates.arriving[p.index()], timeout, now);
+            arriving > self.left_to(p, mu, now)
+        });
+        let was = self.standing[p.index()].on;
+        let on = self.standing[p.index()].update(timeout, now, fast, overloaded);
+        if on && !was {
+            let target = Standing::target(timeout);
+            while let Some(key) = self.classes[p.index()].head() {
+                if now.saturating_duration_since(self.nodes[key].enqueued) <= target {
+                    break;
+                }
+                self.refused_waiter(key, Reason::QueueTimeout, now, wake);
+            }
+        }
+        on
     }
 
     /// How long a newcomer of `p` may expect to wait and still queue: its
@@ -189,11 +237,9 @@ impl State {
         if !self.newcomer_waits() {
             return Duration::ZERO;
         }
-        let hold = self.stats.mean_hold().as_secs_f64();
-        if hold <= 0.0 {
+        let Some(mu) = self.service_rate() else {
             return Duration::ZERO;
-        }
-        let mu = self.gate.limit() as f64 / hold;
+        };
         let lifo = self.lifo_for(p);
         let own = if lifo { 0 } else { self.class_len(p) };
         match self.config.drain {
@@ -203,13 +249,14 @@ impl State {
                     .filter(|&q| q > p)
                     .map(|q| self.class_len(q))
                     .sum();
-                let timeout = self.config.timeouts[p.index()];
-                let rates = &self.rates;
-                let left = mu - rates.corrected(rates.overtaking[p.index()], timeout, now);
+                let left = self.left_to(p, mu, now);
                 if left <= 0.0 {
                     return Duration::MAX;
                 }
-                let drained = rates.corrected(rates.drained[p.index()], timeout, now);
+                let timeout = self.config.timeouts[p.index()];
+                let drained = self
+                    .rates
+                    .corrected(self.rates.drained[p.index()], timeout, now);
                 let forecast = wait(above + own, left);
                 let little = wait(own, drained);
                 wait(above + own, mu).max(forecast.min(little))
