@@ -17,13 +17,20 @@
 //! # Example
 //!
 //! ```
+//! use std::time::Duration;
+//!
 //! use axum::{Router, routing::post};
 //! use tower::ServiceBuilder;
 //! use tower_pressure::{AdmissionLayer, ClassifyLayer, Priority, PriorityLimiter, Rules};
 //!
 //! # fn main() -> Result<(), tower_pressure::ConfigError> {
-//! // One limiter: 32 requests in flight, 256 waiting, highest priority first.
-//! let limiter = PriorityLimiter::builder().limit(32).max_queue(256).build()?;
+//! // One limiter: 32 requests in flight, highest priority first. Each class
+//! // waits at most its latency objective less the work (voice: 500 ms less
+//! // up to 50 ms); the others keep the default, a second.
+//! let limiter = PriorityLimiter::builder()
+//!     .limit(32)
+//!     .queue_timeout(Priority::High, Duration::from_millis(450))
+//!     .build()?;
 //!
 //! let app: Router = Router::new()
 //!     .route("/voice/transcribe", post(|| async { "transcript" }))

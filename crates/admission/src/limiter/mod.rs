@@ -98,20 +98,24 @@ impl From<Priority> for AdmitRequest {
 ///
 /// A request that would wait is refused at once
 /// ([`Reason::DeadlineUnmeetable`]) when its estimated wait exceeds its
-/// class's queue timeout or its deadline: the waiters it cannot overtake
-/// under the drain order, plus itself, at the rate left to its class — the
-/// measured service rate (`limit` / mean hold time) less the rate at which
-/// the classes above it took permits over the class's queue timeout. A
-/// class the classes above leave nothing is refused at once rather than
-/// after its timeout.
+/// class's queue timeout or its deadline, rather than after waiting that
+/// long. The estimate is measured, not forecast: the waiters it cannot
+/// overtake under the drain order, plus itself, at the service rate
+/// (`limit` / mean hold time); under [`Drain::Priority`], pushed back by the
+/// rate at which the classes above took permits over the class's queue
+/// timeout, as far as the class's own waiters were admitted that slowly
+/// (Little's law on its queue) — so a burst of a higher class that has
+/// ended holds nobody back. A class the classes above leave nothing is
+/// refused at once.
 ///
 /// A class whose queue stands — every request of it has waited more than a
-/// tenth of its queue timeout, for a whole timeout (CoDel's test, RFC 8289,
-/// with the timeout as interval) — arrives faster than it is served, and a
-/// longer queue would only serve it later, not more of it: its newcomers
-/// then queue only while their estimated wait is within that tenth, until
-/// none has been refused for a timeout. A burst that drains keeps its
-/// whole timeout.
+/// tenth of its queue timeout for a whole timeout (CoDel's test, RFC 8289,
+/// with the timeout as interval and 10 % of it as target), while it arrives
+/// faster than the rate left to it — only gets later, not more, from a
+/// longer queue. Its waiters past the target are then dropped, and its
+/// newcomers queue only while their estimated wait is within the target,
+/// until it has arrived no faster than it is served for a timeout. A burst
+/// that drains keeps its whole timeout.
 ///
 /// # Example
 ///

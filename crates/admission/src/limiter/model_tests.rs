@@ -573,3 +573,39 @@ fn a_status_is_only_seen_once() {
     assert!(matches!(st.poll(e.key, Waker::noop()), Some(Ok(_))));
     assert_eq!(st.in_flight(), 1);
 }
+
+#[test]
+fn arrivals_count_waiters_that_gave_up_but_not_refusals_that_say_nothing_of_load() {
+    let b = PriorityLimiterBuilder::default().limit(1).max_queue(4);
+    let gate = Arc::new(Gate::new(b.limit));
+    let mut st = State::new(gate.clone(), b.max_queue, b.config);
+    let now = Instant::now();
+    let mut wake = Vec::new();
+    let ask = |deadline| Ask {
+        priority: Priority::High,
+        deadline,
+    };
+    // One admitted at once through the fast path, one queued then cancelled
+    // by its caller: both are demand.
+    assert!(gate.try_fast());
+    gate.count_admission(Priority::High);
+    let Ok(Entered::Queued(e)) = st.enqueue(ask(None), now, None, &mut wake) else {
+        panic!("no permit is free: it queues");
+    };
+    st.cancel(e.key, now, &mut wake);
+    assert_eq!(st.counts().arrived[Priority::High.index()], 2);
+    // A request whose deadline has passed, and one refused by emergency
+    // mode, are not.
+    let err = st.enqueue(ask(Some(Deadline::at(now))), now, None, &mut wake);
+    assert_eq!(err.unwrap_err().reason, Reason::DeadlineUnmeetable);
+    st.set_emergency(true, now, &mut wake);
+    let low = Ask {
+        priority: Priority::Low,
+        deadline: None,
+    };
+    assert_eq!(
+        st.enqueue(low, now, None, &mut wake).unwrap_err().reason,
+        Reason::Emergency
+    );
+    assert_eq!(st.counts().arrived, [0, 0, 0, 2, 0]);
+}

@@ -23,8 +23,9 @@ const TARGET_SHARE: u32 = 10;
 /// Whether one class's queue stands: it persists, as CoDel (RFC 8289)
 /// judges a queue — with the class's queue timeout as the interval and a
 /// tenth of it as the target — and it persists because the class arrives
-/// faster than the rate the classes above leave it, not because of one
-/// burst.
+/// faster than the rate the classes above leave it (by more than the noise
+/// of the counts), not because of one burst or the swings of a load at
+/// capacity.
 ///
 /// A queue that absorbs a burst drains: some request of the class gets in
 /// within the target now and then. A queue whose requests have all waited
@@ -105,14 +106,14 @@ pub(super) struct Rates {
 
 /// Counts by class that the rates are taken from.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct Counts {
+pub(in crate::limiter) struct Counts {
     /// Admissions (the gate's count).
     pub(super) admitted: [u64; 5],
     /// Admissions of waiters.
     pub(super) drained: [u64; 5],
     /// Arrivals: admissions at once, and every request that missed the
     /// fast path, but those refused for what says nothing of the load.
-    pub(super) arrived: [u64; 5],
+    pub(in crate::limiter) arrived: [u64; 5],
 }
 
 impl Rates {
@@ -152,7 +153,7 @@ impl Rates {
 
 impl State {
     /// The counts the rates are taken from.
-    pub(super) fn counts(&self) -> Counts {
+    pub(in crate::limiter) fn counts(&self) -> Counts {
         Counts {
             admitted: Priority::ALL.map(|p| self.gate.admitted(p)),
             drained: self.drained,
@@ -176,6 +177,22 @@ impl State {
             .corrected(self.rates.overtaking[p.index()], timeout, now)
     }
 
+    /// Whether class `p` arrives faster than the rate the classes above
+    /// leave it, by more than the Poisson noise of the counts behind the two
+    /// rates: a class at exactly its share queues and drains by turns (its
+    /// queue is a random walk, and keeps the service busy through the
+    /// swings of the classes above); one that arrives faster keeps adding
+    /// to it. Each rate is a mean over the class's queue timeout `τ`, whose
+    /// variance for Poisson counts at rate `λ` is `λ / 2τ`.
+    fn arrives_faster_than_served(&self, p: Priority, mu: f64, now: Instant) -> bool {
+        let timeout = self.config.timeouts[p.index()];
+        let rates = &self.rates;
+        let arriving = rates.corrected(rates.arriving[p.index()], timeout, now);
+        let overtaking = rates.corrected(rates.overtaking[p.index()], timeout, now);
+        let noise = ((arriving + overtaking) / (2.0 * timeout.as_secs_f64())).sqrt();
+        arriving - (mu - overtaking) > noise
+    }
+
     /// Whether the queue of class `p` stands now (see [`Standing`]). When
     /// it is found standing, its waiters that have already waited past the
     /// target are refused (their wakers go to `wake`), as CoDel drops from
@@ -185,12 +202,9 @@ impl State {
     pub(super) fn standing(&mut self, p: Priority, now: Instant, wake: &mut Vec<Waker>) -> bool {
         let timeout = self.config.timeouts[p.index()];
         let fast = self.fast_admissions_of(p);
-        let overloaded = self.service_rate().is_some_and(|mu| {
-            let arriving = self
-                .rates
-                .corrected(self.rates.arriving[p.index()], timeout, now);
-            arriving > self.left_to(p, mu, now)
-        });
+        let overloaded = self
+            .service_rate()
+            .is_some_and(|mu| self.arrives_faster_than_served(p, mu, now));
         let was = self.standing[p.index()].on;
         let on = self.standing[p.index()].update(timeout, now, fast, overloaded);
         if on && !was {
