@@ -80,7 +80,6 @@ fn with_deadline(priority: Priority, after: Duration) -> AdmitRequest {
     AdmitRequest {
         priority,
         deadline: Some(Deadline::after(after)),
-        ..AdmitRequest::default()
     }
 }
 

@@ -215,10 +215,11 @@ impl State {
         if estimate > self.budget(p, standing) {
             return Err(self.refuse_for_load(p, Reason::DeadlineUnmeetable, now));
         }
-        if let Some(d) = ask.deadline {
-            if d.instant().saturating_duration_since(now) < estimate {
-                return Err(self.refuse(p, Reason::DeadlineUnmeetable));
-            }
+        if ask
+            .deadline
+            .is_some_and(|d| d.instant().saturating_duration_since(now) < estimate)
+        {
+            return Err(self.refuse(p, Reason::DeadlineUnmeetable));
         }
         let class_full =
             self.config.class_caps[p.index()].is_some_and(|cap| self.class_len(p) >= cap);
