@@ -29,11 +29,7 @@ pub(crate) fn checks(report: &Report) -> Vec<Check> {
     report
         .runs
         .iter()
-        .flat_map(|run| {
-            let mut out = checks_of(run, report.capacity_per_s);
-            out.extend(scenario_checks(run, &baselines));
-            out
-        })
+        .flat_map(|run| checks_of(run, report.capacity_per_s, &baselines))
         .collect()
 }
 
@@ -46,17 +42,8 @@ struct Baselines<'a> {
 /// Within noise of a baseline: at least this share of its goodput.
 const WITHIN_NOISE: f64 = 0.95;
 
-/// The bursty and one-class targets.
-fn scenario_checks(run: &Run, base: &Baselines<'_>) -> Vec<Check> {
-    let mut out = Vec::new();
-    let mut check = |target: String, measured: String, met: bool| {
-        out.push(Check {
-            system: run.system,
-            target,
-            measured,
-            met,
-        });
-    };
+/// The bursty and one-class targets, through `check`.
+fn scenario_checks(run: &Run, base: &Baselines<'_>, check: &mut impl FnMut(String, String, bool)) {
     if let Some(b) = &run.bursty {
         let offered = b.offered() as f64 / b.seconds;
         let g = b.goodput();
@@ -99,14 +86,13 @@ fn scenario_checks(run: &Run, base: &Baselines<'_>) -> Vec<Check> {
             l.goodput() >= WITHIN_NOISE * buffer.goodput(),
         );
     }
-    out
 }
 
 fn level(run: &Run, load: f64) -> Option<&Level> {
     run.levels.iter().find(|l| l.load == load)
 }
 
-fn checks_of(run: &Run, capacity: f64) -> Vec<Check> {
+fn checks_of(run: &Run, capacity: f64, base: &Baselines<'_>) -> Vec<Check> {
     let mut out = Vec::new();
     let mut check = |target: String, measured: String, met: bool| {
         out.push(Check {
@@ -164,6 +150,7 @@ fn checks_of(run: &Run, capacity: f64) -> Vec<Check> {
             .map_or("never".to_owned(), |ms| format!("{ms} ms")),
         run.step.high_recovery_ms.is_some_and(|ms| ms <= 500),
     );
+    scenario_checks(run, base, &mut check);
     out
 }
 

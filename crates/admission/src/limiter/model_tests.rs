@@ -394,7 +394,13 @@ fn timeouts() -> impl Strategy<Value = [u64; 5]> {
     ]
 }
 
-fn with_timeouts(mut b: PriorityLimiterBuilder, ms: [u64; 5]) -> PriorityLimiterBuilder {
+/// A limiter's settings: `limit`, `max_queue`, `drain`, and the queue
+/// timeouts in milliseconds by class.
+fn builder(limit: usize, max_queue: usize, drain: Drain, ms: [u64; 5]) -> PriorityLimiterBuilder {
+    let mut b = PriorityLimiterBuilder::default()
+        .limit(limit)
+        .max_queue(max_queue)
+        .drain(drain);
     for p in Priority::ALL {
         b = b.queue_timeout(p, Duration::from_millis(ms[p.index()]));
     }
@@ -407,12 +413,7 @@ fn run_against_model(
     timeouts: [u64; 5],
     ops: Vec<Op>,
 ) -> Result<(), TestCaseError> {
-    let b = PriorityLimiterBuilder::default()
-        .limit(limit)
-        .max_queue(max_queue)
-        .drain(Drain::Priority);
-    let b = with_timeouts(b, timeouts);
-    let mut h = Harness::new(b);
+    let mut h = Harness::new(builder(limit, max_queue, Drain::Priority, timeouts));
     let mut model = Model {
         limit,
         max_queue,
@@ -488,11 +489,7 @@ fn run_invariants(
     timeouts: [u64; 5],
     ops: Vec<Op>,
 ) -> Result<(), TestCaseError> {
-    let b = PriorityLimiterBuilder::default()
-        .limit(limit)
-        .max_queue(max_queue)
-        .drain(drain);
-    let mut b = with_timeouts(b, timeouts);
+    let mut b = builder(limit, max_queue, drain, timeouts);
     if codel {
         b = b.codel(Codel {
             interval: Duration::from_millis(100),
@@ -593,7 +590,7 @@ fn arrivals_count_waiters_that_gave_up_but_not_refusals_that_say_nothing_of_load
         panic!("no permit is free: it queues");
     };
     st.cancel(e.key, now, &mut wake);
-    assert_eq!(st.counts().arrived[Priority::High.index()], 2);
+    assert_eq!(st.counts(now).arrived[Priority::High.index()], 2);
     // A request whose deadline has passed, and one refused by emergency
     // mode, are not.
     let err = st.enqueue(ask(Some(Deadline::at(now))), now, None, &mut wake);
@@ -607,5 +604,5 @@ fn arrivals_count_waiters_that_gave_up_but_not_refusals_that_say_nothing_of_load
         st.enqueue(low, now, None, &mut wake).unwrap_err().reason,
         Reason::Emergency
     );
-    assert_eq!(st.counts().arrived, [0, 0, 0, 2, 0]);
+    assert_eq!(st.counts(now).arrived, [0, 0, 0, 2, 0]);
 }

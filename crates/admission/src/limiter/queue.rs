@@ -28,7 +28,7 @@ mod codel;
 mod estimate;
 
 use codel::CodelMode;
-use estimate::{Rates, Standing};
+use estimate::{Rates, Standing, Waiting};
 
 /// The most a `retry_after` estimate advises.
 pub(crate) const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
@@ -118,6 +118,8 @@ pub(crate) struct State {
     rates: Rates,
     /// Admissions of waiters (after a wait), by class.
     drained: [u64; 5],
+    /// How long each class has had waiters.
+    waiting: [Waiting; 5],
     /// Arrivals that missed the fast path, by class, but those refused for
     /// what says nothing of the load (emergency mode, a lapsed deadline).
     arrived: [u64; 5],
@@ -141,6 +143,7 @@ impl State {
             standing: [Standing::default(); 5],
             rates: Rates::default(),
             drained: [0; 5],
+            waiting: [Waiting::default(); 5],
             arrived: [0; 5],
             stats: Stats::new(),
             last_eviction: None,
@@ -209,7 +212,8 @@ impl State {
         // Refuse at once what would only time out in the queue: the caller
         // learns in microseconds what it would otherwise learn at its
         // deadline or its class's queue timeout.
-        self.rates.update(self.counts(), &self.config.timeouts, now);
+        self.rates
+            .update(self.counts(now), &self.config.timeouts, now);
         let standing = self.standing(p, now, wake);
         let estimate = self.estimated_wait(p, now);
         if estimate > self.budget(p, standing) {
@@ -249,6 +253,7 @@ impl State {
             status: Status::Waiting,
         });
         self.classes[p.index()].push_back(&mut self.nodes, key, Which::Class);
+        self.waiting[p.index()].start(now);
         self.all.push_back(&mut self.nodes, key, Which::All);
         // From now on releases come through the lock; one that came before
         // the flag freed a permit the drain below grants.
@@ -317,7 +322,7 @@ impl State {
         self.codel.turned_away(now);
         self.waited_past(p, waited, now);
         self.stats.refused(p, reason);
-        self.finish(key, Status::Refused(reason), wake);
+        self.finish(key, Status::Refused(reason), now, wake);
     }
 
     /// Looks at waiter `key`: `Some(Ok(waited))` granted, `Some(Err)` refused
@@ -370,7 +375,7 @@ impl State {
     pub(crate) fn cancel(&mut self, key: usize, now: Instant, wake: &mut Vec<Waker>) {
         match self.nodes[key].status {
             Status::Waiting => {
-                self.unlink(key);
+                self.unlink(key, now);
                 self.nodes.remove(key);
                 self.stats.cancelled += 1;
             }
@@ -412,7 +417,7 @@ impl State {
             {
                 while let Some(key) = self.classes[p.index()].head() {
                     self.stats.refused(p, Reason::Emergency);
-                    self.finish(key, Status::Refused(Reason::Emergency), wake);
+                    self.finish(key, Status::Refused(Reason::Emergency), now, wake);
                 }
             }
         }
@@ -434,7 +439,7 @@ impl State {
             self.drained[p.index()] += 1;
             self.nodes[key].waited = waited;
             // Last: taking the last waiter out clears `WAITERS`.
-            self.finish(key, Status::Granted, wake);
+            self.finish(key, Status::Granted, now, wake);
         }
         if self.all.is_empty() && self.gate.in_flight() < self.gate.limit() {
             self.codel.caught_up();
@@ -502,17 +507,20 @@ impl State {
     }
 
     /// Takes waiter `key` out of the queue with its outcome and collects its waker.
-    fn finish(&mut self, key: usize, status: Status, wake: &mut Vec<Waker>) {
-        self.unlink(key);
+    fn finish(&mut self, key: usize, status: Status, now: Instant, wake: &mut Vec<Waker>) {
+        self.unlink(key, now);
         let node = &mut self.nodes[key];
         node.status = status;
         wake.extend(node.waker.take());
     }
 
-    fn unlink(&mut self, key: usize) {
+    fn unlink(&mut self, key: usize, now: Instant) {
         let p = self.nodes[key].priority;
         self.classes[p.index()].remove(&mut self.nodes, key, Which::Class);
         self.all.remove(&mut self.nodes, key, Which::All);
+        if self.classes[p.index()].is_empty() {
+            self.waiting[p.index()].stop(now);
+        }
         if self.all.is_empty() {
             self.gate.clear_waiters();
             // A class that stops waiting starts afresh next time.

@@ -80,8 +80,12 @@ impl Fate {
 }
 
 /// Runs `arrivals` (sorted by time) against `limiter`, each admitted request
-/// holding its permit for `hold`, and returns every arrival's fate, in
-/// arrival order. Checks that nothing is left in flight or queued.
+/// holding its permit for `hold` on average — between half and one and a
+/// half times it, drawn for each arrival in whole milliseconds, as real
+/// work varies (fixed holds would keep the permits granted together
+/// releasing together) — and
+/// returns every arrival's fate, in arrival order. Checks that nothing is
+/// left in flight or queued.
 pub(crate) async fn run(
     limiter: &PriorityLimiter,
     arrivals: &[(f64, Priority)],
@@ -89,7 +93,12 @@ pub(crate) async fn run(
 ) -> Vec<Fate> {
     let start = Instant::now();
     let (tx, mut rx) = mpsc::unbounded_channel();
+    let mut rng = Rng::new(arrivals.len() as u64);
     for (i, &(at, class)) in arrivals.iter().enumerate() {
+        // Whole milliseconds: tokio's timers fire on the next one.
+        let hold = Duration::from_millis(
+            (hold.as_secs_f64() * 1e3 * (0.5 + rng.uniform())).round() as u64,
+        );
         tokio::time::sleep_until(start + Duration::from_secs_f64(at)).await;
         let (l, tx) = (limiter.clone(), tx.clone());
         tokio::spawn(async move {

@@ -14,6 +14,10 @@ use tower_pressure_core::{Priority, Reason};
 use super::State;
 use crate::limiter::config::Drain;
 
+/// How many standard deviations of noise a class's excess of arrivals over
+/// the rate left to it must reach for its queue to be found standing: two,
+/// the usual bar of significance (one-sided, 97.7 %).
+const SIGNIFICANT: f64 = 2.0;
 /// The share of a class's queue timeout that its waiters may wait before
 /// its queue counts as standing: a tenth. RFC 8289 (CoDel) sets its target
 /// to 5–10 % of its interval, the time scale on which a good queue drains;
@@ -33,18 +37,17 @@ const TARGET_SHARE: u32 = 10;
 /// faster than it can be served, does not — and a longer queue would only
 /// make every request it serves later, not serve more. While it stands,
 /// the class's newcomers queue only if their estimated wait is within the
-/// target; it stops standing once the class has arrived no faster than it
-/// can be served for a whole interval (the rates lag a change of load: a
-/// moment's reading is no evidence).
+/// target. Like a thermostat, it switches on and off at two levels: it is
+/// found standing on a significant excess (more than [`SIGNIFICANT`]
+/// standard deviations — a class at exactly its share is a random walk,
+/// whose queue rides out the swings of the classes above and must not be
+/// cut short), and stops standing once the excess is gone altogether.
 #[derive(Debug, Default, Clone, Copy)]
 pub(super) struct Standing {
     /// Since when every request of the class has waited past the target
     /// (CoDel's `first_above_time`).
     above_since: Option<Instant>,
     on: bool,
-    /// While it stands: since when the class has arrived no faster than it
-    /// can be served.
-    below_since: Option<Instant>,
     /// Fast-path admissions of the class when last looked at: each new one
     /// waited nothing.
     fast_seen: u64,
@@ -66,37 +69,40 @@ impl Standing {
     }
 
     /// Whether the queue stands now; `fast` counts the class's fast-path
-    /// admissions so far, `overloaded` says whether it arrives faster than
-    /// it can be served.
-    fn update(&mut self, interval: Duration, now: Instant, fast: u64, overloaded: bool) -> bool {
+    /// admissions so far, `excess` how far the class arrives faster than
+    /// it can be served, in standard deviations of the noise of that
+    /// measurement.
+    fn update(&mut self, interval: Duration, now: Instant, fast: u64, excess: f64) -> bool {
         if fast != self.fast_seen {
             self.fast_seen = fast;
             self.above_since = None;
         }
-        let stood = self
-            .above_since
-            .is_some_and(|t| now.saturating_duration_since(t) >= interval);
-        if overloaded {
-            self.below_since = None;
-            self.on |= stood;
-        } else if self.on {
-            let since = *self.below_since.get_or_insert(now);
-            self.on = now.saturating_duration_since(since) < interval;
+        if self.on {
+            self.on = excess > 0.0;
+        } else {
+            let stood = self
+                .above_since
+                .is_some_and(|t| now.saturating_duration_since(t) >= interval);
+            self.on = stood && excess > SIGNIFICANT;
         }
         self.on
     }
 }
 
 /// Three measured rates per class, per second: how fast permits went to
-/// the classes above it, how fast its own waiters were admitted from the
-/// queue, and how fast it arrived. Each is an exponentially weighted mean
-/// whose memory is the class's own queue timeout, the horizon over which
-/// its waiters are overtaken and served.
+/// the classes above it, how fast it arrived, and how fast its own waiters
+/// were admitted from the queue while it had any. Each is an exponentially
+/// weighted mean whose memory is the class's own queue timeout, the
+/// horizon over which its waiters are overtaken and served.
 #[derive(Debug, Default)]
 pub(super) struct Rates {
     overtaking: [f64; 5],
-    drained: [f64; 5],
     arriving: [f64; 5],
+    /// Admissions of the class's waiters, and the seconds it had waiters,
+    /// each a sum decayed over its memory: their ratio is the rate at which
+    /// its waiters were admitted while it waited.
+    drained: [f64; 5],
+    waited: [f64; 5],
     /// When the rates were last brought up to date, and the counts then.
     last: Option<(Instant, Counts)>,
     /// When the first count was taken: until a memory has passed, the
@@ -114,6 +120,36 @@ pub(in crate::limiter) struct Counts {
     /// Arrivals: admissions at once, and every request that missed the
     /// fast path, but those refused for what says nothing of the load.
     pub(in crate::limiter) arrived: [u64; 5],
+    /// Seconds each class has had waiters.
+    pub(super) waiting: [f64; 5],
+}
+
+/// How long one class has had waiters, in all.
+#[derive(Debug, Default, Clone, Copy)]
+pub(super) struct Waiting {
+    secs: f64,
+    since: Option<Instant>,
+}
+
+impl Waiting {
+    /// The class has a waiter (again).
+    pub(super) fn start(&mut self, now: Instant) {
+        self.since.get_or_insert(now);
+    }
+
+    /// The class has no waiter left.
+    pub(super) fn stop(&mut self, now: Instant) {
+        if let Some(since) = self.since.take() {
+            self.secs += now.saturating_duration_since(since).as_secs_f64();
+        }
+    }
+
+    fn total(self, now: Instant) -> f64 {
+        self.secs
+            + self
+                .since
+                .map_or(0.0, |t| now.saturating_duration_since(t).as_secs_f64())
+    }
 }
 
 impl Rates {
@@ -135,11 +171,20 @@ impl Rates {
             let decay = (-dt / timeouts[i].as_secs_f64()).exp();
             let fold = |rate: f64, count: u64| rate * decay + count as f64 / dt * (1.0 - decay);
             self.overtaking[i] = fold(self.overtaking[i], above);
-            self.drained[i] = fold(self.drained[i], delta(counts.drained, before.drained, i));
             self.arriving[i] = fold(self.arriving[i], delta(counts.arrived, before.arrived, i));
+            let drained = delta(counts.drained, before.drained, i) as f64;
+            self.drained[i] = self.drained[i] * decay + drained;
+            let waited = (counts.waiting[i] - before.waiting[i]).max(0.0);
+            self.waited[i] = self.waited[i] * decay + waited;
             above += delta(counts.admitted, before.admitted, i);
         }
         self.last = Some((now, counts));
+    }
+
+    /// How fast the waiters of class `i` were admitted while it had any;
+    /// `None` when it has not waited within its memory.
+    fn drained_per_sec(&self, i: usize) -> Option<f64> {
+        (self.waited[i] > 0.0).then(|| self.drained[i] / self.waited[i])
     }
 
     /// Corrects a rate of class `p` for the part of its memory not yet seen.
@@ -153,11 +198,12 @@ impl Rates {
 
 impl State {
     /// The counts the rates are taken from.
-    pub(in crate::limiter) fn counts(&self) -> Counts {
+    pub(in crate::limiter) fn counts(&self, now: Instant) -> Counts {
         Counts {
             admitted: Priority::ALL.map(|p| self.gate.admitted(p)),
             drained: self.drained,
             arrived: Priority::ALL.map(|p| self.arrived[p.index()] + self.fast_admissions_of(p)),
+            waiting: self.waiting.map(|w| w.total(now)),
         }
     }
 
@@ -177,20 +223,18 @@ impl State {
             .corrected(self.rates.overtaking[p.index()], timeout, now)
     }
 
-    /// Whether class `p` arrives faster than the rate the classes above
-    /// leave it, by more than the Poisson noise of the counts behind the two
-    /// rates: a class at exactly its share queues and drains by turns (its
-    /// queue is a random walk, and keeps the service busy through the
-    /// swings of the classes above); one that arrives faster keeps adding
-    /// to it. Each rate is a mean over the class's queue timeout `τ`, whose
-    /// variance for Poisson counts at rate `λ` is `λ / 2τ`.
-    fn arrives_faster_than_served(&self, p: Priority, mu: f64, now: Instant) -> bool {
+    /// How far class `p` arrives faster than the rate the classes above
+    /// leave it, in standard deviations of the Poisson noise of the counts
+    /// behind the two rates. Each rate is a mean over the class's queue
+    /// timeout `τ`, whose variance for Poisson counts at rate `λ` is
+    /// `λ / 2τ`.
+    fn excess(&self, p: Priority, mu: f64, now: Instant) -> f64 {
         let timeout = self.config.timeouts[p.index()];
         let rates = &self.rates;
         let arriving = rates.corrected(rates.arriving[p.index()], timeout, now);
         let overtaking = rates.corrected(rates.overtaking[p.index()], timeout, now);
         let noise = ((arriving + overtaking) / (2.0 * timeout.as_secs_f64())).sqrt();
-        arriving - (mu - overtaking) > noise
+        (arriving - (mu - overtaking)) / noise.max(f64::MIN_POSITIVE)
     }
 
     /// Whether the queue of class `p` stands now (see [`Standing`]). When
@@ -202,11 +246,11 @@ impl State {
     pub(super) fn standing(&mut self, p: Priority, now: Instant, wake: &mut Vec<Waker>) -> bool {
         let timeout = self.config.timeouts[p.index()];
         let fast = self.fast_admissions_of(p);
-        let overloaded = self
+        let excess = self
             .service_rate()
-            .is_some_and(|mu| self.arrives_faster_than_served(p, mu, now));
+            .map_or(f64::NEG_INFINITY, |mu| self.excess(p, mu, now));
         let was = self.standing[p.index()].on;
-        let on = self.standing[p.index()].update(timeout, now, fast, overloaded);
+        let on = self.standing[p.index()].update(timeout, now, fast, excess);
         if on && !was {
             let target = Standing::target(timeout);
             while let Some(key) = self.classes[p.index()].head() {
@@ -238,7 +282,8 @@ impl State {
     /// as they arrive, and two measurements say how far: the waiters in
     /// front at the rate the classes above leave (the service rate less the
     /// rate at which they took permits), and the class's own waiters in
-    /// front at the rate its waiters were admitted (Little's law). The
+    /// front at the rate its waiters were admitted while it had any
+    /// (Little's law). The
     /// shorter is taken: the first remembers a burst of a higher class
     /// after it has ended, the second is silent while the class has not
     /// queued. When the classes above took every permit, nothing is left to
@@ -267,12 +312,11 @@ impl State {
                 if left <= 0.0 {
                     return Duration::MAX;
                 }
-                let timeout = self.config.timeouts[p.index()];
-                let drained = self
-                    .rates
-                    .corrected(self.rates.drained[p.index()], timeout, now);
                 let forecast = wait(above + own, left);
-                let little = wait(own, drained);
+                let little = self
+                    .rates
+                    .drained_per_sec(p.index())
+                    .map_or(Duration::MAX, |drained| wait(own, drained));
                 wait(above + own, mu).max(forecast.min(little))
             }
             Drain::Fifo | Drain::Lifo => wait(if lifo { 0 } else { self.queue_len() }, mu),
