@@ -30,10 +30,9 @@ struct Options {
     /// Load before each level's measured phase, not counted: the table is of
     /// the steady state; the step phase shows the transient. Three seconds:
     /// tower-pressure judges a class's queue standing once it has stood for
-    /// the class's queue timeout (up to a second here), and no longer
-    /// standing once the class has arrived no faster than it is served for
-    /// as long — by rates whose memory is that timeout — so a change from
-    /// the phase before settles within about three timeouts.
+    /// the class's queue timeout (up to a second here), by rates whose
+    /// memory is that timeout, so a change from the phase before settles
+    /// within two or three timeouts.
     warmup: Duration,
     phase: Duration,
     step: Duration,

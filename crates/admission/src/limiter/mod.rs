@@ -104,18 +104,20 @@ impl From<Priority> for AdmitRequest {
 /// (`limit` / mean hold time); under [`Drain::Priority`], pushed back by the
 /// rate at which the classes above took permits over the class's queue
 /// timeout, as far as the class's own waiters were admitted that slowly
-/// (Little's law on its queue) — so a burst of a higher class that has
-/// ended holds nobody back. A class the classes above leave nothing is
+/// while it had any (Little's law on its queue) — so a burst of a higher
+/// class that has ended holds nobody back. A class the classes above leave nothing is
 /// refused at once.
 ///
 /// A class whose queue stands — every request of it has waited more than a
 /// tenth of its queue timeout for a whole timeout (CoDel's test, RFC 8289,
 /// with the timeout as interval and 10 % of it as target), while it arrives
-/// faster than the rate left to it — only gets later, not more, from a
-/// longer queue. Its waiters past the target are then dropped, and its
-/// newcomers queue only while their estimated wait is within the target,
-/// until it has arrived no faster than it is served for a timeout. A burst
-/// that drains keeps its whole timeout.
+/// faster than the rate left to it by more than two standard deviations of
+/// the noise of those rates — only gets later, not more, from a longer
+/// queue. Its waiters past the target are then dropped, and its newcomers
+/// queue only while their estimated wait is within the target, until it no
+/// longer arrives faster than it is served. A burst that drains, and a
+/// class at exactly its share (its queue a random walk that keeps the
+/// service busy), keep their whole timeout.
 ///
 /// # Example
 ///

@@ -457,7 +457,8 @@ impl State {
     /// tells whether the class's queue stands.
     fn waited_past(&mut self, p: Priority, waited: Duration, now: Instant) {
         let target = Standing::target(self.config.timeouts[p.index()]);
-        self.standing[p.index()].sojourn(waited, target, now);
+        let counts = self.episode_counts(p);
+        self.standing[p.index()].sojourn(waited, target, now, counts);
     }
 
     /// Admissions through the lock-free fast path so far, all classes.

@@ -37,16 +37,20 @@ const TARGET_SHARE: u32 = 10;
 /// faster than it can be served, does not — and a longer queue would only
 /// make every request it serves later, not serve more. While it stands,
 /// the class's newcomers queue only if their estimated wait is within the
-/// target. Like a thermostat, it switches on and off at two levels: it is
-/// found standing on a significant excess (more than [`SIGNIFICANT`]
-/// standard deviations — a class at exactly its share is a random walk,
-/// whose queue rides out the swings of the classes above and must not be
-/// cut short), and stops standing once the excess is gone altogether.
+/// target. Like a thermostat, it switches on and off at two levels, each
+/// a significant difference (more than [`SIGNIFICANT`] standard deviations
+/// of Poisson noise) between the class's arrivals and the service the
+/// classes above leave it: on at a significant excess over the time its
+/// queue has stood — a class at exactly its share is a random walk, whose
+/// queue rides out the swings of the classes above and must not be cut
+/// short — and off at a significant shortfall in the rates over its
+/// timeout.
 #[derive(Debug, Default, Clone, Copy)]
 pub(super) struct Standing {
     /// Since when every request of the class has waited past the target
-    /// (CoDel's `first_above_time`).
-    above_since: Option<Instant>,
+    /// (CoDel's `first_above_time`), and the counts then: the class's
+    /// arrivals and the admissions of the classes above.
+    above_since: Option<(Instant, u64, u64)>,
     on: bool,
     /// Fast-path admissions of the class when last looked at: each new one
     /// waited nothing.
@@ -59,31 +63,45 @@ impl Standing {
         timeout / TARGET_SHARE
     }
 
-    /// A request of the class got in, or gave up, after waiting `waited`.
-    pub(super) fn sojourn(&mut self, waited: Duration, target: Duration, now: Instant) {
+    /// A request of the class got in, or gave up, after waiting `waited`;
+    /// `counts` are the class's arrivals and the admissions of the classes
+    /// above so far.
+    pub(super) fn sojourn(
+        &mut self,
+        waited: Duration,
+        target: Duration,
+        now: Instant,
+        counts: (u64, u64),
+    ) {
         if waited > target {
-            self.above_since.get_or_insert(now);
+            self.above_since.get_or_insert((now, counts.0, counts.1));
         } else {
             self.above_since = None;
         }
     }
 
-    /// Whether the queue stands now; `fast` counts the class's fast-path
-    /// admissions so far, `excess` how far the class arrives faster than
-    /// it can be served, in standard deviations of the noise of that
-    /// measurement.
-    fn update(&mut self, interval: Duration, now: Instant, fast: u64, excess: f64) -> bool {
+    /// Whether the queue stands now. `fast` counts the class's fast-path
+    /// admissions so far; `excess(since, arrived, above)` is how far the
+    /// class arrived faster than it could be served since `since`, given
+    /// the counts then, and `shortfall` how far it arrives slower by the
+    /// rates — both in standard deviations of their noise.
+    fn update(
+        &mut self,
+        interval: Duration,
+        now: Instant,
+        fast: u64,
+        excess: impl FnOnce(Instant, u64, u64) -> f64,
+        shortfall: f64,
+    ) -> bool {
         if fast != self.fast_seen {
             self.fast_seen = fast;
             self.above_since = None;
         }
         if self.on {
-            self.on = excess > 0.0;
-        } else {
-            let stood = self
-                .above_since
-                .is_some_and(|t| now.saturating_duration_since(t) >= interval);
-            self.on = stood && excess > SIGNIFICANT;
+            self.on = shortfall < SIGNIFICANT;
+        } else if let Some((since, arrived, above)) = self.above_since {
+            let stood = now.saturating_duration_since(since) >= interval;
+            self.on = stood && excess(since, arrived, above) > SIGNIFICANT;
         }
         self.on
     }
@@ -197,6 +215,17 @@ impl Rates {
 }
 
 impl State {
+    /// Class `p`'s arrivals so far, and the admissions of the classes above
+    /// it.
+    pub(super) fn episode_counts(&self, p: Priority) -> (u64, u64) {
+        let above = Priority::ALL
+            .into_iter()
+            .filter(|&q| q > p)
+            .map(|q| self.gate.admitted(q))
+            .sum();
+        (self.arrived[p.index()] + self.fast_admissions_of(p), above)
+    }
+
     /// The counts the rates are taken from.
     pub(in crate::limiter) fn counts(&self, now: Instant) -> Counts {
         Counts {
@@ -246,11 +275,24 @@ impl State {
     pub(super) fn standing(&mut self, p: Priority, now: Instant, wake: &mut Vec<Waker>) -> bool {
         let timeout = self.config.timeouts[p.index()];
         let fast = self.fast_admissions_of(p);
-        let excess = self
-            .service_rate()
-            .map_or(f64::NEG_INFINITY, |mu| self.excess(p, mu, now));
+        let mu = self.service_rate();
+        let shortfall = mu.map_or(f64::INFINITY, |mu| -self.excess(p, mu, now));
+        let (arrived_now, above_now) = self.episode_counts(p);
+        // The class's arrivals since its queue began to stand, against the
+        // service the classes above left it meanwhile (the service rate over
+        // that time, less what they took); Poisson counts, so the variance
+        // of each is its count.
+        let excess = |since: Instant, arrived: u64, above: u64| {
+            let Some(mu) = mu else {
+                return f64::NEG_INFINITY;
+            };
+            let t = now.saturating_duration_since(since).as_secs_f64();
+            let a = arrived_now.saturating_sub(arrived) as f64;
+            let o = above_now.saturating_sub(above) as f64;
+            (a - (mu * t - o)) / (a + o).sqrt().max(1.0)
+        };
         let was = self.standing[p.index()].on;
-        let on = self.standing[p.index()].update(timeout, now, fast, excess);
+        let on = self.standing[p.index()].update(timeout, now, fast, excess, shortfall);
         if on && !was {
             let target = Standing::target(timeout);
             while let Some(key) = self.classes[p.index()].head() {
