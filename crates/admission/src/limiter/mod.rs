@@ -110,14 +110,14 @@ impl From<Priority> for AdmitRequest {
 ///
 /// A class whose queue stands — every request of it has waited more than a
 /// tenth of its queue timeout for a whole timeout (CoDel's test, RFC 8289,
-/// with the timeout as interval and 10 % of it as target), while it arrives
-/// faster than the rate left to it by more than two standard deviations of
-/// the noise of those rates — only gets later, not more, from a longer
+/// with the timeout as interval and 10 % of it as target), while it has
+/// arrived faster than the service left to it by more than two standard
+/// deviations of Poisson noise — only gets later, not more, from a longer
 /// queue. Its waiters past the target are then dropped, and its newcomers
-/// queue only while their estimated wait is within the target, until it no
-/// longer arrives faster than it is served. A burst that drains, and a
-/// class at exactly its share (its queue a random walk that keeps the
-/// service busy), keep their whole timeout.
+/// queue only while their estimated wait is within the target, until the
+/// rates show it arriving slower than it is served by as much. A burst
+/// that drains, and a class at exactly its share (its queue a random walk
+/// that keeps the service busy), keep their whole timeout.
 ///
 /// # Example
 ///
