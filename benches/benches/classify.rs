@@ -1,6 +1,7 @@
 //! Classification cost: the voice-service preset (8 anchored prefixes) on
-//! paths that match early, late and not at all, a glob rule, and the whole
-//! layer call (classify + insert extensions) against a bare no-op service.
+//! paths that match early, late and not at all, a glob rule, adversarial
+//! paths against a glob with several `**`, and the whole layer call
+//! (classify + insert extensions) against a bare no-op service.
 
 use std::convert::Infallible;
 use std::future::{Ready, ready};
@@ -35,6 +36,29 @@ fn rules(c: &mut Criterion) {
     g.bench_function("glob", |b| {
         b.iter(|| glob.classify(&RequestHead::of(black_box(&req))))
     });
+    g.finish();
+}
+
+/// A client's worst case: a long path of `/a` segments against a rule with
+/// two `**` that it never matches (the path lacks the final `b`), which a
+/// backtracking matcher retries at every position of every `**`. Paths over
+/// the 1 KiB the rules look at are refused a match at once; 1 KiB and 256 B
+/// are matched in full.
+fn adversarial(c: &mut Criterion) {
+    let rules = Rules::builder()
+        .path_glob("/**/a/**/b", Priority::Critical)
+        .build()
+        .expect("a valid glob");
+    let mut g = c.benchmark_group("classify_adversarial");
+    for (name, bytes) in [("8KiB", 8192), ("1KiB", 1024), ("256B", 256)] {
+        let path = "/a".repeat(bytes / 2);
+        let req = Request::get(path.as_str())
+            .body(())
+            .expect("a valid request");
+        g.bench_function(name, |b| {
+            b.iter(|| rules.classify(&RequestHead::of(black_box(&req))))
+        });
+    }
     g.finish();
 }
 
@@ -73,5 +97,5 @@ fn layer(c: &mut Criterion) {
 #[derive(Debug, Clone, Copy)]
 struct RequestId(#[expect(dead_code, reason = "only carried")] u64);
 
-criterion_group!(benches, rules, layer);
+criterion_group!(benches, rules, adversarial, layer);
 criterion_main!(benches);

@@ -239,7 +239,7 @@ struct Target {
     goal: Goal,
 }
 
-const TARGETS: [Target; 16] = [
+const TARGETS: [Target; 17] = [
     Target {
         what: "admission fast path (generic) vs tower",
         group: "fast_path_generic",
@@ -347,6 +347,12 @@ const TARGETS: [Target; 16] = [
         group: "classify_layer",
         bench: "voice_service_preset_extensions_allocated",
         goal: Goal::MedianAtMostNs(100.0),
+    },
+    Target {
+        what: "classify an adversarial 8 KiB path against `/**/a/**/b`",
+        group: "classify_adversarial",
+        bench: "8KiB",
+        goal: Goal::MedianAtMostNs(1000.0),
     },
 ];
 

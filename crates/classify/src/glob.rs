@@ -6,7 +6,9 @@ use std::str::FromStr;
 /// A path pattern matched segment by segment: a literal segment matches
 /// itself, `*` matches exactly one segment, `**` matches any number of
 /// segments (zero included), and a segment like `v*` matches segments that
-/// start with `v`. Matching allocates nothing.
+/// start with `v`. Matching allocates nothing and takes at most a number of
+/// steps proportional to the path's segments times the pattern's, however
+/// many `**` it holds (repeated `**` count as one).
 ///
 /// ```
 /// use tower_pressure_classify::Glob;
@@ -57,7 +59,7 @@ impl FromStr for Glob {
         let rest = pattern
             .strip_prefix('/')
             .ok_or_else(|| err("must start with `/`"))?;
-        let mut segments = Vec::new();
+        let mut segments: Vec<Segment> = Vec::new();
         for s in rest.split('/') {
             let seg = match s {
                 "**" => Segment::Any,
@@ -70,7 +72,10 @@ impl FromStr for Glob {
                 }
                 s => Segment::Literal(s.to_owned()),
             };
-            segments.push(seg);
+            // `**/**` matches what `**` does.
+            if !(seg == Segment::Any && segments.last() == Some(&Segment::Any)) {
+                segments.push(seg);
+            }
         }
         Ok(Glob {
             source: pattern.to_owned(),
@@ -83,7 +88,7 @@ impl Glob {
     /// Whether `path` matches.
     pub fn matches(&self, path: &str) -> bool {
         match path.strip_prefix('/') {
-            Some(rest) => match_segments(&self.segments, rest.split('/')),
+            Some(rest) => match_segments(&self.segments, Segments { rest: Some(rest) }),
             None => false,
         }
     }
@@ -94,31 +99,71 @@ impl Glob {
     }
 }
 
-fn match_segments<'a>(
-    pattern: &[Segment],
-    mut path: impl Iterator<Item = &'a str> + Clone,
-) -> bool {
-    let Some((first, rest)) = pattern.split_first() else {
-        return path.next().is_none();
-    };
-    match first {
-        Segment::Any => {
-            // Zero segments, or one more and try again. Patterns are short
-            // and `**` is rare, so the backtracking stays small.
-            let mut p = path;
-            loop {
-                if match_segments(rest, p.clone()) {
-                    return true;
-                }
-                if p.next().is_none() {
-                    return false;
-                }
+/// Matches `path` against `pattern` as wildcard matching does with `*`:
+/// each segment matcher takes one segment, and on a mismatch only the
+/// latest `**` takes one more segment and the match resumes after it.
+/// Backtracking to an earlier `**` never helps — whatever it would absorb,
+/// the latest one can — so each `**` is retried at most once per segment of
+/// the path: O(path × pattern) steps.
+fn match_segments<'a, I>(pattern: &[Segment], mut path: I) -> bool
+where
+    I: Iterator<Item = &'a str> + Clone,
+{
+    let mut at = 0;
+    // The pattern index after the latest `**`, and the path where that
+    // `**` ends so far.
+    let mut star: Option<(usize, I)> = None;
+    loop {
+        if pattern.get(at) == Some(&Segment::Any) {
+            at += 1;
+            star = Some((at, path.clone()));
+            continue;
+        }
+        let mut next = path.clone();
+        let Some(segment) = next.next() else { break };
+        if pattern.get(at).is_some_and(|s| segment_matches(s, segment)) {
+            at += 1;
+            path = next;
+            continue;
+        }
+        // A mismatch: the latest `**` takes one more segment.
+        let Some((resume, end)) = star.as_mut() else {
+            return false;
+        };
+        if end.next().is_none() {
+            return false;
+        }
+        at = *resume;
+        path = end.clone();
+    }
+    pattern[at..].iter().all(|s| *s == Segment::Any)
+}
+
+/// The segments of a path after its leading `/`, as `str::split('/')`
+/// gives them; copied for nothing where the matcher backtracks (a `Split`
+/// searches with `memchr`, which for segments a few bytes long costs more
+/// than it saves).
+#[derive(Clone, Copy)]
+struct Segments<'a> {
+    /// What is left to split; `None` once the last segment is out.
+    rest: Option<&'a str>,
+}
+
+impl<'a> Iterator for Segments<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        let rest = self.rest?;
+        match rest.bytes().position(|b| b == b'/') {
+            Some(i) => {
+                self.rest = Some(&rest[i + 1..]);
+                Some(&rest[..i])
+            }
+            None => {
+                self.rest = None;
+                Some(rest)
             }
         }
-        seg => match path.next() {
-            Some(s) if segment_matches(seg, s) => match_segments(rest, path),
-            _ => false,
-        },
     }
 }
 
@@ -164,6 +209,66 @@ mod tests {
         assert!(g("/api/v*/x").matches("/api/v2/x"));
         assert!(!g("/api/v*/x").matches("/api/w2/x"));
         assert!(!g("/health").matches("/healthcare"));
+    }
+
+    /// The matcher as it was: recursive, retrying every `**` at every
+    /// position (exponential in the number of `**`), kept as the reference.
+    fn naive<'a>(pattern: &[Segment], mut path: impl Iterator<Item = &'a str> + Clone) -> bool {
+        let Some((first, rest)) = pattern.split_first() else {
+            return path.next().is_none();
+        };
+        match first {
+            Segment::Any => {
+                let mut p = path;
+                loop {
+                    if naive(rest, p.clone()) {
+                        return true;
+                    }
+                    if p.next().is_none() {
+                        return false;
+                    }
+                }
+            }
+            seg => match path.next() {
+                Some(s) if segment_matches(seg, s) => naive(rest, path),
+                _ => false,
+            },
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn matching_agrees_with_the_naive_matcher(
+            pattern in proptest::collection::vec(
+                proptest::prop_oneof![r"a", r"b", r"a\*", r"\*", r"\*\*"], 0..7),
+            path in proptest::collection::vec(proptest::prop_oneof!["a", "b", "ab", "ba"], 0..9),
+        ) {
+            let pattern = format!("/{}", pattern.join("/"));
+            let path = format!("/{}", path.join("/"));
+            let glob = g(&pattern);
+            let rest = path.strip_prefix('/').unwrap();
+            proptest::prop_assert_eq!(
+                glob.matches(&path),
+                naive(&glob.segments, rest.split('/')),
+                "{} against {}", pattern, path
+            );
+        }
+    }
+
+    #[test]
+    fn repeated_double_stars_are_one() {
+        assert_eq!(g("/**/**/a/**/**/**").segments.len(), 3);
+        assert!(g("/**/**/a").matches("/x/y/a"));
+    }
+
+    #[test]
+    fn many_double_stars_against_a_long_path_take_linear_steps() {
+        // Four `**` against 4,000 segments that never end the match: the
+        // naive matcher retries every `**` at every position (~10^13 steps,
+        // hours); this one takes at most path × pattern.
+        let path = "/a".repeat(4000);
+        assert!(!g("/**/a/**/a/**/a/**/b").matches(&path));
+        assert!(g("/**/a/**/a/**/a/**").matches(&path));
     }
 
     #[test]

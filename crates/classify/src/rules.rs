@@ -11,6 +11,14 @@ use crate::matcher::{Match, RequestHead};
 /// Ordered classification rules: the first rule whose matcher matches gives
 /// the request's priority; no match gives the default (`Normal` unless set).
 ///
+/// Rules read what a client sends, so a path dressed up to look like another
+/// one earns nothing: a path with a `.`, `..` or empty segment, or a
+/// percent-encoded `.` or `/`, gets at most the default priority (a proxy or
+/// a wildcard route may resolve `/health/../api/x` to `/api/x`, but it must
+/// not be classified as `/health`); a rule may still lower it. A path longer
+/// than 1 KiB is not matched at all (matching costs time in proportion to
+/// it) and gets the lowest priority any rule or the default gives.
+///
 /// ```
 /// use tower_pressure_classify::{RequestHead, Rules};
 /// use tower_pressure_core::Priority;
@@ -28,7 +36,15 @@ use crate::matcher::{Match, RequestHead};
 pub struct Rules {
     rules: Vec<(Match, Priority)>,
     default: Priority,
+    /// The lowest priority any rule or the default gives.
+    floor: Priority,
 }
+
+/// The most rules a set may hold: every request is tried against them in
+/// turn.
+const MAX_RULES: usize = 256;
+/// The longest path the rules look at, in bytes.
+const MAX_PATH: usize = 1024;
 
 impl Rules {
     /// A builder with no rules and default `Normal`.
@@ -40,7 +56,7 @@ impl Rules {
     ///
     /// | path | priority |
     /// | --- | --- |
-    /// | `/health`, `/metrics` | `Critical` |
+    /// | `/health`, `/metrics` (exactly) | `Critical` |
     /// | `/voice/…`, `/stream/…` | `High` |
     /// | `/user/…`, `/auth/…` | `Normal` |
     /// | `/analytics/…`, `/report/…` | `Low` |
@@ -60,10 +76,20 @@ impl Rules {
 
     /// The priority of the request seen through `head`.
     pub fn classify(&self, head: &RequestHead<'_>) -> Priority {
-        self.rules
+        let path = head.path();
+        if path.len() > MAX_PATH {
+            return self.floor;
+        }
+        let p = self
+            .rules
             .iter()
             .find(|(m, _)| m.matches(head))
-            .map_or(self.default, |&(_, p)| p)
+            .map_or(self.default, |&(_, p)| p);
+        if is_plain(path) {
+            p
+        } else {
+            p.min(self.default)
+        }
     }
 
     /// The priority of a request no rule matches.
@@ -88,8 +114,44 @@ impl Default for Rules {
         Rules {
             rules: Vec::new(),
             default: Priority::Normal,
+            floor: Priority::Normal,
         }
     }
+}
+
+/// Whether `path` names what it seems to: it starts with `/`, and no
+/// segment is `.`, `..` or empty (but a trailing slash), nor holds a
+/// percent-encoded `.` or `/`, any of which a proxy or router may resolve to
+/// another path than the rules see.
+fn is_plain(path: &str) -> bool {
+    let b = path.as_bytes();
+    if b.first() != Some(&b'/') {
+        return false;
+    }
+    // One pass over the bytes: a byte-by-byte scan is cheaper than
+    // splitting when segments are a few bytes long.
+    let mut start = 1;
+    for i in 1..=b.len() {
+        match b.get(i) {
+            None | Some(b'/') => {
+                let segment = &b[start..i];
+                let last = i == b.len();
+                if segment == b"." || segment == b".." || (segment.is_empty() && !last) {
+                    return false;
+                }
+                start = i + 1;
+            }
+            Some(b'%')
+                if b.get(i + 1) == Some(&b'2')
+                    && b.get(i + 2)
+                        .is_some_and(|&c| matches!(c | 0x20, b'e' | b'f')) =>
+            {
+                return false;
+            }
+            Some(_) => {}
+        }
+    }
+    true
 }
 
 /// A rule as written, checked by [`RulesBuilder::build`].
@@ -132,8 +194,8 @@ impl RulesBuilder {
     /// after them (they are tried first).
     pub fn voice_service() -> Self {
         RulesBuilder::default()
-            .path_prefix("/health", Priority::Critical)
-            .path_prefix("/metrics", Priority::Critical)
+            .path_exact("/health", Priority::Critical)
+            .path_exact("/metrics", Priority::Critical)
             .path_prefix("/voice/", Priority::High)
             .path_prefix("/stream/", Priority::High)
             .path_prefix("/user/", Priority::Normal)
@@ -212,17 +274,29 @@ impl RulesBuilder {
     ///
     /// A [`ConfigError`] naming the rule (its index and kind) when a path does
     /// not start with `/`, a glob does not parse, a method or header name or
-    /// value is not valid HTTP, or a gRPC method or service is malformed.
+    /// value is not valid HTTP, or a gRPC method or service is malformed;
+    /// naming `rules` when there are more than 256 (each request is tried
+    /// against every rule in turn).
     pub fn build(self) -> Result<Rules, ConfigError> {
-        let rules = self
+        if self.specs.len() > MAX_RULES {
+            return Err(ConfigError::new(
+                "rules",
+                format!("{} rules", self.specs.len()),
+                format!("must be at most {MAX_RULES}"),
+            ));
+        }
+        let rules: Vec<(Match, Priority)> = self
             .specs
             .into_iter()
             .enumerate()
             .map(|(i, (spec, p))| Ok((compile(i, spec)?, p)))
             .collect::<Result<_, ConfigError>>()?;
+        let default = self.default.unwrap_or_default();
+        let floor = rules.iter().map(|&(_, p)| p).fold(default, Priority::min);
         Ok(Rules {
             rules,
-            default: self.default.unwrap_or_default(),
+            default,
+            floor,
         })
     }
 }

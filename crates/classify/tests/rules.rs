@@ -26,8 +26,10 @@ fn the_voice_service_preset_classes_the_original_designs_paths() {
         ("/analytics/daily", Low),
         ("/report/weekly", Low),
         ("/health", Critical),
-        ("/health/live", Critical),
         ("/metrics", Critical),
+        // Critical is admitted even in emergency mode: exact paths only.
+        ("/health/live", Normal),
+        ("/metrics/anything", Normal),
         ("/", Normal),
         ("/other/thing", Normal),
     ] {
@@ -52,6 +54,60 @@ fn the_preset_does_not_let_a_path_that_merely_contains_health_become_critical() 
         assert_ne!(p, Critical, "{path} became critical");
         assert!(p <= Normal, "{path} was raised to {p}");
     }
+}
+
+#[test]
+fn a_path_dressed_up_as_another_gets_at_most_the_default() {
+    let rules = Rules::builder()
+        .path_prefix("/health", Critical)
+        .path_prefix("/batch/", Bulk)
+        .path_glob("/ops/**", Critical)
+        .build()
+        .unwrap();
+    for path in [
+        "/health/../api/x",
+        "/health/./x",
+        "/health/%2e%2e/x",
+        "/health/%2E%2e/x",
+        "/health//x",
+        "/health%2fx",
+        "/health/%2F..",
+        "/ops/../../x",
+        "/ops/./x",
+    ] {
+        assert_eq!(classify(&rules, &req("GET", path)), Normal, "{path}");
+    }
+    // Its rules may still lower it: dressing a Bulk path up does not raise it.
+    assert_eq!(classify(&rules, &req("GET", "/batch/./export")), Bulk);
+    // A trailing slash is plain.
+    assert_eq!(classify(&rules, &req("GET", "/health/")), Critical);
+    assert_eq!(classify(&rules, &req("GET", "/ops/a/b/")), Critical);
+}
+
+#[test]
+fn a_path_too_long_to_look_at_gets_the_lowest_priority_the_rules_give() {
+    let rules = Rules::builder()
+        .path_glob("/**/a/**/b", Critical)
+        .path_prefix("/batch/", Bulk)
+        .build()
+        .unwrap();
+    let long = format!("{}/b", "/a".repeat(4096));
+    assert_eq!(classify(&rules, &req("GET", &long)), Bulk);
+    // Within the bound, the rules decide.
+    let short = format!("{}/b", "/a".repeat(500));
+    assert!(short.len() <= 1024);
+    assert_eq!(classify(&rules, &req("GET", &short)), Critical);
+}
+
+#[test]
+fn more_than_256_rules_is_an_error_naming_rules() {
+    let mut b = Rules::builder();
+    for i in 0..256 {
+        b = b.path_exact(&format!("/r{i}"), Low);
+    }
+    assert!(b.clone().build().is_ok());
+    let err = b.path_exact("/one-more", Low).build().unwrap_err();
+    assert_eq!(err.field(), "rules");
 }
 
 #[test]
