@@ -107,7 +107,7 @@ fn rejection_fn(rejection: Rejection) -> Arc<RejectFn> {
         if is_grpc(headers) {
             res
         } else {
-            res.map(|_| Bytes::from(err.to_string()))
+            res.map(|_| Bytes::from(rejection.message(err).into_owned()))
         }
     })
 }

@@ -7,7 +7,9 @@ use crate::Overloaded;
 use crate::http::{GRPC_RETRY_PUSHBACK_MS, GrpcCode};
 
 impl Overloaded {
-    /// A `tonic::Status` with the given code, this error's message, and the
+    /// A `tonic::Status` with the given code, the generic message
+    /// ([`GENERIC_MESSAGE`](crate::http::GENERIC_MESSAGE): nothing of the
+    /// client's class or the service's state), and the
     /// `grpc-retry-pushback-ms` metadata clients use to back off.
     ///
     /// ```
@@ -29,7 +31,7 @@ impl Overloaded {
             GRPC_RETRY_PUSHBACK_MS,
             MetadataValue::from(self.pushback_ms()),
         );
-        Status::with_metadata(code, self.to_string(), metadata)
+        Status::with_metadata(code, crate::http::GENERIC_MESSAGE, metadata)
     }
 }
 

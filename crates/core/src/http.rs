@@ -10,6 +10,10 @@ use crate::Overloaded;
 /// (gRPC A6 retry design).
 pub const GRPC_RETRY_PUSHBACK_MS: &str = "grpc-retry-pushback-ms";
 
+/// What a refused client is told by default: that the service is
+/// overloaded, and nothing of its own class or the service's state.
+pub const GENERIC_MESSAGE: &str = "service overloaded";
+
 /// Which gRPC status code a rejection carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -95,6 +99,7 @@ pub fn is_grpc(request_headers: &HeaderMap) -> bool {
 pub struct Rejection {
     http_status: HttpStatus,
     grpc_code: GrpcCode,
+    detail: bool,
 }
 
 impl Rejection {
@@ -112,6 +117,28 @@ impl Rejection {
         self
     }
 
+    /// Whether the message a refused client gets (`grpc-message`, and the
+    /// body where a layer writes one) tells why, its class and how many
+    /// waited — [`Overloaded`]'s `Display` — rather than
+    /// [`GENERIC_MESSAGE`]. Default `false`: those details tell a client how
+    /// it is classified and how loaded the service is. For logs, use the
+    /// `Overloaded` in the response extensions.
+    #[must_use]
+    pub fn detail(mut self, detail: bool) -> Self {
+        self.detail = detail;
+        self
+    }
+
+    /// The message a refused client gets for `err` (see [`detail`](Self::detail)).
+    #[must_use]
+    pub fn message(&self, err: &Overloaded) -> std::borrow::Cow<'static, str> {
+        if self.detail {
+            err.to_string().into()
+        } else {
+            GENERIC_MESSAGE.into()
+        }
+    }
+
     /// The response to a request with `request_headers`: a trailers-only gRPC
     /// reply when the request is gRPC, else an HTTP error with `Retry-After`.
     #[must_use]
@@ -121,11 +148,32 @@ impl Rejection {
         request_headers: &HeaderMap,
     ) -> Response<B> {
         if is_grpc(request_headers) {
-            err.to_grpc_response(self.grpc_code)
+            err.grpc_response(self.grpc_code, &self.message(err))
         } else {
             err.to_http_response_with(self.http_status)
         }
     }
+}
+
+/// `message` percent-encoded as a `grpc-message` value must be (gRPC over
+/// HTTP/2): every byte outside printable ASCII, and `%` itself, as `%XX`.
+#[must_use]
+pub fn encode_grpc_message(message: &str) -> String {
+    use std::fmt::Write;
+    let mut out = String::with_capacity(message.len());
+    for &b in message.as_bytes() {
+        if (0x20..=0x7e).contains(&b) && b != b'%' {
+            out.push(char::from(b));
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    out
+}
+
+fn grpc_message(message: &str) -> HeaderValue {
+    HeaderValue::from_str(&encode_grpc_message(message))
+        .unwrap_or_else(|_| HeaderValue::from_static(GENERIC_MESSAGE))
 }
 
 impl Overloaded {
@@ -148,22 +196,23 @@ impl Overloaded {
     }
 
     /// A trailers-only gRPC reply: HTTP 200, `content-type: application/grpc`,
-    /// `grpc-status`, `grpc-message` and `grpc-retry-pushback-ms` in the one
-    /// header block, empty body. The `Overloaded` is in the extensions.
+    /// `grpc-status`, `grpc-message` ([`GENERIC_MESSAGE`]) and
+    /// `grpc-retry-pushback-ms` in the one header block, empty body. The
+    /// `Overloaded` is in the extensions.
     ///
     /// A bare 503 would reach a gRPC client as `UNAVAILABLE` with no
     /// pushback; this reply carries both the code and the advised back-off.
     #[must_use]
     pub fn to_grpc_response<B: Default>(&self, code: GrpcCode) -> Response<B> {
+        self.grpc_response(code, GENERIC_MESSAGE)
+    }
+
+    fn grpc_response<B: Default>(&self, code: GrpcCode, message: &str) -> Response<B> {
         let mut res = Response::new(B::default());
         let h = res.headers_mut();
         h.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
         h.insert("grpc-status", HeaderValue::from(u16::from(code.code())));
-        // The message is our own ASCII text, so it needs no percent-encoding;
-        // the fallback only guards against a future non-ASCII reason text.
-        let message = HeaderValue::from_str(&self.to_string())
-            .unwrap_or_else(|_| HeaderValue::from_static("service overloaded"));
-        h.insert("grpc-message", message);
+        h.insert("grpc-message", grpc_message(message));
         h.insert(
             GRPC_RETRY_PUSHBACK_MS,
             HeaderValue::from(self.pushback_ms()),

@@ -138,7 +138,9 @@ impl Overloaded {
     #[must_use]
     pub fn retry_after_secs(&self) -> u64 {
         let d = self.retry_after;
-        (d.as_secs() + u64::from(d.subsec_nanos() > 0)).max(1)
+        d.as_secs()
+            .saturating_add(u64::from(d.subsec_nanos() > 0))
+            .max(1)
     }
 
     /// How many requests were waiting when this one was refused.

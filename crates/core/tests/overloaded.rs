@@ -77,8 +77,49 @@ fn grpc_reply_is_trailers_only_resource_exhausted_with_pushback() {
     assert_eq!(h["content-type"], "application/grpc");
     assert_eq!(h["grpc-status"], "8");
     assert_eq!(h["grpc-retry-pushback-ms"], "2300");
-    assert_eq!(h["grpc-message"], err.to_string().as_str());
+    // Nothing of the client's class or the service's state.
+    assert_eq!(h["grpc-message"], "service overloaded");
     assert_eq!(res.extensions().get::<Overloaded>(), Some(&err));
+}
+
+#[test]
+fn a_refused_client_learns_its_class_and_the_queue_only_when_detail_is_on() {
+    let err = Overloaded::new(Reason::Memory(PressureLevel::High), Priority::Low).with_queue_len(17);
+    let grpc = grpc_headers("application/grpc");
+    for r in [Rejection::default(), Rejection::default().detail(false)] {
+        let res: Response<()> = r.respond(&err, &grpc);
+        let message = res.headers()["grpc-message"].to_str().unwrap();
+        assert_eq!(message, "service overloaded");
+        assert_eq!(r.message(&err), "service overloaded");
+    }
+    let detailed = Rejection::default().detail(true);
+    let res: Response<()> = detailed.respond(&err, &grpc);
+    assert_eq!(
+        res.headers()["grpc-message"],
+        "service overloaded: memory pressure high (priority low, 17 queued)"
+    );
+    assert_eq!(detailed.message(&err), err.to_string());
+}
+
+#[test]
+fn grpc_message_is_percent_encoded() {
+    // A reason text with `%` and a non-ASCII byte, as a future reason or a
+    // custom Display might carry: encoded as the gRPC spec requires.
+    assert_eq!(
+        super_encode("50% voilà"),
+        "50%25 voil%C3%A0"
+    );
+}
+
+/// The `grpc-message` a detailed rejection would carry for `message`.
+fn super_encode(message: &str) -> String {
+    tower_pressure_core::http::encode_grpc_message(message)
+}
+
+#[test]
+fn retry_after_seconds_saturate() {
+    let err = Overloaded::new(Reason::QueueFull, Priority::Low).with_retry_after(Duration::MAX);
+    assert_eq!(err.retry_after_secs(), u64::MAX);
 }
 
 #[test]
@@ -118,7 +159,7 @@ fn tonic_status_carries_code_message_and_pushback() {
         Overloaded::new(Reason::Emergency, Priority::High).with_retry_after(Duration::from_secs(7));
     let status = tonic::Status::from(err.clone());
     assert_eq!(status.code(), tonic::Code::ResourceExhausted);
-    assert_eq!(status.message(), err.to_string());
+    assert_eq!(status.message(), "service overloaded");
     assert_eq!(
         status.metadata().get("grpc-retry-pushback-ms").unwrap(),
         "7000"
