@@ -136,10 +136,15 @@ impl Classifier {
         }
     }
 
+    /// The request's deadline: what it states (`grpc-timeout`, else the
+    /// millisecond header), capped at a day, and never later than its
+    /// class's default deadline when defaults are on — a caller may only
+    /// shorten its own deadline.
     fn deadline(&self, headers: &HeaderMap, priority: Priority) -> Option<Deadline> {
         let from_grpc = || {
             let v = headers.get(&GRPC_TIMEOUT)?;
-            Deadline::parse_grpc_timeout(v.to_str().ok()?)
+            let timeout = Deadline::parse_grpc_timeout(v.to_str().ok()?)?;
+            Some(timeout.min(MAX_HEADER_DEADLINE))
         };
         let from_header = || {
             let v = headers.get(self.deadline_header.as_ref()?)?.to_str().ok()?;
@@ -148,12 +153,12 @@ impl Classifier {
             }
             Some(Duration::from_millis(v.parse().ok()?).min(MAX_HEADER_DEADLINE))
         };
-        let timeout = self
-            .grpc_timeout
-            .then(from_grpc)
-            .flatten()
-            .or_else(from_header)
-            .or_else(|| self.default_deadlines.map(|d| d[priority.index()]))?;
+        let stated = self.grpc_timeout.then(from_grpc).flatten().or_else(from_header);
+        let default = self.default_deadlines.map(|d| d[priority.index()]);
+        let timeout = match (stated, default) {
+            (Some(s), Some(d)) => s.min(d),
+            (s, d) => s.or(d)?,
+        };
         Some(Deadline::after(timeout))
     }
 }
@@ -232,8 +237,10 @@ impl ClassifyLayerBuilder {
         self
     }
 
-    /// Whether a `grpc-timeout` header sets the deadline. Default `true`
-    /// (a caller can only shorten its own deadline, which harms no one else).
+    /// Whether a `grpc-timeout` header sets the deadline. Default `true`: a
+    /// caller can only shorten its own deadline, which harms no one else —
+    /// a stated deadline is capped at a day, and at the class's default
+    /// deadline when defaults are on.
     pub fn grpc_timeout(mut self, on: bool) -> Self {
         self.grpc_timeout = on;
         self

@@ -141,6 +141,38 @@ async fn a_millisecond_header_and_per_priority_defaults_fill_in_when_grpc_timeou
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_stated_deadline_can_only_shorten_the_default_and_is_capped_at_a_day() {
+    let layer = ClassifyLayer::builder(Rules::voice_service())
+        .deadline_header("x-deadline-ms")
+        .default_deadlines(true)
+        .build()
+        .unwrap();
+    // /user/ is Normal, whose default deadline is 10 s: a caller stating a
+    // minute through either header still gets 10 s; stating 2 s gets 2 s.
+    for headers in [
+        [("grpc-timeout", "60S")],
+        [("x-deadline-ms", "60000")],
+        [("grpc-timeout", "99999999H")],
+    ] {
+        assert_eq!(
+            remaining(&run(&layer, "/user/x", &headers)),
+            Some(Duration::from_secs(10)),
+            "{headers:?}"
+        );
+    }
+    assert_eq!(
+        remaining(&run(&layer, "/user/x", &[("grpc-timeout", "2S")])),
+        Some(Duration::from_secs(2))
+    );
+    // Without defaults, a stated deadline millennia away is capped at a day.
+    let plain = ClassifyLayer::new(Rules::default());
+    assert_eq!(
+        remaining(&run(&plain, "/", &[("grpc-timeout", "99999999H")])),
+        Some(Duration::from_secs(86_400))
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn without_configuration_there_is_no_deadline_and_an_existing_one_is_kept() {
     let layer = ClassifyLayer::new(Rules::default());
     assert_eq!(remaining(&run(&layer, "/", &[])), None);
