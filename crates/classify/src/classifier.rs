@@ -59,6 +59,8 @@ pub(crate) struct Classifier {
     grpc_timeout: bool,
     deadline_header: Option<HeaderName>,
     default_deadlines: Option<[Duration; 5]>,
+    /// Headers removed once read, so the inner service never sees them.
+    strip: Vec<HeaderName>,
 }
 
 impl Classifier {
@@ -90,6 +92,9 @@ impl Classifier {
         }
         if let Some(d) = deadline {
             ext.insert(d);
+        }
+        for name in &self.strip {
+            req.headers_mut().remove(name);
         }
     }
 
@@ -177,6 +182,8 @@ pub struct ClassifyLayerBuilder {
     grpc_timeout: bool,
     deadline_header: Option<String>,
     default_deadlines: Option<[Duration; 5]>,
+    strip_secret: bool,
+    strip_priority: bool,
 }
 
 impl ClassifyLayerBuilder {
@@ -192,7 +199,25 @@ impl ClassifyLayerBuilder {
             grpc_timeout: true,
             deadline_header: None,
             default_deadlines: None,
+            strip_secret: true,
+            strip_priority: false,
         }
+    }
+
+    /// Whether the header carrying a [`Trust::shared_secret`] is removed
+    /// once read, so that the service behind never sees (or logs, or passes
+    /// on) the secret. Default `true`.
+    pub fn strip_secret_header(mut self, strip: bool) -> Self {
+        self.strip_secret = strip;
+        self
+    }
+
+    /// Whether the priority header is removed once read, so that a service
+    /// behind does not pass a client's claim on to the next hop. Default
+    /// `false`.
+    pub fn strip_priority_header(mut self, strip: bool) -> Self {
+        self.strip_priority = strip;
+        self
     }
 
     /// When to believe a request's own priority header. Default
@@ -311,10 +336,20 @@ impl ClassifyLayerBuilder {
                 "must be more than zero",
             ));
         }
+        let priority_header = header("priority_header", &self.priority_header)?;
+        let mut strip = Vec::new();
+        if self.strip_secret
+            && let Some(h) = self.trust.secret_header()
+        {
+            strip.push(h.clone());
+        }
+        if self.strip_priority {
+            strip.push(priority_header.clone());
+        }
         let classifier = Classifier {
             rules: self.rules,
             trust: self.trust,
-            priority_header: header("priority_header", &self.priority_header)?,
+            priority_header,
             max_trusted: self.max_trusted,
             cohort,
             salt: std::hash::RandomState::new(),
@@ -327,6 +362,7 @@ impl ClassifyLayerBuilder {
                 .map(|h| header("deadline_header", h))
                 .transpose()?,
             default_deadlines: self.default_deadlines,
+            strip,
         };
         Ok(crate::ClassifyLayer::from_classifier(classifier))
     }

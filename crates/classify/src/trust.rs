@@ -16,7 +16,9 @@ use crate::matcher::{Predicate, RequestHead};
 /// untrusted, and a client can never raise its own priority. Trust only
 /// callers you control — your own services behind a mesh, a gateway that
 /// strips the header from outside traffic — and even then a trusted value is
-/// capped at the classifier's `max_trusted` (default `High`).
+/// capped at the classifier's `max_trusted` (default `High`). Trusting the
+/// peer address of a service behind a load balancer or proxy trusts every
+/// client of that balancer: the peer is then the balancer.
 #[derive(Clone, Default)]
 pub struct Trust {
     kind: Kind,
@@ -29,7 +31,9 @@ enum Kind {
     Always,
     SharedSecret {
         header: HeaderName,
-        secret: Arc<[u8]>,
+        /// The secrets' tags (see [`tag`]), never the secrets.
+        tags: Arc<[[u64; 2]]>,
+        keys: Arc<[std::hash::RandomState; 2]>,
     },
     #[cfg(feature = "axum")]
     Peers(Arc<[std::net::IpAddr]>),
@@ -48,13 +52,31 @@ impl Trust {
         Trust { kind: Kind::Always }
     }
 
-    /// Believe requests whose header `header` carries `secret`, compared in
-    /// constant time.
+    /// Believe requests whose header `header` carries `secret`. The value a
+    /// request sends is compared with the secret through keyed hashes of
+    /// both, in constant time: neither the secret's bytes nor its length
+    /// show in how long a wrong guess takes.
     ///
     /// # Errors
     ///
-    /// When `header` is not a valid header name or `secret` is empty.
+    /// When `header` is not a valid header name, or `secret` is empty or not
+    /// a valid header value (it could never be sent).
     pub fn shared_secret(header: &str, secret: impl Into<Vec<u8>>) -> Result<Trust, ConfigError> {
+        Trust::shared_secrets(header, [secret])
+    }
+
+    /// Like [`shared_secret`](Self::shared_secret), believing any of
+    /// `secrets`: to rotate a secret, add the new one, move the callers to
+    /// it, then drop the old one.
+    ///
+    /// # Errors
+    ///
+    /// As [`shared_secret`](Self::shared_secret), for any of them, and when
+    /// there are none.
+    pub fn shared_secrets<S: Into<Vec<u8>>>(
+        header: &str,
+        secrets: impl IntoIterator<Item = S>,
+    ) -> Result<Trust, ConfigError> {
         let name = HeaderName::from_bytes(header.as_bytes()).map_err(|_| {
             ConfigError::new(
                 "trust.header",
@@ -62,18 +84,38 @@ impl Trust {
                 "must be a valid header name",
             )
         })?;
-        let secret: Vec<u8> = secret.into();
-        if secret.is_empty() {
+        let keys = [
+            std::hash::RandomState::new(),
+            std::hash::RandomState::new(),
+        ];
+        let mut tags = Vec::new();
+        for secret in secrets {
+            let secret: Vec<u8> = secret.into();
+            if secret.is_empty() {
+                return Err(ConfigError::new("trust.secret", "\"\"", "must not be empty"));
+            }
+            if http::HeaderValue::from_bytes(&secret).is_err() {
+                // Never quote the secret.
+                return Err(ConfigError::new(
+                    "trust.secret",
+                    format!("{} bytes", secret.len()),
+                    "must be a valid header value (visible ASCII, no control bytes)",
+                ));
+            }
+            tags.push(tag(&keys, &secret));
+        }
+        if tags.is_empty() {
             return Err(ConfigError::new(
                 "trust.secret",
-                "\"\"",
-                "must not be empty",
+                "none",
+                "give at least one secret",
             ));
         }
         Ok(Trust {
             kind: Kind::SharedSecret {
                 header: name,
-                secret: secret.into(),
+                tags: tags.into(),
+                keys: Arc::new(keys),
             },
         })
     }
@@ -81,11 +123,14 @@ impl Trust {
     /// Believe requests from these peer addresses, as axum's
     /// `ConnectInfo<SocketAddr>` reports them (serve with
     /// `into_make_service_with_connect_info`). A request without
-    /// `ConnectInfo` is not trusted.
+    /// `ConnectInfo` is not trusted. IPv4 addresses match their IPv6-mapped
+    /// form (`::ffff:a.b.c.d`), as a dual-stack listener reports them.
+    /// Behind a load balancer or proxy, the peer is the balancer: trusting it
+    /// trusts everyone.
     #[cfg(feature = "axum")]
     pub fn peers(ips: impl IntoIterator<Item = std::net::IpAddr>) -> Trust {
         Trust {
-            kind: Kind::Peers(ips.into_iter().collect()),
+            kind: Kind::Peers(ips.into_iter().map(|ip| ip.to_canonical()).collect()),
         }
     }
 
@@ -104,15 +149,22 @@ impl Trust {
         match &self.kind {
             Kind::Never => false,
             Kind::Always => true,
-            Kind::SharedSecret { header, secret } => head
-                .headers
-                .get(header)
-                .is_some_and(|v| bool::from(v.as_bytes().ct_eq(secret))),
+            Kind::SharedSecret { header, tags, keys } => {
+                let Some(v) = head.headers.get(header) else {
+                    return false;
+                };
+                let sent = tag(keys, v.as_bytes());
+                // Every secret is compared, in constant time.
+                tags.iter().fold(subtle::Choice::from(0), |any, t| {
+                    any | t[0].ct_eq(&sent[0]) & t[1].ct_eq(&sent[1])
+                })
+                .into()
+            }
             #[cfg(feature = "axum")]
             Kind::Peers(ips) => head
                 .extensions
                 .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-                .is_some_and(|c| ips.contains(&c.0.ip())),
+                .is_some_and(|c| ips.contains(&c.0.ip().to_canonical())),
             Kind::When(f) => f(head),
         }
     }
@@ -121,6 +173,22 @@ impl Trust {
     pub(crate) fn is_never(&self) -> bool {
         matches!(self.kind, Kind::Never)
     }
+
+    /// The header carrying a shared secret, if that is how trust is given.
+    pub(crate) fn secret_header(&self) -> Option<&HeaderName> {
+        match &self.kind {
+            Kind::SharedSecret { header, .. } => Some(header),
+            _ => None,
+        }
+    }
+}
+
+/// A 128-bit tag of `bytes` under two random keys (SipHash, a keyed
+/// pseudo-random function): equal tags mean equal bytes but for a chance
+/// of 2^-128, and computing it takes time that depends on `bytes` alone.
+fn tag(keys: &[std::hash::RandomState; 2], bytes: &[u8]) -> [u64; 2] {
+    use std::hash::BuildHasher;
+    [keys[0].hash_one(bytes), keys[1].hash_one(bytes)]
 }
 
 impl fmt::Debug for Trust {

@@ -155,6 +155,79 @@ fn trust_by_peer_address_reads_connect_info() {
     );
 }
 
+#[cfg(feature = "axum")]
+#[test]
+fn an_ipv4_peer_is_trusted_when_a_dual_stack_listener_reports_it_mapped() {
+    use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+    let layer = ClassifyLayer::builder(Rules::default())
+        .trust(Trust::peers([IpAddr::V4(Ipv4Addr::new(10, 0, 0, 7))]))
+        .build()
+        .unwrap();
+    let mut req = with_headers("/x", &[("x-priority", b"high")]);
+    // `[::]` listeners report IPv4 clients as `::ffff:a.b.c.d`.
+    let mapped = Ipv4Addr::new(10, 0, 0, 7).to_ipv6_mapped();
+    req.extensions_mut()
+        .insert(axum::extract::ConnectInfo(SocketAddr::from((mapped, 4000))));
+    assert_eq!(classify(&layer, req), High);
+}
+
+#[test]
+fn any_of_several_secrets_is_trusted_so_a_secret_can_be_rotated() {
+    let layer = ClassifyLayer::builder(Rules::default())
+        .trust(Trust::shared_secrets("x-internal", ["old-secret", "new-secret-2"]).unwrap())
+        .build()
+        .unwrap();
+    for (secret, want) in [
+        (&b"old-secret"[..], High),
+        (b"new-secret-2", High),
+        (b"new-secret", Normal),
+        (b"old-secret-2", Normal),
+        (b"", Normal),
+    ] {
+        let req = with_headers("/x", &[("x-priority", b"high"), ("x-internal", secret)]);
+        assert_eq!(classify(&layer, req), want, "{:?}", String::from_utf8_lossy(secret));
+    }
+}
+
+#[test]
+fn a_secret_that_could_never_be_sent_is_an_error_that_does_not_quote_it() {
+    for secret in [&b"line\nbreak"[..], b"nul\0", b"del\x7f"] {
+        let err = Trust::shared_secret("x-internal", secret).unwrap_err();
+        assert_eq!(err.field(), "trust.secret");
+        assert!(!err.to_string().contains("break"), "{err}");
+    }
+    let none: [&str; 0] = [];
+    assert_eq!(
+        Trust::shared_secrets("x-internal", none).unwrap_err().field(),
+        "trust.secret"
+    );
+}
+
+#[test]
+fn the_secret_header_is_removed_before_the_service_sees_it() {
+    let layer = ClassifyLayer::builder(Rules::default())
+        .trust(Trust::shared_secret("x-internal", "s3cret").unwrap())
+        .build()
+        .unwrap();
+    let mut req = with_headers("/x", &[("x-priority", b"high"), ("x-internal", b"s3cret")]);
+    layer.classify(&mut req);
+    assert_eq!(req.priority(), High);
+    assert!(req.headers().get("x-internal").is_none(), "the secret went on");
+    assert!(req.headers().get("x-priority").is_some(), "kept unless asked");
+    // Both on request: the secret kept, the priority claim removed.
+    let layer = ClassifyLayer::builder(Rules::default())
+        .trust(Trust::shared_secret("x-internal", "s3cret").unwrap())
+        .strip_secret_header(false)
+        .strip_priority_header(true)
+        .build()
+        .unwrap();
+    let mut req = with_headers("/x", &[("x-priority", b"high"), ("x-internal", b"s3cret")]);
+    layer.classify(&mut req);
+    assert_eq!(req.priority(), High);
+    assert!(req.headers().get("x-internal").is_some());
+    assert!(req.headers().get("x-priority").is_none());
+}
+
 fn header_bytes() -> impl Strategy<Value = Vec<u8>> {
     // Any bytes a header value can hold (no CR, LF or NUL), including names
     // of priorities and non-UTF-8.
