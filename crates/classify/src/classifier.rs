@@ -28,20 +28,90 @@ pub const DEFAULT_DEADLINES: [Duration; 5] = [
     Duration::from_secs(5),
     Duration::from_millis(2500),
 ];
+/// A cohort key, never printed.
+#[derive(Clone, Copy)]
+struct SharedKey([u8; 16]);
+
+impl std::fmt::Debug for SharedKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SharedKey(..)")
+    }
+}
+
+/// The hash of `period` and the identity `head` carries, if it carries one.
+fn keyed_hash(
+    mut h: impl Hasher,
+    period: u64,
+    identity: &Identity,
+    head: &RequestHead<'_>,
+) -> Option<u64> {
+    period.hash(&mut h);
+    match identity {
+        Identity::Header(name) => head.headers.get(name)?.as_bytes().hash(&mut h),
+        Identity::Extension(f) => f(head.extensions)?.hash(&mut h),
+    }
+    Some(h.finish())
+}
+
+/// Seconds since the Unix epoch: cohort periods replicas agree on.
+#[expect(
+    clippy::disallowed_methods,
+    reason = "replicas agree on a cohort only by the wall clock; tokio's clock is per process"
+)]
+fn wall_clock_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 /// `grpc-timeout`, parsed once rather than per request.
 static GRPC_TIMEOUT: HeaderName = HeaderName::from_static("grpc-timeout");
 /// The longest deadline a header may state (one day); longer is capped.
 const MAX_HEADER_DEADLINE: Duration = Duration::from_secs(86_400);
 
 /// Where a request's cohort comes from.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 enum CohortSource {
     None,
-    Header {
-        name: HeaderName,
+    /// A hash of an identity read from the request.
+    Identity {
+        identity: Identity,
         rotation: Duration,
+        /// A key the replicas share; `None`: a key of this process's own.
+        key: Option<[u8; 16]>,
     },
     Random,
+}
+
+/// What a cohort is a hash of.
+#[derive(Clone)]
+enum Identity {
+    Header(HeaderName),
+    /// Put in the extensions by an authentication layer.
+    Extension(std::sync::Arc<dyn Fn(&http::Extensions) -> Option<u64> + Send + Sync>),
+}
+
+impl std::fmt::Debug for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Identity::Header(h) => f.debug_tuple("Header").field(h).finish(),
+            Identity::Extension(_) => f.write_str("Extension(..)"),
+        }
+    }
+}
+
+impl std::fmt::Debug for CohortSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CohortSource::None => f.write_str("None"),
+            CohortSource::Identity { identity, key, .. } => f
+                .debug_struct("Identity")
+                .field("from", identity)
+                .field("shared_key", &key.is_some())
+                .finish_non_exhaustive(),
+            CohortSource::Random => f.write_str("Random"),
+        }
+    }
 }
 
 /// What the classifier does to each request; built by
@@ -73,7 +143,10 @@ impl Classifier {
             Some(&p) => p,
             None => self.priority(&head),
         };
-        let cohort = self.cohort(head.headers);
+        let cohort = match req.extensions().get::<Cohort>() {
+            Some(_) => None,
+            None => self.cohort(&head),
+        };
         let deadline = match req.extensions().get::<Deadline>() {
             Some(_) => None,
             None => self.deadline(head.headers, priority),
@@ -123,16 +196,31 @@ impl Classifier {
         Some(p.min(self.max_trusted))
     }
 
-    fn cohort(&self, headers: &HeaderMap) -> Option<Cohort> {
+    fn cohort(&self, head: &RequestHead<'_>) -> Option<Cohort> {
         match &self.cohort {
             CohortSource::None => None,
-            CohortSource::Header { name, rotation } => {
-                let value = headers.get(name)?;
-                let period = self.epoch.elapsed().as_secs() / rotation.as_secs().max(1);
-                let mut h = self.salt.build_hasher();
-                period.hash(&mut h);
-                value.as_bytes().hash(&mut h);
-                Some(Cohort::from_hash(h.finish()))
+            CohortSource::Identity {
+                identity,
+                rotation,
+                key,
+            } => {
+                let rotation = rotation.as_secs().max(1);
+                let hash = match key {
+                    // The period of the wall clock, so that replicas agree.
+                    Some(key) => keyed_hash(
+                        siphasher::sip::SipHasher13::new_with_key(key),
+                        wall_clock_secs() / rotation,
+                        identity,
+                        head,
+                    ),
+                    None => keyed_hash(
+                        self.salt.build_hasher(),
+                        self.epoch.elapsed().as_secs() / rotation,
+                        identity,
+                        head,
+                    ),
+                };
+                Some(Cohort::from_hash(hash?))
             }
             CohortSource::Random => {
                 let n = self.counter.fetch_add(1, Ordering::Relaxed);
@@ -158,7 +246,11 @@ impl Classifier {
             }
             Some(Duration::from_millis(v.parse().ok()?).min(MAX_HEADER_DEADLINE))
         };
-        let stated = self.grpc_timeout.then(from_grpc).flatten().or_else(from_header);
+        let stated = self
+            .grpc_timeout
+            .then(from_grpc)
+            .flatten()
+            .or_else(from_header);
         let default = self.default_deadlines.map(|d| d[priority.index()]);
         let timeout = match (stated, default) {
             (Some(s), Some(d)) => s.min(d),
@@ -177,7 +269,9 @@ pub struct ClassifyLayerBuilder {
     priority_header: String,
     max_trusted: Priority,
     cohort_header: Option<String>,
+    cohort_extension: Option<Identity>,
     random_cohort: bool,
+    cohort_key: Option<SharedKey>,
     rotation: Duration,
     grpc_timeout: bool,
     deadline_header: Option<String>,
@@ -194,7 +288,9 @@ impl ClassifyLayerBuilder {
             priority_header: DEFAULT_PRIORITY_HEADER.to_owned(),
             max_trusted: DEFAULT_MAX_TRUSTED,
             cohort_header: None,
+            cohort_extension: None,
             random_cohort: false,
+            cohort_key: None,
             rotation: DEFAULT_COHORT_ROTATION,
             grpc_timeout: true,
             deadline_header: None,
@@ -242,11 +338,47 @@ impl ClassifyLayerBuilder {
     }
 
     /// Derives each request's cohort from a hash of this header (a user or
-    /// tenant id), salted by a random key that changes every `rotation`
-    /// (DAGOR), so that shedding part of a class does not always hit the same
-    /// users. Requests without the header get no cohort.
+    /// tenant id), salted by a key that changes every `rotation` (DAGOR), so
+    /// that shedding part of a class does not always hit the same users.
+    /// Requests without the header get no cohort.
+    ///
+    /// A header is what the client says: a client whose cohort is being
+    /// shed can send another value and land in another cohort. Where
+    /// requests carry an authenticated identity, prefer
+    /// [`cohort_from_extension`](Self::cohort_from_extension); a header is
+    /// right when a gateway in front sets it and strips what clients send.
     pub fn cohort_from_header(mut self, name: &str) -> Self {
         self.cohort_header = Some(name.to_owned());
+        self
+    }
+
+    /// Derives each request's cohort from a hash of the `T` an
+    /// authentication layer put in its extensions (a verified user or
+    /// tenant id), which a client cannot choose. Requests without one get no
+    /// cohort. `T`'s `Hash` must be the same on every replica (a string or
+    /// a number is) for [`cohort_key`](Self::cohort_key) to make replicas
+    /// agree.
+    pub fn cohort_from_extension<T>(mut self) -> Self
+    where
+        T: std::hash::Hash + Send + Sync + 'static,
+    {
+        let read = |ext: &http::Extensions| {
+            let id = ext.get::<T>()?;
+            let mut h = siphasher::sip::SipHasher13::new();
+            id.hash(&mut h);
+            Some(h.finish())
+        };
+        self.cohort_extension = Some(Identity::Extension(std::sync::Arc::new(read)));
+        self
+    }
+
+    /// A key the replicas of a service share, so that they put a user in
+    /// the same cohort: cohorts are then a SipHash of the key, the period of
+    /// the wall clock (`rotation` long, counted from the Unix epoch) and the
+    /// identity. Without it, each process draws a key of its own and counts
+    /// periods from its start, and replicas disagree.
+    pub fn cohort_key(mut self, key: [u8; 16]) -> Self {
+        self.cohort_key = Some(SharedKey(key));
         self
     }
 
@@ -312,20 +444,29 @@ impl ClassifyLayerBuilder {
                 "must be more than zero",
             ));
         }
-        let cohort = match (self.cohort_header, self.random_cohort) {
-            (Some(h), true) => {
-                return Err(ConfigError::new(
-                    "cohort",
-                    format!("header {h:?} and random"),
-                    "choose a header or random cohorts, not both",
-                ));
-            }
-            (Some(h), false) => CohortSource::Header {
-                name: header("cohort_header", &h)?,
+        let from_header = self
+            .cohort_header
+            .as_deref()
+            .map(|h| header("cohort_header", h).map(Identity::Header))
+            .transpose()?;
+        let sources = usize::from(from_header.is_some())
+            + usize::from(self.cohort_extension.is_some())
+            + usize::from(self.random_cohort);
+        if sources > 1 {
+            return Err(ConfigError::new(
+                "cohort",
+                format!("{sources} sources"),
+                "choose one of a header, an extension or random cohorts",
+            ));
+        }
+        let cohort = match from_header.or(self.cohort_extension) {
+            Some(identity) => CohortSource::Identity {
+                identity,
                 rotation: self.rotation,
+                key: self.cohort_key.map(|k| k.0),
             },
-            (None, true) => CohortSource::Random,
-            (None, false) => CohortSource::None,
+            None if self.random_cohort => CohortSource::Random,
+            None => CohortSource::None,
         };
         if let Some(d) = self.default_deadlines
             && let Some(p) = Priority::ALL.into_iter().find(|p| d[p.index()].is_zero())

@@ -84,15 +84,16 @@ impl Trust {
                 "must be a valid header name",
             )
         })?;
-        let keys = [
-            std::hash::RandomState::new(),
-            std::hash::RandomState::new(),
-        ];
+        let keys = [std::hash::RandomState::new(), std::hash::RandomState::new()];
         let mut tags = Vec::new();
         for secret in secrets {
             let secret: Vec<u8> = secret.into();
             if secret.is_empty() {
-                return Err(ConfigError::new("trust.secret", "\"\"", "must not be empty"));
+                return Err(ConfigError::new(
+                    "trust.secret",
+                    "\"\"",
+                    "must not be empty",
+                ));
             }
             if http::HeaderValue::from_bytes(&secret).is_err() {
                 // Never quote the secret.
@@ -155,10 +156,11 @@ impl Trust {
                 };
                 let sent = tag(keys, v.as_bytes());
                 // Every secret is compared, in constant time.
-                tags.iter().fold(subtle::Choice::from(0), |any, t| {
-                    any | t[0].ct_eq(&sent[0]) & t[1].ct_eq(&sent[1])
-                })
-                .into()
+                tags.iter()
+                    .fold(subtle::Choice::from(0), |any, t| {
+                        any | t[0].ct_eq(&sent[0]) & t[1].ct_eq(&sent[1])
+                    })
+                    .into()
             }
             #[cfg(feature = "axum")]
             Kind::Peers(ips) => head

@@ -63,6 +63,91 @@ async fn a_user_keeps_one_cohort_within_a_rotation_and_users_spread_over_cohorts
 }
 
 #[test]
+fn a_cohort_already_in_the_extensions_is_kept() {
+    let layer = ClassifyLayer::builder(Rules::default())
+        .cohort_from_header("x-user-id")
+        .build()
+        .unwrap();
+    let mut req = http::Request::builder()
+        .header("x-user-id", "alice")
+        .body(())
+        .unwrap();
+    let set = Cohort::try_from(5).unwrap();
+    req.extensions_mut().insert(set);
+    layer.classify(&mut req);
+    assert_eq!(cohort(&req), Some(set));
+}
+
+/// A user id an authentication layer verified.
+#[derive(Debug, Clone, Hash)]
+struct UserId(String);
+
+#[test]
+fn a_cohort_from_an_authenticated_identity_ignores_what_the_client_sends() {
+    let layer = ClassifyLayer::builder(Rules::default())
+        .cohort_from_extension::<UserId>()
+        .build()
+        .unwrap();
+    let as_user = |id: &str, header: &str| {
+        let mut req = http::Request::builder()
+            .header("x-user-id", header)
+            .body(())
+            .unwrap();
+        req.extensions_mut().insert(UserId(id.to_owned()));
+        layer.classify(&mut req);
+        cohort(&req)
+    };
+    // A shed client re-rolling its header stays in its cohort.
+    let alice = as_user("alice", "a");
+    for h in ["b", "c", "d", "e"] {
+        assert_eq!(as_user("alice", h), alice);
+    }
+    let spread: std::collections::BTreeSet<_> = (0..100)
+        .map(|i| as_user(&format!("user-{i}"), "a"))
+        .collect();
+    assert!(spread.len() > 30, "{} cohorts", spread.len());
+    assert_eq!(
+        cohort(&run(&layer, "/", &[])),
+        None,
+        "no identity, no cohort"
+    );
+}
+
+#[test]
+fn replicas_sharing_a_key_put_a_user_in_the_same_cohort() {
+    let replica = |key: Option<[u8; 16]>| {
+        let mut b = ClassifyLayer::builder(Rules::default()).cohort_from_header("x-user-id");
+        if let Some(k) = key {
+            b = b.cohort_key(k);
+        }
+        b.build().unwrap()
+    };
+    let key = [7u8; 16];
+    let (a, b) = (replica(Some(key)), replica(Some(key)));
+    let users: Vec<String> = (0..50).map(|i| format!("user-{i}")).collect();
+    let cohorts = |layer: &ClassifyLayer| -> Vec<Option<Cohort>> {
+        users
+            .iter()
+            .map(|u| cohort(&run(layer, "/", &[("x-user-id", u)])))
+            .collect()
+    };
+    assert_eq!(cohorts(&a), cohorts(&b));
+    // Keys of their own: they disagree about most users.
+    let (c, d) = (replica(None), replica(None));
+    let (cc, dd) = (cohorts(&c), cohorts(&d));
+    let same = cc.iter().zip(&dd).filter(|(x, y)| x == y).count();
+    assert!(same < 10, "{same} of 50 users agree without a shared key");
+    // The key is never printed.
+    assert!(
+        !format!(
+            "{:?}",
+            ClassifyLayer::builder(Rules::default()).cohort_key(key)
+        )
+        .contains('7')
+    );
+}
+
+#[test]
 fn random_cohorts_vary() {
     let layer = ClassifyLayer::builder(Rules::default())
         .random_cohort()

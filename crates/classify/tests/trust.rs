@@ -185,7 +185,12 @@ fn any_of_several_secrets_is_trusted_so_a_secret_can_be_rotated() {
         (b"", Normal),
     ] {
         let req = with_headers("/x", &[("x-priority", b"high"), ("x-internal", secret)]);
-        assert_eq!(classify(&layer, req), want, "{:?}", String::from_utf8_lossy(secret));
+        assert_eq!(
+            classify(&layer, req),
+            want,
+            "{:?}",
+            String::from_utf8_lossy(secret)
+        );
     }
 }
 
@@ -198,7 +203,9 @@ fn a_secret_that_could_never_be_sent_is_an_error_that_does_not_quote_it() {
     }
     let none: [&str; 0] = [];
     assert_eq!(
-        Trust::shared_secrets("x-internal", none).unwrap_err().field(),
+        Trust::shared_secrets("x-internal", none)
+            .unwrap_err()
+            .field(),
         "trust.secret"
     );
 }
@@ -212,8 +219,14 @@ fn the_secret_header_is_removed_before_the_service_sees_it() {
     let mut req = with_headers("/x", &[("x-priority", b"high"), ("x-internal", b"s3cret")]);
     layer.classify(&mut req);
     assert_eq!(req.priority(), High);
-    assert!(req.headers().get("x-internal").is_none(), "the secret went on");
-    assert!(req.headers().get("x-priority").is_some(), "kept unless asked");
+    assert!(
+        req.headers().get("x-internal").is_none(),
+        "the secret went on"
+    );
+    assert!(
+        req.headers().get("x-priority").is_some(),
+        "kept unless asked"
+    );
     // Both on request: the secret kept, the priority claim removed.
     let layer = ClassifyLayer::builder(Rules::default())
         .trust(Trust::shared_secret("x-internal", "s3cret").unwrap())

@@ -84,7 +84,8 @@ fn grpc_reply_is_trailers_only_resource_exhausted_with_pushback() {
 
 #[test]
 fn a_refused_client_learns_its_class_and_the_queue_only_when_detail_is_on() {
-    let err = Overloaded::new(Reason::Memory(PressureLevel::High), Priority::Low).with_queue_len(17);
+    let err =
+        Overloaded::new(Reason::Memory(PressureLevel::High), Priority::Low).with_queue_len(17);
     let grpc = grpc_headers("application/grpc");
     for r in [Rejection::default(), Rejection::default().detail(false)] {
         let res: Response<()> = r.respond(&err, &grpc);
@@ -105,10 +106,7 @@ fn a_refused_client_learns_its_class_and_the_queue_only_when_detail_is_on() {
 fn grpc_message_is_percent_encoded() {
     // A reason text with `%` and a non-ASCII byte, as a future reason or a
     // custom Display might carry: encoded as the gRPC spec requires.
-    assert_eq!(
-        super_encode("50% voilà"),
-        "50%25 voil%C3%A0"
-    );
+    assert_eq!(super_encode("50% voilà"), "50%25 voil%C3%A0");
 }
 
 /// The `grpc-message` a detailed rejection would carry for `message`.
