@@ -210,15 +210,20 @@ impl Thresholds {
     }
 
     /// A copy with every threshold multiplied by `factor` and clamped into
-    /// `[min, max]`, keeping them monotonic — what a threshold tuner uses.
-    /// A non-finite `factor` returns `self` unchanged.
+    /// `[min, max]`, keeping them monotonic and every non-zero one above the
+    /// hysteresis (so no level becomes one that can never be left) — what a
+    /// threshold tuner uses. A non-finite `factor` returns `self` unchanged.
     #[must_use]
     pub fn scaled(&self, factor: f64, min: f64, max: f64) -> Thresholds {
         if !(factor.is_finite() && min.is_finite() && max.is_finite() && min <= max) {
             return *self;
         }
         let (min, max) = (min.clamp(0.0, 1.0), max.clamp(0.0, 1.0));
-        let mut at = self.at.map(|t| (t * factor).clamp(min, max));
+        let floor = self.hysteresis.next_up();
+        let mut at = self.at.map(|t| {
+            let scaled = (t * factor).clamp(min, max);
+            if t > 0.0 { scaled.max(floor) } else { scaled }
+        });
         for i in 1..at.len() {
             at[i] = at[i].max(at[i - 1]);
         }
@@ -227,7 +232,8 @@ impl Thresholds {
 }
 
 /// Builds validated [`Thresholds`]. Every value must be a number in `[0, 1]`,
-/// `low <= medium <= high <= critical`, and the hysteresis in `[0, 0.5]`.
+/// `low <= medium <= high <= critical`, and the hysteresis in `[0, 0.5]` and
+/// below every non-zero threshold.
 #[derive(Debug, Clone, Copy)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
@@ -290,7 +296,7 @@ impl ThresholdsBuilder {
     ///
     /// A [`ConfigError`] naming the field when a value is NaN, outside
     /// `[0, 1]`, below the threshold before it, or the hysteresis is outside
-    /// `[0, 0.5]`.
+    /// `[0, 0.5]` or not below every non-zero threshold.
     pub fn build(self) -> Result<Thresholds, ConfigError> {
         let fields = [
             ("thresholds.low", self.low),
@@ -312,6 +318,18 @@ impl ThresholdsBuilder {
         }
         let hysteresis =
             ConfigError::check_range("thresholds.hysteresis", self.hysteresis, 0.0, 0.5)?;
+        // A reading never falls below zero: a level whose threshold is
+        // within the hysteresis of zero could never be left.
+        if let Some((field, t)) = fields
+            .into_iter()
+            .find(|&(_, t)| t > 0.0 && hysteresis >= t)
+        {
+            return Err(ConfigError::new(
+                "thresholds.hysteresis",
+                hysteresis,
+                format!("must be below `{field}` ({t}), or that level could never be left"),
+            ));
+        }
         Ok(Thresholds { at, hysteresis })
     }
 }

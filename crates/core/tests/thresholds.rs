@@ -36,6 +36,38 @@ fn hysteresis_outside_its_range_is_a_config_error() {
 }
 
 #[test]
+fn a_hysteresis_that_would_make_a_level_permanent_is_a_config_error() {
+    // Low at 0.01 with a 0.02 band: leaving Low would need a reading below
+    // zero.
+    let err = Thresholds::builder().low(0.01).build().unwrap_err();
+    assert_eq!(err.field(), "thresholds.hysteresis");
+    assert!(err.to_string().contains("thresholds.low"), "{err}");
+    let err = Thresholds::builder()
+        .low(0.3)
+        .hysteresis(0.3)
+        .build()
+        .unwrap_err();
+    assert_eq!(err.field(), "thresholds.hysteresis");
+    // Just below is fine, and so is a zero threshold (always at least Low).
+    let t = Thresholds::builder().low(0.03).build().unwrap();
+    assert_eq!(t.level(0.0, PressureLevel::Low), PressureLevel::None);
+    Thresholds::builder().low(0.0).build().unwrap();
+}
+
+#[test]
+fn scaling_never_brings_a_threshold_within_the_hysteresis_of_zero() {
+    let t = Thresholds::default().scaled(0.01, 0.0, 1.0);
+    for level in [PressureLevel::Low, PressureLevel::Critical] {
+        assert!(t.threshold(level) > t.hysteresis(), "{t:?}");
+    }
+    // Every level it reaches can still be left.
+    let mut level = t.level(1.0, PressureLevel::None);
+    assert_eq!(level, PressureLevel::Critical);
+    level = t.level(0.0, level);
+    assert_eq!(level, PressureLevel::None);
+}
+
+#[test]
 fn defaults_are_the_original_design_memory_thresholds() {
     let t = Thresholds::default();
     assert_eq!(t.threshold(PressureLevel::Low), 0.60);
@@ -63,10 +95,12 @@ fn scaled_thresholds_stay_monotonic_and_within_bounds() {
     );
 }
 
-/// Valid thresholds: four sorted values in [0, 1] and a hysteresis.
+/// Valid thresholds: four sorted values in [0, 1] and a hysteresis below
+/// every non-zero one.
 fn any_thresholds() -> impl Strategy<Value = Thresholds> {
     (proptest::collection::vec(0.0f64..=1.0, 4), 0.0f64..0.2).prop_map(|(mut v, h)| {
         v.sort_by(f64::total_cmp);
+        let h = v.iter().filter(|&&t| t > 0.0).fold(h, |h, &t| h.min(t / 2.0));
         Thresholds::builder()
             .low(v[0])
             .medium(v[1])
