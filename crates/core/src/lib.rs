@@ -102,6 +102,7 @@ pub use limit::{LimitControl, LimitHandle};
 pub use overloaded::{MIN_RETRY_AFTER, Overloaded, Reason};
 pub use priority::{Cohort, CohortOutOfRange, ParsePriorityError, Priority, PriorityOf};
 pub use signal::{
-    DEFAULT_EWMA_ALPHA, DEFAULT_INTERVAL, Signal, SignalConfig, SignalConfigBuilder, SignalState,
+    DEFAULT_EWMA_ALPHA, DEFAULT_INTERVAL, DEFAULT_STALE_AFTER, Signal, SignalConfig,
+    SignalConfigBuilder, SignalState,
 };
 pub use source::{ManualSource, Reading, Source};

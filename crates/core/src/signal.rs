@@ -16,6 +16,10 @@ pub const DEFAULT_INTERVAL: Duration = Duration::from_millis(250);
 /// The default EWMA weight of a new sample, 0.5.
 pub const DEFAULT_EWMA_ALPHA: f64 = 0.5;
 
+/// After how many intervals without a good sample a signal falls back to
+/// its stale level by default: 4 (a second at the default interval).
+pub const DEFAULT_STALE_AFTER: u32 = 4;
+
 /// What a [`Signal`] publishes to its subscribers on every level change.
 #[derive(Debug, Clone, Copy, PartialEq)]
 #[non_exhaustive]
@@ -36,6 +40,8 @@ pub struct SignalConfig {
     ewma_alpha: f64,
     thresholds: Thresholds,
     events: Option<EventBus>,
+    stale_after: u32,
+    stale_level: PressureLevel,
 }
 
 impl SignalConfig {
@@ -47,6 +53,8 @@ impl SignalConfig {
             ewma_alpha: DEFAULT_EWMA_ALPHA,
             thresholds: Thresholds::default(),
             events: None,
+            stale_after: DEFAULT_STALE_AFTER,
+            stale_level: PressureLevel::None,
         }
     }
 }
@@ -60,6 +68,8 @@ pub struct SignalConfigBuilder {
     ewma_alpha: f64,
     thresholds: Thresholds,
     events: Option<EventBus>,
+    stale_after: u32,
+    stale_level: PressureLevel,
 }
 
 impl SignalConfigBuilder {
@@ -85,6 +95,25 @@ impl SignalConfigBuilder {
     /// Publishes [`Event::LevelChanged`] and [`Event::ThresholdsTuned`] here.
     pub fn events(mut self, bus: EventBus) -> Self {
         self.events = Some(bus);
+        self
+    }
+
+    /// After how many intervals without a good sample — the source fails
+    /// every time, or the sampler task is gone (its runtime ended, it was
+    /// aborted) — the signal stops trusting its last reading and falls back
+    /// to [`stale_level`](Self::stale_level), with one warning, until a good
+    /// sample comes. A level frozen at `Critical` would shed for ever. `0`
+    /// never falls back. Default [`DEFAULT_STALE_AFTER`].
+    pub fn stale_after(mut self, intervals: u32) -> Self {
+        self.stale_after = intervals;
+        self
+    }
+
+    /// The level a stale signal falls back to. Default `None`: a signal that
+    /// cannot see the resource sheds nothing for it (the other signals and
+    /// the admission limit still protect the service).
+    pub fn stale_level(mut self, level: PressureLevel) -> Self {
+        self.stale_level = level;
         self
     }
 
@@ -115,6 +144,8 @@ impl SignalConfigBuilder {
             ewma_alpha: a,
             thresholds: self.thresholds,
             events: self.events,
+            stale_after: self.stale_after,
+            stale_level: self.stale_level,
         })
     }
 }
@@ -162,6 +193,12 @@ struct Inner {
     /// The smoothed utilisation, as `f64` bits.
     utilization: AtomicU64,
     sample_errors: AtomicU64,
+    /// When the last good reading came, in microseconds since `epoch`;
+    /// `u64::MAX` before the first.
+    last_good_us: AtomicU64,
+    epoch: tokio::time::Instant,
+    stale_after: u32,
+    stale_level: PressureLevel,
     /// Writers (sampler, operator, tuner) serialise here; readers never do.
     state: Mutex<WriterState>,
     tx: watch::Sender<SignalState>,
@@ -255,6 +292,16 @@ impl Signal {
         self.inner.sample_errors.load(Ordering::Relaxed)
     }
 
+    /// How long ago the last good reading came; `None` before the first.
+    #[must_use]
+    pub fn sample_age(&self) -> Option<Duration> {
+        let us = self.inner.last_good_us.load(Ordering::Acquire);
+        (us != u64::MAX).then(|| {
+            tokio::time::Instant::now()
+                .saturating_duration_since(self.inner.epoch + Duration::from_micros(us))
+        })
+    }
+
     /// The state last published.
     #[must_use]
     pub fn state(&self) -> SignalState {
@@ -285,6 +332,12 @@ impl Signal {
         self.inner
             .utilization
             .store(smoothed.to_bits(), Ordering::Release);
+        let us = tokio::time::Instant::now()
+            .saturating_duration_since(self.inner.epoch)
+            .as_micros();
+        self.inner
+            .last_good_us
+            .store(u64::try_from(us).unwrap_or(u64::MAX - 1), Ordering::Release);
         self.inner.publish(&st);
     }
 
@@ -324,6 +377,23 @@ impl Signal {
 }
 
 impl Inner {
+    /// No good reading for too long: the computed level becomes the stale
+    /// level (an override still wins) until the next good reading.
+    fn fall_back(&self, why: &str) {
+        let mut st = self.lock();
+        if st.computed == self.stale_level {
+            return;
+        }
+        tracing::warn!(
+            signal = %self.name,
+            level = %self.stale_level,
+            reason = why,
+            "resource signal is stale; falling back until a good sample comes"
+        );
+        st.computed = self.stale_level;
+        self.publish(&st);
+    }
+
     fn new(config: SignalConfig, stop: Option<oneshot::Sender<()>>) -> Inner {
         let initial = SignalState {
             level: PressureLevel::None,
@@ -336,6 +406,10 @@ impl Inner {
             level: AtomicU8::new(PressureLevel::None as u8),
             utilization: AtomicU64::new(f64::NAN.to_bits()),
             sample_errors: AtomicU64::new(0),
+            last_good_us: AtomicU64::new(u64::MAX),
+            epoch: tokio::time::Instant::now(),
+            stale_after: config.stale_after,
+            stale_level: config.stale_level,
             state: Mutex::new(WriterState {
                 thresholds: config.thresholds,
                 smoothed: None,
@@ -388,15 +462,32 @@ impl Inner {
     }
 }
 
+/// Falls the signal back to its stale level if the sampler task ends while
+/// handles remain (its runtime shut down, or it was aborted): nobody reads
+/// the source any more, and the last level would stand for ever.
+struct SamplerGone(Weak<Inner>);
+
+impl Drop for SamplerGone {
+    fn drop(&mut self) {
+        if let Some(inner) = self.0.upgrade()
+            && inner.stale_after > 0
+        {
+            inner.fall_back("the sampler task ended");
+        }
+    }
+}
+
 async fn sample_loop(
     inner: Weak<Inner>,
     mut source: impl Source,
     interval: Duration,
     mut stop: oneshot::Receiver<()>,
 ) {
+    let _gone = SamplerGone(inner.clone());
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut failing = false;
+    let mut failed_in_a_row = 0u32;
     loop {
         tokio::select! {
             _ = &mut stop => return,
@@ -413,6 +504,7 @@ async fn sample_loop(
                     tracing::info!(signal = %signal.name(), source = source.name(), "resource source recovered");
                     failing = false;
                 }
+                failed_in_a_row = 0;
                 signal.record(r);
                 continue;
             }
@@ -421,6 +513,7 @@ async fn sample_loop(
             Err(_) => "source panicked".to_owned(),
         };
         signal.inner.sample_errors.fetch_add(1, Ordering::Relaxed);
+        failed_in_a_row = failed_in_a_row.saturating_add(1);
         if !failing {
             tracing::warn!(
                 signal = %signal.name(),
@@ -429,6 +522,9 @@ async fn sample_loop(
                 "resource sample failed; keeping the last reading and retrying"
             );
             failing = true;
+        }
+        if failed_in_a_row == signal.inner.stale_after {
+            signal.inner.fall_back("the source keeps failing");
         }
     }
 }

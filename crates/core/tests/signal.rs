@@ -47,11 +47,11 @@ async fn sampler_with_a_failing_source_keeps_serving_the_last_good_value() {
 
     source.set_failing(true);
     source.set(0.1);
-    ticks(5).await;
+    ticks(3).await;
     assert_eq!(signal.utilization(), 0.8, "the last good reading is kept");
     assert_eq!(signal.level(), PressureLevel::Medium);
     assert!(
-        signal.sample_errors() >= 5,
+        signal.sample_errors() >= 3,
         "every failed tick counts: {}",
         signal.sample_errors()
     );
@@ -95,7 +95,7 @@ async fn a_panicking_or_nan_source_is_a_failed_sample_not_a_dead_sampler() {
 }
 
 #[test]
-fn signal_read_after_the_sampler_stopped_still_returns_the_last_value() {
+fn a_signal_whose_sampler_is_gone_falls_back_instead_of_freezing() {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .start_paused(true)
@@ -104,13 +104,69 @@ fn signal_read_after_the_sampler_stopped_still_returns_the_last_value() {
     let signal = rt.block_on(async {
         let s = Signal::spawn_with(ManualSource::new(0.97), unsmoothed("memory"));
         ticks(1).await;
+        assert_eq!(s.level(), PressureLevel::Critical);
         s
     });
-    // Shutting the runtime down stops the sampler task.
+    // Shutting the runtime down ends the sampler task: nobody reads the
+    // source any more, and Critical would shed for ever.
     drop(rt);
+    assert_eq!(signal.level(), PressureLevel::None);
+    assert_eq!(signal.state().level, PressureLevel::None);
+    assert_eq!(
+        signal.utilization(),
+        0.97,
+        "the last reading stays readable"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_source_that_keeps_failing_falls_back_to_the_stale_level_and_recovers() {
+    let source = ManualSource::new(0.97);
+    let config = SignalConfig::builder("memory")
+        .interval(TICK)
+        .ewma_alpha(1.0)
+        .stale_after(4)
+        .stale_level(PressureLevel::Low)
+        .build()
+        .unwrap();
+    let signal = Signal::spawn_with(source.clone(), config);
+    ticks(0).await;
     assert_eq!(signal.level(), PressureLevel::Critical);
-    assert_eq!(signal.utilization(), 0.97);
-    assert_eq!(signal.state().level, PressureLevel::Critical);
+    assert_eq!(signal.sample_age(), Some(Duration::from_millis(1)));
+    source.set_failing(true);
+    ticks(3).await;
+    assert_eq!(signal.level(), PressureLevel::Critical, "not stale yet");
+    ticks(1).await;
+    assert_eq!(
+        signal.level(),
+        PressureLevel::Low,
+        "four intervals without a good sample"
+    );
+    assert!(signal.sample_age().unwrap() >= TICK * 4);
+    // An operator's override still wins.
+    signal.set_override(Some(PressureLevel::High));
+    assert_eq!(signal.level(), PressureLevel::High);
+    signal.set_override(None);
+    // The source comes back: the readings decide again.
+    source.set_failing(false);
+    ticks(1).await;
+    assert_eq!(signal.level(), PressureLevel::Critical);
+    assert!(signal.sample_age().unwrap() <= TICK);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stale_after_of_zero_keeps_the_last_level() {
+    let source = ManualSource::new(0.97);
+    let config = SignalConfig::builder("memory")
+        .interval(TICK)
+        .stale_after(0)
+        .build()
+        .unwrap();
+    let signal = Signal::spawn_with(source.clone(), config);
+    ticks(0).await;
+    source.set_failing(true);
+    ticks(20).await;
+    assert_eq!(signal.level(), PressureLevel::Critical);
 }
 
 #[tokio::test(start_paused = true)]

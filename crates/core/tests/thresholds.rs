@@ -100,7 +100,10 @@ fn scaled_thresholds_stay_monotonic_and_within_bounds() {
 fn any_thresholds() -> impl Strategy<Value = Thresholds> {
     (proptest::collection::vec(0.0f64..=1.0, 4), 0.0f64..0.2).prop_map(|(mut v, h)| {
         v.sort_by(f64::total_cmp);
-        let h = v.iter().filter(|&&t| t > 0.0).fold(h, |h, &t| h.min(t / 2.0));
+        let h = v
+            .iter()
+            .filter(|&&t| t > 0.0)
+            .fold(h, |h, &t| h.min(t / 2.0));
         Thresholds::builder()
             .low(v[0])
             .medium(v[1])
