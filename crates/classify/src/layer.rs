@@ -22,6 +22,11 @@ use crate::classifier::{Classifier, ClassifyLayerBuilder};
 /// The service adds no future of its own: it classifies in `call` and returns
 /// the inner service's future.
 ///
+/// A priority, cohort or deadline already in the extensions is kept: server
+/// code above may set them, and so does an outer `ClassifyLayer` — which
+/// then decides alone, the inner one classifying nothing. Stack one. What
+/// each input is trusted with is set out in the project's `SECURITY.md`.
+///
 /// ```
 /// use tower::{ServiceExt, service_fn};
 /// use tower_pressure_classify::{ClassifyLayer, Rules};

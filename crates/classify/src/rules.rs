@@ -224,7 +224,10 @@ impl RulesBuilder {
         self.push(Spec::PathGlob(pattern.to_owned()), p)
     }
 
-    /// Requests with the method `method` (`"GET"`, `"POST"`, …).
+    /// Requests with the method `method` (`"GET"`, `"POST"`, …). A method
+    /// is the client's choice: under axum, a `HEAD` request runs the `GET`
+    /// handler, so a rule that lowers `GET` should lower `HEAD` too, or a
+    /// client gets the same work at the default priority by asking `HEAD`.
     pub fn method(self, method: &str, p: Priority) -> Self {
         self.push(Spec::Method(method.to_owned()), p)
     }
