@@ -83,12 +83,15 @@ enum CohortSource {
     Random,
 }
 
+/// Reads an identity's hash from a request's extensions.
+type ReadIdentity = std::sync::Arc<dyn Fn(&http::Extensions) -> Option<u64> + Send + Sync>;
+
 /// What a cohort is a hash of.
 #[derive(Clone)]
 enum Identity {
     Header(HeaderName),
     /// Put in the extensions by an authentication layer.
-    Extension(std::sync::Arc<dyn Fn(&http::Extensions) -> Option<u64> + Send + Sync>),
+    Extension(ReadIdentity),
 }
 
 impl std::fmt::Debug for Identity {
