@@ -128,8 +128,22 @@ fn is_plain(path: &str) -> bool {
     if b.first() != Some(&b'/') {
         return false;
     }
-    // One pass over the bytes: a byte-by-byte scan is cheaper than
-    // splitting when segments are a few bytes long.
+    // Most paths hold no `.` or `%`: then only an empty segment (`//`) can
+    // make them unplain, and one pass finds it.
+    let mut slash = false;
+    for &c in b {
+        match c {
+            b'.' | b'%' => return segments_are_plain(b),
+            b'/' if slash => return false,
+            b'/' => slash = true,
+            _ => slash = false,
+        }
+    }
+    true
+}
+
+/// [`is_plain`] for a path holding a `.` or a `%`, segment by segment.
+fn segments_are_plain(b: &[u8]) -> bool {
     let mut start = 1;
     for i in 1..=b.len() {
         match b.get(i) {
