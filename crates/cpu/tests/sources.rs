@@ -78,6 +78,60 @@ async fn a_parent_quota_binds_the_child() {
     assert_eq!(s.quota().unwrap(), Some(0.5));
 }
 
+/// A Kubernetes pod on cgroup v2: the pod's slice holds the quota, the
+/// container's leaf has none.
+fn pod(name: &str, pod_quota: &str) -> Fixture {
+    let f = Fixture::new(name);
+    let leaf = "kubepods.slice/kubepods-pod1.slice/cri-containerd-ab.scope";
+    f.write("proc/self/cgroup", &format!("0::/{leaf}\n"));
+    f.write(
+        "proc/self/mountinfo",
+        "30 23 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n",
+    );
+    f.write("sys/fs/cgroup/kubepods.slice/cpu.max", "max 100000\n");
+    f.write(
+        "sys/fs/cgroup/kubepods.slice/kubepods-pod1.slice/cpu.max",
+        pod_quota,
+    );
+    f.write(&format!("sys/fs/cgroup/{leaf}/cpu.max"), "max 100000\n");
+    f.write(&format!("sys/fs/cgroup/{leaf}/cpu.stat"), "usage_usec 0\n");
+    f.proc_stat(0, 0);
+    f
+}
+
+#[test]
+fn a_whole_core_pod_quota_binds_whatever_the_host_has() {
+    let f = pod("pod-2-cores", "200000 100000\n");
+    // In the pod, `available_parallelism` reports the quota rounded up: 2.
+    // On the node there are 64.
+    for host in [2.0, 64.0] {
+        let s = CpuSource::auto_at(f.root(), host);
+        assert_eq!(s.active(), "cgroup-v2-cpu", "host {host}");
+        let cgroups = Cgroups::discover(f.root()).unwrap();
+        let mut c = CgroupCpu::open_v2(cgroups.unified().unwrap(), host).unwrap();
+        assert_eq!(c.quota().unwrap(), Some(2.0), "host {host}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_parent_quota_shared_with_siblings_reads_the_parents_usage() {
+    let f = pod("pod-shared", "100000 100000\n");
+    let pod_dir = "sys/fs/cgroup/kubepods.slice/kubepods-pod1.slice";
+    let leaf = format!("{pod_dir}/cri-containerd-ab.scope");
+    f.write(&format!("{pod_dir}/cpu.stat"), "usage_usec 0\n");
+    let cgroups = Cgroups::discover(f.root()).unwrap();
+    let mut s = CgroupCpu::open_v2(cgroups.unified().unwrap(), 64.0).unwrap();
+    // In 100 ms this container used 10 ms; the pod, with a sidecar, 95 ms
+    // of its one core.
+    f.write(&format!("{leaf}/cpu.stat"), "usage_usec 10000\n");
+    f.write(&format!("{pod_dir}/cpu.stat"), "usage_usec 95000\n");
+    tokio::time::advance(MS_100).await;
+    let r = s.sample().unwrap();
+    assert!(approx(r.utilization(), 0.95), "{r:?}");
+    assert_eq!(r.capacity(), Some(1.0));
+    assert!(approx(s.last_stats().unwrap().used_cores, 0.1));
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_quota_above_the_host_cores_is_no_limit() {
     let f = Fixture::cgroup_v2("v2-big-quota");

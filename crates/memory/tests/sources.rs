@@ -60,6 +60,31 @@ fn a_parent_cgroup_with_a_smaller_limit_wins() {
 }
 
 #[test]
+fn a_parent_limit_shared_with_siblings_reads_the_parents_working_set() {
+    // The pod (`app`) holds 1 GiB for two containers; this one uses 256 MiB,
+    // the pod 950 MiB of which 10 MiB inactive page cache: near its OOM.
+    let fx = Fixture::new();
+    fx.host().v2("max", 256 * MIB, 0);
+    fx.write("sys/fs/cgroup/app/memory.max", &format!("{GIB}\n"));
+    fx.write(
+        "sys/fs/cgroup/app/memory.current",
+        &format!("{}\n", 950 * MIB),
+    );
+    fx.write(
+        "sys/fs/cgroup/app/memory.stat",
+        &format!("anon 0\ninactive_file {}\n", 10 * MIB),
+    );
+    let mut source = CgroupMemory::discover(fx.root()).unwrap();
+    let r = source.sample().unwrap();
+    assert_eq!(r.used(), Some((940 * MIB) as f64));
+    assert_eq!(r.capacity(), Some(GIB as f64));
+    // A container limit of its own, fuller than the pod: that one binds.
+    fx.write(&format!("{V2}/memory.max"), &format!("{}\n", 270 * MIB));
+    let r = source.sample().unwrap();
+    assert_eq!(r.capacity(), Some((270 * MIB) as f64));
+}
+
+#[test]
 fn a_limited_parent_makes_an_unlimited_child_apply() {
     let fx = Fixture::new();
     fx.host().v2("max", 256 * MIB, 0);

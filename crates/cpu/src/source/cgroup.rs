@@ -20,9 +20,13 @@ use super::{CpuStats, MIN_SPAN};
 ///   `cpu.cfs_quota_us` / `cpu.cfs_period_us` (`-1` = no limit), throttling
 ///   from the `cpu` hierarchy's `cpu.stat`.
 ///
-/// The quota is the smallest across the cgroup and its parents (a parent's
-/// quota binds its children too), and never more than the host's cores. It
-/// is re-read on every sample, so a resized container is followed.
+/// Every quota from the cgroup up to the mount point binds: a parent's
+/// quota is shared by all of its children, so each level that has one is
+/// measured with its own usage against its own quota, and the most loaded
+/// level is the reading (a pod's limit shared by two containers reads full
+/// when the pod is, whatever one container uses). A quota above the cores
+/// the process may run on (`host_cores`) binds nothing. Quotas are re-read
+/// on every sample, so a resized container is followed.
 ///
 /// **Throttling counts as pressure.** A CFS period in which the group was
 /// throttled is a period in which it used its whole quota and then had
@@ -55,10 +59,40 @@ pub struct CgroupCpu {
     last_stats: Option<CpuStats>,
 }
 
+/// One level of the tree that may hold a quota, with its own usage counter
+/// where it has one (else the leaf's usage stands for it).
 #[derive(Debug)]
-enum Limit {
+struct Limit {
+    quota: Quota,
+    /// v2: the level's `cpu.stat`; v1: its `cpuacct.usage`.
+    usage: Option<KeptFile>,
+    /// The level's usage at the last sample, in microseconds.
+    prev_us: u64,
+}
+
+#[derive(Debug)]
+enum Quota {
     V2(KeptFile),
     V1 { quota: KeptFile, period: KeptFile },
+}
+
+impl Limit {
+    /// The level's quota in cores, if any.
+    fn cores(&mut self) -> io::Result<Option<f64>> {
+        match &mut self.quota {
+            Quota::V2(f) => cpu_max_cores(f.read_str()?),
+            Quota::V1 { quota, period } => cfs_cores(quota.read_str()?, period.read_str()?),
+        }
+    }
+
+    /// The level's own usage counter in microseconds, if it has one.
+    fn usage_us(&mut self, version: CgroupVersion) -> Option<u64> {
+        let text = self.usage.as_mut()?.read_str().ok()?;
+        match version {
+            CgroupVersion::V2 => keyed_value(text, "usage_usec").ok(),
+            CgroupVersion::V1 => parse_u64(text).ok().map(|ns| ns / 1000),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -79,8 +113,13 @@ impl CgroupCpu {
         let usage = KeptFile::open(cgroup.file("cpu.stat"))?;
         let limits = cgroup
             .ancestors()
-            .filter_map(|dir| KeptFile::open(dir.join("cpu.max")).ok())
-            .map(Limit::V2)
+            .filter_map(|dir| {
+                Some(Limit {
+                    quota: Quota::V2(KeptFile::open(dir.join("cpu.max")).ok()?),
+                    usage: KeptFile::open(dir.join("cpu.stat")).ok(),
+                    prev_us: 0,
+                })
+            })
             .collect();
         CgroupCpu::open(CgroupVersion::V2, usage, None, limits, host_cores)
     }
@@ -101,7 +140,12 @@ impl CgroupCpu {
             .filter_map(|dir| {
                 let quota = KeptFile::open(dir.join("cpu.cfs_quota_us")).ok()?;
                 let period = KeptFile::open(dir.join("cpu.cfs_period_us")).ok()?;
-                Some(Limit::V1 { quota, period })
+                Some(Limit {
+                    quota: Quota::V1 { quota, period },
+                    // Where `cpu` and `cpuacct` share a directory.
+                    usage: KeptFile::open(dir.join("cpuacct.usage")).ok(),
+                    prev_us: 0,
+                })
             })
             .collect();
         CgroupCpu::open(CgroupVersion::V1, usage, stat, limits, host_cores)
@@ -130,6 +174,10 @@ impl CgroupCpu {
         };
         s.quota()?;
         s.prev = s.point()?;
+        let version = s.version;
+        for limit in &mut s.limits {
+            limit.prev_us = limit.usage_us(version).unwrap_or(0);
+        }
         Ok(s)
     }
 
@@ -140,7 +188,7 @@ impl CgroupCpu {
     }
 
     /// The smallest CPU quota of the cgroup and its parents, in cores, if
-    /// any (and below the host's cores).
+    /// any binds (is at most the host's cores).
     ///
     /// # Errors
     ///
@@ -148,15 +196,11 @@ impl CgroupCpu {
     pub fn quota(&mut self) -> io::Result<Option<f64>> {
         let mut min: Option<f64> = None;
         for limit in &mut self.limits {
-            let cores = match limit {
-                Limit::V2(f) => cpu_max_cores(f.read_str()?)?,
-                Limit::V1 { quota, period } => cfs_cores(quota.read_str()?, period.read_str()?)?,
-            };
-            if let Some(c) = cores {
+            if let Some(c) = limit.cores()?.filter(|&c| binds(c, self.host_cores)) {
                 min = Some(min.map_or(c, |m| m.min(c)));
             }
         }
-        Ok(min.filter(|&c| c < self.host_cores))
+        Ok(min)
     }
 
     /// The figures behind the last reading, `None` before the first.
@@ -213,6 +257,27 @@ impl CgroupCpu {
         }
         self.prev = now;
         let used = ratio(now.usage_us - prev.usage_us, span_us(span));
+        // Each level with a quota, its own usage against its own quota; the
+        // most loaded one binds.
+        let (mut load, mut capacity) = (used / self.host_cores, self.host_cores);
+        let version = self.version;
+        let host_cores = self.host_cores;
+        for limit in &mut self.limits {
+            let Some(cores) = limit.cores()?.filter(|&c| binds(c, host_cores)) else {
+                continue;
+            };
+            let level_used = match limit.usage_us(version) {
+                Some(now_us) => {
+                    let d = now_us.saturating_sub(limit.prev_us);
+                    limit.prev_us = now_us;
+                    ratio(d, span_us(span))
+                }
+                None => used,
+            };
+            if level_used / cores >= load {
+                (load, capacity) = (level_used / cores, cores);
+            }
+        }
         let periods = now.throttling.periods - prev.throttling.periods;
         let throttled = now.throttling.throttled - prev.throttling.throttled;
         let throttled_share = if periods == 0 {
@@ -220,7 +285,7 @@ impl CgroupCpu {
         } else {
             ratio(throttled.min(periods), periods)
         };
-        let u = (used / capacity).max(throttled_share).clamp(0.0, 1.0);
+        let u = load.max(throttled_share).clamp(0.0, 1.0);
         let reading = Reading::from_used(u * capacity, capacity);
         self.last = Some(reading);
         self.last_stats = Some(CpuStats {
@@ -237,6 +302,14 @@ impl CgroupCpu {
         });
         Ok(reading)
     }
+}
+
+/// Whether a quota of `cores` limits a process that may run on
+/// `host_cores`. That is what `available_parallelism` reports: the CPUs the
+/// process may run on, or a quota rounded up — so a whole-core quota equals
+/// it, and binds; only a quota above it does not.
+fn binds(cores: f64, host_cores: f64) -> bool {
+    cores <= host_cores
 }
 
 fn span_us(span: Duration) -> u64 {

@@ -25,9 +25,12 @@ pub const V1_UNLIMITED_FLOOR: u64 = 1 << 62;
 ///   `memory.stat` (which covers parents a container cannot see).
 ///
 /// Inactive file pages are page cache the kernel reclaims before it runs out
-/// of memory, so they do not count. A parent's limit binds its children, so
-/// every limit from the cgroup up to the mount point is read, and the
-/// smallest wins. `max`, the v1 sentinel, and any limit at or above the
+/// of memory, so they do not count. A parent's limit binds its children —
+/// and is shared with its other children — so every level from the cgroup
+/// up to the mount point that has a limit is measured with its own working
+/// set against its own limit, and the fullest level is the reading (a pod's
+/// limit shared by two containers reads full when the pod is, whatever one
+/// container uses). `max`, the v1 sentinel, and any limit at or above the
 /// host's `MemTotal` mean "no limit"; with no limit anywhere the source does
 /// not apply (construction fails, or a sample fails if the limit is lifted
 /// later) and [`MemorySource`](crate::MemorySource) moves on to the host's
@@ -39,8 +42,16 @@ pub struct CgroupMemory {
     version: CgroupVersion,
     usage: KeptFile,
     stat: KeptFile,
-    limits: Vec<KeptFile>,
+    limits: Vec<Level>,
     host_total: Option<u64>,
+}
+
+/// One level of the tree that may hold a limit, with its own usage and stat
+/// files where it has them (else the cgroup's own stand for it).
+#[derive(Debug)]
+struct Level {
+    limit: KeptFile,
+    usage: Option<(KeptFile, KeptFile)>,
 }
 
 impl CgroupMemory {
@@ -75,7 +86,14 @@ impl CgroupMemory {
         // The root cgroup has no limit file; missing ones are skipped.
         let limits = cgroup
             .ancestors()
-            .filter_map(|dir| KeptFile::open(dir.join(limit)).ok())
+            .filter_map(|dir| {
+                let own = KeptFile::open(dir.join(usage))
+                    .and_then(|u| Ok((u, KeptFile::open(dir.join("memory.stat"))?)));
+                Some(Level {
+                    limit: KeptFile::open(dir.join(limit)).ok()?,
+                    usage: own.ok(),
+                })
+            })
             .collect();
         Ok(CgroupMemory {
             version: cgroup.version(),
@@ -100,8 +118,8 @@ impl CgroupMemory {
     /// When a limit file cannot be read or holds garbage.
     pub fn limit(&mut self) -> io::Result<Option<u64>> {
         let mut smallest: Option<u64> = None;
-        for file in &mut self.limits {
-            if let Some(l) = parse_limit(file.read_str()?)? {
+        for level in &mut self.limits {
+            if let Some(l) = parse_limit(level.limit.read_str()?)? {
                 smallest = Some(smallest.map_or(l, |s| s.min(l)));
             }
         }
@@ -115,31 +133,72 @@ impl CgroupMemory {
     }
 
     fn is_a_limit(&self, limit: u64) -> bool {
-        limit < V1_UNLIMITED_FLOOR && self.host_total.is_none_or(|total| limit < total)
+        is_a_limit(limit, self.host_total)
     }
+}
 
-    /// Bytes in use that the kernel cannot simply drop: usage minus inactive
-    /// page cache.
-    fn working_set(&mut self) -> io::Result<u64> {
-        let usage = parse_limit(self.usage.read_str()?)?
-            .ok_or_else(|| invalid("memory usage reads \"max\""))?;
-        let stat = self.stat.read_str()?;
-        let inactive = match self.version {
-            CgroupVersion::V2 => keyed_value(stat, "inactive_file")?,
-            // `total_` is the hierarchical figure, children included.
-            CgroupVersion::V1 => keyed_value(stat, "total_inactive_file")
-                .or_else(|_| keyed_value(stat, "inactive_file"))?,
-        };
-        Ok(usage.saturating_sub(inactive))
+/// Whether `limit` limits anything: not the v1 sentinel, and below the
+/// host's memory.
+fn is_a_limit(limit: u64, host_total: Option<u64>) -> bool {
+    limit < V1_UNLIMITED_FLOOR && host_total.is_none_or(|total| limit < total)
+}
+
+/// The fuller of `best` and `used` of `limit`.
+fn fuller(best: Option<(u64, u64)>, used: u64, limit: u64) -> Option<(u64, u64)> {
+    let full = |(u, l): (u64, u64)| u as f64 / l as f64;
+    match best {
+        Some(b) if full(b) > full((used, limit)) => Some(b),
+        _ => Some((used, limit)),
     }
+}
+
+/// Bytes in use that the kernel cannot simply drop: usage minus inactive
+/// page cache.
+fn working_set(
+    version: CgroupVersion,
+    usage: &mut KeptFile,
+    stat: &mut KeptFile,
+) -> io::Result<u64> {
+    let usage =
+        parse_limit(usage.read_str()?)?.ok_or_else(|| invalid("memory usage reads \"max\""))?;
+    let stat = stat.read_str()?;
+    let inactive = match version {
+        CgroupVersion::V2 => keyed_value(stat, "inactive_file")?,
+        // `total_` is the hierarchical figure, children included.
+        CgroupVersion::V1 => keyed_value(stat, "total_inactive_file")
+            .or_else(|_| keyed_value(stat, "inactive_file"))?,
+    };
+    Ok(usage.saturating_sub(inactive))
 }
 
 impl Source for CgroupMemory {
     fn sample(&mut self) -> io::Result<Reading> {
-        let limit = self.limit()?.ok_or_else(|| {
+        let version = self.version;
+        let own = working_set(version, &mut self.usage, &mut self.stat)?;
+        let host_total = self.host_total;
+        // The fullest level with a limit: (used, limit).
+        let mut fullest: Option<(u64, u64)> = None;
+        for level in &mut self.limits {
+            let Some(limit) =
+                parse_limit(level.limit.read_str()?)?.filter(|&l| is_a_limit(l, host_total))
+            else {
+                continue;
+            };
+            let used = match &mut level.usage {
+                Some((usage, stat)) => working_set(version, usage, stat).unwrap_or(own),
+                None => own,
+            };
+            fullest = fuller(fullest, used, limit);
+        }
+        if version == CgroupVersion::V1
+            && let Ok(l) = keyed_value(self.stat.read_str()?, "hierarchical_memory_limit")
+            && is_a_limit(l, host_total)
+        {
+            fullest = fuller(fullest, own, l);
+        }
+        let (used, limit) = fullest.ok_or_else(|| {
             io::Error::new(io::ErrorKind::NotFound, "the memory cgroup has no limit")
         })?;
-        let used = self.working_set()?;
         Ok(Reading::from_used(used as f64, limit as f64))
     }
 
