@@ -48,7 +48,9 @@ where
 
 /// The default classifier, for `http::Response`s.
 ///
-/// - **Dropped**: a `5xx` status; a gRPC status `RESOURCE_EXHAUSTED` (8),
+/// - **Dropped** (the service or one below it said it is overloaded): a
+///   `503 Service Unavailable`, `429 Too Many Requests` or `504 Gateway
+///   Timeout` status; a gRPC status `RESOURCE_EXHAUSTED` (8),
 ///   `UNAVAILABLE` (14) or `DEADLINE_EXCEEDED` (4) in the `grpc-status`
 ///   response *header* (a trailers-only reply, which is how servers and
 ///   tower-pressure itself refuse); an inner error that is a timeout: a
@@ -56,18 +58,27 @@ where
 ///   error whose message (or a source's) says "timed out" (tower's
 ///   `timeout::error::Elapsed` says "request timed out"), looked for in a
 ///   `BoxError`'s source chain.
-/// - **Ignored**: any other inner error (a reset connection says nothing of
-///   latency).
+/// - **Ignored**: any other `5xx` (an application error: a bug or a failed
+///   dependency says nothing about concurrency, and an error path is often
+///   fast, so its latency would bias the samples low); any other inner error
+///   (a reset connection says nothing of latency).
 /// - **Success**: everything else.
 ///
 /// The latency is measured to the response head: a gRPC status sent in the
-/// trailers at the end of a streamed body is not seen. Use a closure for
-/// anything else.
+/// trailers at the end of a streamed body is not seen. A service that
+/// reports its own overload with another status (a `500` from an exhausted
+/// pool, say) needs a closure that says so.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct HttpClassifier;
 
 /// gRPC status codes that mean overload or timeout below us.
 const GRPC_DROPS: [&[u8]; 3] = [b"4", b"8", b"14"];
+/// HTTP statuses that mean overload or timeout below us.
+const HTTP_DROPS: [http::StatusCode; 3] = [
+    http::StatusCode::SERVICE_UNAVAILABLE,
+    http::StatusCode::TOO_MANY_REQUESTS,
+    http::StatusCode::GATEWAY_TIMEOUT,
+];
 /// `grpc-status`, parsed once rather than per response.
 static GRPC_STATUS: http::HeaderName = http::HeaderName::from_static("grpc-status");
 
@@ -79,8 +90,11 @@ impl<B, E: 'static> Classify<Response<B>, E> for HttpClassifier {
                     .headers()
                     .get(&GRPC_STATUS)
                     .is_some_and(|v| GRPC_DROPS.contains(&v.as_bytes()));
-                if response.status().is_server_error() || grpc_drop {
+                let status = response.status();
+                if grpc_drop || HTTP_DROPS.contains(&status) {
                     Outcome::Dropped
+                } else if status.is_server_error() {
+                    Outcome::Ignored
                 } else {
                     Outcome::Success
                 }

@@ -101,6 +101,19 @@ impl Sample {
         self.dropped > 0
     }
 
+    /// The share of the window's requests that were dropped, in `[0, 1]`
+    /// (0 for an empty window). The algorithms cut their limit by this
+    /// share rather than by a fixed step per window with any drop: a
+    /// service that fails one request in a thousand for reasons of its own
+    /// loses a thousandth of its limit, not half of it.
+    #[must_use]
+    pub fn drop_rate(&self) -> f64 {
+        match self.count() {
+            0 => 0.0,
+            n => self.dropped as f64 / n as f64,
+        }
+    }
+
     /// Successes and drops.
     #[must_use]
     pub fn count(&self) -> usize {

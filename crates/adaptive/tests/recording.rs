@@ -238,14 +238,17 @@ fn http(status: u16, grpc_status: Option<&str>) -> Response<()> {
 }
 
 #[test]
-fn the_http_classifier_drops_5xx_and_overload_grpc_statuses() {
+fn the_http_classifier_drops_overload_statuses_and_ignores_application_errors() {
     let c = HttpClassifier;
     let ok = |r: Response<()>| Classify::<_, Infallible>::classify(&c, Ok(&r));
     assert_eq!(ok(http(200, None)), Outcome::Success);
     assert_eq!(ok(http(404, None)), Outcome::Success);
-    assert_eq!(ok(http(429, None)), Outcome::Success);
-    assert_eq!(ok(http(500, None)), Outcome::Dropped);
+    assert_eq!(ok(http(429, None)), Outcome::Dropped);
+    assert_eq!(ok(http(500, None)), Outcome::Ignored);
+    assert_eq!(ok(http(501, None)), Outcome::Ignored);
+    assert_eq!(ok(http(502, None)), Outcome::Ignored);
     assert_eq!(ok(http(503, None)), Outcome::Dropped);
+    assert_eq!(ok(http(504, None)), Outcome::Dropped);
     assert_eq!(ok(http(200, Some("0"))), Outcome::Success);
     assert_eq!(ok(http(200, Some("5"))), Outcome::Success);
     assert_eq!(ok(http(200, Some("8"))), Outcome::Dropped);

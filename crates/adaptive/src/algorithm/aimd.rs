@@ -17,9 +17,12 @@ use crate::Sample;
 /// or a timeout) or by answering slower than `timeout`; otherwise more
 /// concurrency is assumed to be fine. Per window:
 ///
-/// - a drop, or a mean latency above `timeout`:
-///   `limit = max(min, min(limit − 1, ⌊limit × backoff⌋))` (default
-///   `backoff` 0.9);
+/// - a mean latency above `timeout`: `limit × backoff` (default 0.9);
+/// - drops: `limit × max(backoff, 1 − drop rate)` — the drops' share, at
+///   most `backoff`'s. Netflix backs off by `backoff` on any drop, so a
+///   service failing one request in a thousand for its own reasons sits at
+///   the floor; here a steady drop rate `p` holds the limit near `1 / p`,
+///   and drops that grow with the load bring it down;
 /// - else, when the window used at least half the limit
 ///   (`max_in_flight × 2 ≥ limit`): `limit = limit + 1`;
 /// - else (the application, not the limit, bounds concurrency): unchanged,
@@ -42,7 +45,10 @@ use crate::Sample;
 /// let now = tokio::time::Instant::now();
 /// let busy = Sample::new(now, Duration::from_millis(5), 100, 10);
 /// assert_eq!(aimd.update(&busy), 11);
-/// assert_eq!(aimd.update(&busy.with_dropped(1)), 9);
+/// // One drop in 101: the limit (11) loses 1 %.
+/// assert_eq!(aimd.update(&busy.with_dropped(1)), 10);
+/// // Half of the window dropped: backoff (0.9) at most.
+/// assert_eq!(aimd.update(&busy.with_dropped(100)), 9);
 /// # Ok(()) }
 /// ```
 #[derive(Debug, Clone)]
@@ -50,7 +56,9 @@ pub struct Aimd {
     bounds: Bounds,
     backoff: f64,
     timeout: Duration,
-    limit: usize,
+    /// Kept fractional, so that a small cut is not lost to rounding; the
+    /// whole part is handed out.
+    limit: f64,
 }
 
 /// Default initial limit of [`Aimd`] (Netflix: 20).
@@ -141,7 +149,7 @@ impl AimdBuilder {
             bounds,
             backoff: self.backoff,
             timeout: self.timeout,
-            limit: bounds.initial,
+            limit: bounds.initial as f64,
         })
     }
 }
@@ -163,19 +171,21 @@ impl Default for Aimd {
 impl LimitAlgorithm for Aimd {
     fn update(&mut self, sample: &Sample) -> usize {
         let slow = sample.avg_rtt.is_some_and(|rtt| rtt > self.timeout);
-        let next = if sample.did_drop() || slow {
-            let cut = (self.limit as f64 * self.backoff).floor();
-            cut.min(self.limit.saturating_sub(1) as f64)
-        } else if sample.max_in_flight.saturating_mul(2) >= self.limit {
-            self.limit as f64 + 1.0
+        let next = if slow {
+            self.limit * self.backoff
+        } else if sample.did_drop() {
+            // The drops' share, down to `backoff` at most.
+            self.limit * (1.0 - sample.drop_rate()).max(self.backoff)
+        } else if sample.max_in_flight.saturating_mul(2) as f64 >= self.limit {
+            self.limit + 1.0
         } else {
-            return self.limit;
+            return whole(self.limit);
         };
-        self.limit = whole(self.bounds.clamp(next));
-        self.limit
+        self.limit = self.bounds.clamp(next);
+        whole(self.limit)
     }
 
     fn limit(&self) -> usize {
-        self.limit
+        whole(self.limit)
     }
 }

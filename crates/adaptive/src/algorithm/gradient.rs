@@ -5,7 +5,7 @@ use std::time::Duration;
 use tower_pressure_core::ConfigError;
 
 use super::probe::{AT_MIN_WINDOWS, Probe, Step, random_seed};
-use super::{Bounds, LimitAlgorithm, whole};
+use super::{Bounds, LimitAlgorithm, kept_share, whole};
 use crate::Sample;
 
 /// The gradient controller of Envoy's adaptive concurrency filter
@@ -30,9 +30,11 @@ use crate::Sample;
 /// limit    = limit × gradient + √(limit × gradient)      (headroom)
 /// ```
 ///
-/// clamped to `[min_limit, max_limit]`. A window with a drop takes the
-/// gradient 0.5 whatever its latency (timed-out requests report none; Netflix
-/// issue 137). A window that used less than half the limit does not grow it.
+/// clamped to `[min_limit, max_limit]`. A window's drops cap the gradient
+/// at the share of requests not dropped, `1 − drop rate` (0.5 at least),
+/// whatever its latency: timed-out requests report none (Netflix issue
+/// 137), and a rate rather than "any drop" keeps a steady trickle of
+/// failures from pinning the limit (the headroom outgrows a small cut). A window that used less than half the limit does not grow it.
 /// Defaults (Envoy): `buffer` 0.25 (Envoy's `min_rtt_buffer`, 25 %),
 /// `min_limit` 3, `max_limit` 1000, `probe_jitter` 0.15; `probe_interval`
 /// 60 s (Envoy requires one; its docs use 60 s). Envoy takes the 50th
@@ -219,21 +221,29 @@ impl LimitAlgorithm for GradientController {
                 return whole(self.limit);
             }
         }
-        let gradient = if sample.did_drop() {
-            0.5
-        } else {
-            let (Some(min_rtt), Some(rtt)) = (self.min_rtt, sample.avg_rtt) else {
-                return whole(self.limit);
-            };
-            if rtt.is_zero() {
+        let kept = kept_share(sample);
+        let latency = match (self.min_rtt, sample.avg_rtt) {
+            (Some(min_rtt), Some(rtt)) if !rtt.is_zero() => {
+                let g = min_rtt.as_secs_f64() * (1.0 + self.buffer) / rtt.as_secs_f64();
+                Some(g.clamp(0.5, 2.0))
+            }
+            _ => None,
+        };
+        let gradient = match latency {
+            Some(g)
+                if g >= 1.0
+                    && !sample.did_drop()
+                    && (sample.max_in_flight as f64) * 2.0 < self.limit =>
+            {
                 return whole(self.limit);
             }
-            let g = min_rtt.as_secs_f64() * (1.0 + self.buffer) / rtt.as_secs_f64();
-            let g = g.clamp(0.5, 2.0);
-            if g >= 1.0 && (sample.max_in_flight as f64) * 2.0 < self.limit {
-                return whole(self.limit);
-            }
-            g
+            // Drops take away their share: the gradient is at most the
+            // share kept (the headroom still grows a limit a trickle of
+            // drops barely cuts).
+            Some(g) if sample.did_drop() => g.min(kept),
+            Some(g) => g,
+            None if sample.did_drop() => kept,
+            None => return whole(self.limit),
         };
         let scaled = self.limit * gradient;
         self.limit = self.bounds.clamp(scaled + scaled.sqrt());
@@ -246,6 +256,6 @@ impl LimitAlgorithm for GradientController {
     }
 
     fn limit(&self) -> usize {
-        whole(self.limit)
+        self.probe.holding().unwrap_or_else(|| whole(self.limit))
     }
 }

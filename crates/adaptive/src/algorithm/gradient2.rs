@@ -3,7 +3,7 @@
 use tower_pressure_core::ConfigError;
 
 use super::ewma::Ewma;
-use super::{Bounds, LimitAlgorithm, check_open_closed, whole};
+use super::{Bounds, LimitAlgorithm, check_open_closed, kept_share, whole};
 use crate::Sample;
 
 /// Netflix's `Gradient2Limit.java` (concurrency-limits): the limit follows
@@ -44,9 +44,15 @@ use crate::Sample;
 ///   the minimum limit. In Netflix's code it absorbs every window, so under
 ///   sustained overload it follows the short latency up, the gradient goes
 ///   back to 1 and the limit climbs without end.
-/// - **Drops with flat latency** (Netflix issue 137): a window with a drop
-///   (overload reply, timeout) takes the gradient 0.5 whatever its latency —
-///   timed-out requests report no latency, so latency alone never falls.
+/// - **Drops with flat latency** (Netflix issue 137): a window's drops
+///   (overload replies, timeouts) cap its gradient at the share of requests
+///   that were not dropped, `1 − drop rate` (0.5 at least), whatever its
+///   latency — timed-out requests report no latency, so latency alone never
+///   falls. Netflix takes 0.5 on any drop, so one failure in a thousand
+///   halves the target; here it costs a thousandth, and the queue allowance
+///   still grows the limit, so a steady drop rate `p` holds it near
+///   `queue_size / p` while a rising one (drops that grow with the load)
+///   brings it down.
 /// - **Stuck at the minimum**: at `min_limit` the window's latency *is* the
 ///   latency at the least concurrency allowed, so the long average is reset
 ///   to it; a baseline that really moved up (a slower dependency) is learned
@@ -212,6 +218,15 @@ impl Gradient2 {
         self.long.get()
     }
 
+    /// Cuts the limit by the window's drops, if it had any.
+    fn cut(&mut self, sample: &Sample, kept: f64) -> usize {
+        if sample.did_drop() {
+            self.set(self.limit * kept)
+        } else {
+            whole(self.limit)
+        }
+    }
+
     fn set(&mut self, target: f64) -> usize {
         let next = self.limit * (1.0 - self.smoothing) + target * self.smoothing;
         self.limit = self.bounds.clamp(next);
@@ -229,16 +244,13 @@ impl Default for Gradient2 {
 
 impl LimitAlgorithm for Gradient2 {
     fn update(&mut self, sample: &Sample) -> usize {
-        if sample.did_drop() {
-            // Issue 137: a drop shrinks the limit even when latency is flat.
-            return self.set(self.limit * 0.5);
-        }
-        let Some(short) = sample.avg_rtt.map(|d| d.as_secs_f64()) else {
-            return whole(self.limit);
+        // Drops take away their share of the limit (down to half of it),
+        // even when latency is flat (issue 137): timed-out requests report
+        // no latency, so latency alone never falls.
+        let kept = kept_share(sample);
+        let Some(short) = sample.avg_rtt.map(|d| d.as_secs_f64()).filter(|s| *s > 0.0) else {
+            return self.cut(sample, kept);
         };
-        if short <= 0.0 {
-            return whole(self.limit);
-        }
         let app_limited = (sample.max_in_flight as f64) < self.limit / 2.0;
         let at_min = whole(self.limit) <= self.bounds.min;
         let long = match self.long.get() {
@@ -259,10 +271,10 @@ impl LimitAlgorithm for Gradient2 {
             long
         };
         if app_limited {
-            return whole(self.limit);
+            return self.cut(sample, kept);
         }
         let raw = self.tolerance * long / short;
-        let gradient = raw.clamp(0.5, 1.0);
+        let gradient = raw.clamp(0.5, 1.0).min(kept);
         let queue = if raw >= 1.0 { self.queue_size } else { 0.0 };
         self.set(self.limit * gradient + queue)
     }

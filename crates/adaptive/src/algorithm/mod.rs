@@ -40,7 +40,9 @@ pub trait LimitAlgorithm: fmt::Debug + Send + 'static {
     /// Folds one window into the estimate and returns the new limit.
     fn update(&mut self, sample: &Sample) -> usize;
 
-    /// The limit the algorithm wants now.
+    /// The limit the algorithm wants now: what the last
+    /// [`update`](Self::update) returned (during a no-load probe, the probe's
+    /// limit).
     fn limit(&self) -> usize;
 }
 
@@ -118,6 +120,14 @@ pub(crate) fn check_open_closed(
             format!("must be a number in (0, {max}]"),
         ))
     }
+}
+
+/// The share of a window's requests that were not dropped, at least a half:
+/// what a limit keeps of itself for the window's drops. A rate, not a count,
+/// so that a service failing a steady thousandth of its requests loses a
+/// thousandth of its limit per window and a window of timeouts loses half.
+pub(crate) fn kept_share(sample: &Sample) -> f64 {
+    (1.0 - sample.drop_rate()).max(0.5)
 }
 
 /// The whole part of a non-negative limit, as the limit handed out.

@@ -85,6 +85,15 @@ impl Probe {
         }
     }
 
+    /// The limit a running probe holds, once a window was fed to it (a
+    /// probe due at the first window has not begun before it).
+    pub(crate) fn holding(&self) -> Option<usize> {
+        match self.state {
+            State::Probing { restore, .. } if !restore.is_nan() => Some(self.probe_limit),
+            _ => None,
+        }
+    }
+
     /// Whether a probe is running.
     pub(crate) fn probing(&self) -> bool {
         matches!(self.state, State::Probing { .. })
@@ -112,7 +121,10 @@ impl Probe {
             State::Idle => Step::Off,
             State::Probing { restore, windows } => {
                 let restore = if restore.is_nan() { limit } else { restore };
-                let clean = sample.max_in_flight <= self.probe_limit && !sample.did_drop();
+                // Drops do not taint the successes' latency; a window mostly dropped
+                // is not a measurement (its slow requests are missing).
+                let clean =
+                    sample.max_in_flight <= self.probe_limit && sample.successes > sample.dropped;
                 let rtt = sample.avg_rtt.filter(|_| clean);
                 if rtt.is_some() || windows + 1 >= MAX_PROBE_WINDOWS {
                     self.state = State::Idle;
@@ -165,6 +177,29 @@ mod tests {
             }
         );
         assert!(!p.probing());
+    }
+
+    #[test]
+    fn a_probe_completes_while_a_trickle_of_drops_goes_on() {
+        let t0 = Instant::now();
+        let mut p = Probe::new(Duration::from_secs(10), 0.0, 3, true, 7);
+        assert_eq!(p.step(&window(t0, 50, 40), 40.0), Step::Probing);
+        // One drop in 21 at the probe's concurrency: the successes' latency
+        // is the measurement.
+        let trickle = window(t0, 20, 3).with_dropped(1);
+        assert_eq!(
+            p.step(&trickle, 3.0),
+            Step::Done {
+                rtt: Some(Duration::from_millis(20)),
+                restore: 40.0
+            }
+        );
+        // A window mostly dropped is not a measurement.
+        p.start(40.0);
+        assert_eq!(
+            p.step(&window(t0, 20, 3).with_dropped(30), 3.0),
+            Step::Probing
+        );
     }
 
     #[test]

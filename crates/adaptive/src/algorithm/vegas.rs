@@ -5,7 +5,7 @@ use std::time::Duration;
 use tower_pressure_core::ConfigError;
 
 use super::probe::{AT_MIN_WINDOWS, Probe, Step, random_seed};
-use super::{Bounds, LimitAlgorithm, check_open_closed, whole};
+use super::{Bounds, LimitAlgorithm, check_open_closed, kept_share, whole};
 use crate::Sample;
 
 /// TCP Vegas (Brakmo & Peterson, 1994) as Netflix concurrency-limits'
@@ -24,7 +24,10 @@ use crate::Sample;
 /// and kept between `alpha = 3 × lg` and `beta = 6 × lg` requests, where
 /// `lg = max(1, ⌊log10 limit⌋)`. Per window:
 ///
-/// - a drop: `limit − lg` (even when latency is flat: Netflix issue 137);
+/// - drops: the limit loses their share, `limit × drop rate` (at most half
+///   of it), on top of the rules below (even when latency is flat: Netflix
+///   issue 137; Netflix takes `lg` off on any drop, so a steady trickle of
+///   failures pins the limit);
 /// - `queue ≤ lg` (no queueing): `limit + beta` (a quick climb);
 /// - `queue < alpha`: `limit + lg`;
 /// - `queue > beta`: `limit − lg`;
@@ -198,6 +201,15 @@ impl Vegas {
         self.rtt_noload
     }
 
+    /// Takes `cut` (the drops' share) off the limit, if there is any.
+    fn drop_cut(&mut self, cut: f64) -> usize {
+        if cut > 0.0 {
+            self.set(self.limit - cut)
+        } else {
+            whole(self.limit)
+        }
+    }
+
     fn set(&mut self, new: f64) -> usize {
         let new = self.bounds.clamp(new);
         self.limit = self
@@ -241,21 +253,20 @@ impl LimitAlgorithm for Vegas {
             }
         }
         let step = lg(self.limit);
-        if sample.did_drop() {
-            return self.set(self.limit - step);
-        }
+        // Drops take away their share of the limit (at most half of it).
+        let cut = self.limit * (1.0 - kept_share(sample));
         let Some(rtt) = sample.avg_rtt.filter(|rtt| !rtt.is_zero()) else {
-            return whole(self.limit);
+            return self.drop_cut(cut);
         };
         let noload = match self.rtt_noload {
             Some(noload) if rtt >= noload => noload,
             _ => {
                 self.rtt_noload = Some(rtt);
-                return whole(self.limit);
+                return self.drop_cut(cut);
             }
         };
         if (sample.max_in_flight as f64) * 2.0 < self.limit {
-            return whole(self.limit);
+            return self.drop_cut(cut);
         }
         let queue = (self.limit * (1.0 - noload.as_secs_f64() / rtt.as_secs_f64())).ceil();
         let (alpha, beta) = (3.0 * step, 6.0 * step);
@@ -266,12 +277,15 @@ impl LimitAlgorithm for Vegas {
         } else if queue > beta {
             self.limit - step
         } else {
-            return whole(self.limit);
+            self.limit
         };
-        self.set(new)
+        if new == self.limit && cut == 0.0 {
+            return whole(self.limit);
+        }
+        self.set(new - cut)
     }
 
     fn limit(&self) -> usize {
-        whole(self.limit)
+        self.probe.holding().unwrap_or_else(|| whole(self.limit))
     }
 }
