@@ -77,8 +77,9 @@ impl RecoveryState {
 /// 2. runs the `on_emergency` hooks ("shrink caches to minimum", purge an
 ///    allocator), and announces [`Event::EmergencyEntered`].
 ///
-/// When the trigger clears (memory below `Critical` and no operator
-/// trigger), the limit is set to `⌈target / steps⌉`, emergency mode is
+/// When the trigger clears (memory below `Critical` for
+/// [`critical_hold`](RecoveryBuilder::critical_hold), one step interval by
+/// default, and no operator trigger), the limit is set to `⌈target / steps⌉`, emergency mode is
 /// turned off ([`Event::EmergencyLeft`]), and then, every `step_interval`,
 /// the limit rises by one step, `⌈target × k / steps⌉` for `k = 2..=steps`
 /// (default 10 steps of 1 s). The target is the limit in force when the
@@ -198,6 +199,7 @@ impl Recovery {
             steps: DEFAULT_STEPS,
             step_interval: DEFAULT_STEP_INTERVAL,
             target: None,
+            critical_hold: None,
             hooks: Vec::new(),
             listeners: Vec::new(),
             events: None,
@@ -213,12 +215,24 @@ pub struct RecoveryBuilder {
     steps: usize,
     step_interval: Duration,
     target: Option<usize>,
+    critical_hold: Option<Duration>,
     hooks: Vec<Hook>,
     listeners: Vec<Listener>,
     events: Option<EventBus>,
 }
 
 impl RecoveryBuilder {
+    /// How long memory must stay below `Critical` before its emergency ends
+    /// (default: one [`step_interval`](Self::step_interval); zero ends it at
+    /// the first reading below). A level flapping across the `Critical`
+    /// threshold then holds emergency mode instead of flipping between it
+    /// and the ramp's first step, re-running the emergency hooks each time.
+    /// The operator's [`clear`](RecoveryHandle::clear) is not held.
+    pub fn critical_hold(mut self, hold: Duration) -> Self {
+        self.critical_hold = Some(hold);
+        self
+    }
+
     /// Triggers on this memory signal's `Critical` level, and steps the ramp
     /// down when it rises to `High`.
     pub fn memory(mut self, signal: Signal) -> Self {
@@ -282,6 +296,15 @@ impl RecoveryBuilder {
             return Err(ConfigError::new("recovery.steps", 0, "must be at least 1"));
         }
         crate::check_interval("recovery.step_interval", self.step_interval)?;
+        if let Some(hold) = self.critical_hold
+            && hold > crate::MAX_INTERVAL
+        {
+            return Err(ConfigError::new(
+                "recovery.critical_hold",
+                format_args!("{hold:?}"),
+                "must be at most a day",
+            ));
+        }
         if self.target == Some(0) {
             return Err(ConfigError::new(
                 "recovery.target_limit",
@@ -301,6 +324,7 @@ impl fmt::Debug for RecoveryBuilder {
             .field("steps", &self.steps)
             .field("step_interval", &self.step_interval)
             .field("target", &self.target)
+            .field("critical_hold", &self.critical_hold)
             .field("hooks", &self.hooks.len())
             .field("listeners", &self.listeners.len())
             .field("events", &self.events.is_some())

@@ -45,10 +45,13 @@ async fn settle() {
     }
 }
 
+/// A ten-step ramp whose emergency ends at the first reading below
+/// `Critical` (no hold: the tests of the hold set their own).
 fn ramp(l: &PriorityLimiter) -> RecoveryBuilder {
     Recovery::builder(l.limit_handle())
         .steps(10)
         .step_interval(STEP)
+        .critical_hold(Duration::ZERO)
 }
 
 /// Triggers and clears through the operator; returns once the ramp began.
@@ -408,6 +411,79 @@ async fn dropping_the_handle_in_emergency_does_not_leave_the_service_refusing_al
     assert_eq!(l.limit(), 100);
 }
 
+#[tokio::test(start_paused = true)]
+async fn memory_flapping_across_critical_holds_emergency_instead_of_flipping() {
+    let l = limiter(100);
+    let m = memory();
+    let (r, shrunk) = {
+        let shrunk = Arc::new(AtomicUsize::new(0));
+        let hook = shrunk.clone();
+        let r = Recovery::builder(l.limit_handle())
+            .memory(m.clone())
+            .on_emergency(move || {
+                hook.fetch_add(1, Ordering::SeqCst);
+            })
+            .build()
+            .unwrap()
+            .spawn();
+        (r, shrunk)
+    };
+    // Critical and High in turn, a reading every 250 ms, for 5 s, ending on
+    // Critical.
+    for i in 0..21 {
+        set(&m, if i % 2 == 0 { 0.97 } else { 0.90 });
+        settle().await;
+        assert!(l.limit_handle().emergency(), "reading {i}: {:?}", r.state());
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert_eq!(shrunk.load(Ordering::SeqCst), 1, "the hooks ran once");
+    // High for good: emergency ends one step interval (the default hold)
+    // after the last Critical reading, and the ramp begins.
+    set(&m, 0.90);
+    settle().await;
+    tokio::time::sleep(JUST_BEFORE).await;
+    settle().await;
+    assert!(l.limit_handle().emergency());
+    tokio::time::sleep(TICK * 2).await;
+    settle().await;
+    assert!(!l.limit_handle().emergency());
+    assert_eq!(l.limit(), 10);
+}
+
+#[tokio::test(start_paused = true)]
+async fn dropping_the_handle_tells_the_listeners_so_a_frozen_adaptive_limit_resumes() {
+    use tower_pressure_adaptive::{AdaptiveLimit, Aimd};
+    let l = limiter(50);
+    let adaptive = AdaptiveLimit::new(
+        Aimd::builder().initial_limit(50).build().unwrap(),
+        l.limit_handle(),
+    );
+    let driver = adaptive.clone();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let r = ramp(&l)
+        .on_change(move |state| {
+            log.lock().unwrap().push(state);
+            if state.is_normal() {
+                driver.resume();
+            } else {
+                driver.freeze();
+            }
+        })
+        .build()
+        .unwrap()
+        .spawn();
+    emergency_then_clear(&r).await;
+    assert!(adaptive.is_frozen());
+    drop(r);
+    assert!(
+        !adaptive.is_frozen(),
+        "still frozen after the recovery went away"
+    );
+    assert_eq!(seen.lock().unwrap().last(), Some(&RecoveryState::Normal));
+    assert_eq!(l.limit(), 50);
+}
+
 #[test]
 fn bad_configuration_is_an_error_naming_the_field() {
     let l = limiter(10);
@@ -418,6 +494,10 @@ fn bad_configuration_is_an_error_naming_the_field() {
             ramp(&l).step_interval(Duration::ZERO),
         ),
         ("recovery.target_limit", ramp(&l).target_limit(0)),
+        (
+            "recovery.critical_hold",
+            ramp(&l).critical_hold(Duration::from_secs(90_000)),
+        ),
     ];
     for (field, builder) in cases {
         let err = builder.build().expect_err(field);
@@ -474,8 +554,13 @@ async fn end_to_end_only_critical_is_admitted_in_emergency_and_the_limit_ramps_b
         .collect();
     drop(critical);
 
-    // Memory falls: the limit comes back one permit per second.
+    // Memory falls: emergency ends once it has stayed below Critical for the
+    // hold (one step interval by default), then the limit comes back one
+    // permit per second.
     set(&m, 0.70);
+    settle().await;
+    assert!(l.limit_handle().emergency(), "held");
+    tokio::time::sleep(STEP).await;
     settle().await;
     let mut admitted = vec![];
     for step in 1..=4 {

@@ -4,9 +4,11 @@
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 use tower_pressure_core::{ConfigError, PressureLevel, Signal, SignalState};
 
 /// The default share of a cache kept per level, indexed by
@@ -16,6 +18,10 @@ pub const DEFAULT_SHRINK_FACTORS: [f64; 5] = [1.0, 1.0, 0.8, 0.5, 0.1];
 
 /// The default level from which the allocator purge runs, `High`.
 pub const DEFAULT_PURGE_AT: PressureLevel = PressureLevel::High;
+
+/// The default [`rearm_after`](MemoryHooksBuilder::rearm_after), 30 s: a
+/// level left and re-entered sooner shrinks nothing again.
+pub const DEFAULT_REARM_AFTER: Duration = Duration::from_secs(30);
 
 /// A cache (or anything else holding memory it can give back) that the hooks
 /// shrink when memory pressure rises.
@@ -82,6 +88,14 @@ type PurgeFn = Box<dyn Fn() + Send + Sync>;
 ///    above: the [`purge`](MemoryHooksBuilder::purge) callback, so the
 ///    allocator hands the memory the caches just freed back to the kernel.
 ///
+/// Steps 2 and 3 run for a level only once per episode: a level re-entered
+/// less than [`rearm_after`](MemoryHooksBuilder::rearm_after) (default
+/// 30 s) after it was last left shrinks nothing again. A reading that
+/// wobbles across a threshold would otherwise shrink the caches on every
+/// crossing — ten crossings of `Medium` keep 0.8¹⁰ ≈ 11 % of them — for a
+/// pressure that did not grow. A rise to a level *above* the last one is
+/// always acted on.
+///
 /// Hooks run on the runtime's thread: keep them short, or hand long work to
 /// `tokio::task::spawn_blocking`. A panicking hook is logged and the others
 /// still run.
@@ -130,6 +144,7 @@ pub struct MemoryHooks {
     factors: [f64; 5],
     purge: Option<PurgeFn>,
     purge_at: PressureLevel,
+    rearm_after: Duration,
 }
 
 impl MemoryHooks {
@@ -142,6 +157,7 @@ impl MemoryHooks {
                 factors: DEFAULT_SHRINK_FACTORS,
                 purge: None,
                 purge_at: DEFAULT_PURGE_AT,
+                rearm_after: DEFAULT_REARM_AFTER,
             },
         }
     }
@@ -167,17 +183,25 @@ impl MemoryHooks {
     async fn run(self, mut rx: watch::Receiver<SignalState>) {
         let start = *rx.borrow_and_update();
         let mut last = PressureLevel::None;
-        if start.level != last {
-            self.fire(change(last, start));
-            last = start.level;
-        }
-        while rx.changed().await.is_ok() {
-            let state = *rx.borrow_and_update();
+        // When each level was last left (the level fell below it).
+        let mut left: [Option<Instant>; 5] = [None; 5];
+        let mut state = start;
+        loop {
             // The channel also wakes when only the override flag changed.
             if state.level != last {
-                self.fire(change(last, state));
+                let now = Instant::now();
+                let to = state.level.index();
+                let rearmed = left[to].is_none_or(|at| now - at >= self.rearm_after);
+                for slot in &mut left[to + 1..=last.index().max(to)] {
+                    *slot = Some(now);
+                }
+                self.run_hooks(change(last, state), rearmed);
                 last = state.level;
             }
+            if rx.changed().await.is_err() {
+                return;
+            }
+            state = *rx.borrow_and_update();
         }
     }
 
@@ -186,6 +210,12 @@ impl MemoryHooks {
     /// also sets the `tower_pressure_level` gauge (and
     /// `tower_pressure_utilization` when known) of layer `memory`.
     pub fn fire(&self, change: LevelChange) {
+        self.run_hooks(change, true);
+    }
+
+    /// The callbacks, then (when `shrink` and the level rose) the shrinks
+    /// and the purge.
+    fn run_hooks(&self, change: LevelChange, shrink: bool) {
         #[cfg(feature = "metrics")]
         {
             use tower_pressure_core::metrics as m;
@@ -199,7 +229,7 @@ impl MemoryHooks {
         for f in &self.on_change {
             guarded("on_change", || f(change));
         }
-        if change.to <= change.from {
+        if change.to <= change.from || !shrink {
             return;
         }
         let keep = self.factors[change.to.index()];
@@ -239,6 +269,7 @@ impl fmt::Debug for MemoryHooks {
             .field("factors", &self.factors)
             .field("purge", &self.purge.is_some())
             .field("purge_at", &self.purge_at)
+            .field("rearm_after", &self.rearm_after)
             .finish()
     }
 }
@@ -294,13 +325,29 @@ impl MemoryHooksBuilder {
         self
     }
 
+    /// How long a level must have been left before re-entering it shrinks
+    /// the caches (and purges) again. Default [`DEFAULT_REARM_AFTER`]; set
+    /// it to about the time your caches take to refill. Zero shrinks on
+    /// every rise.
+    pub fn rearm_after(mut self, after: Duration) -> Self {
+        self.hooks.rearm_after = after;
+        self
+    }
+
     /// Validates and builds.
     ///
     /// # Errors
     ///
-    /// When a shrink factor is not a number in `[0, 1]`, or a higher level
-    /// would keep more than a lower one.
+    /// When a shrink factor is not a number in `[0, 1]`, a higher level
+    /// would keep more than a lower one, or `rearm_after` is over a day.
     pub fn build(self) -> Result<MemoryHooks, ConfigError> {
+        if self.hooks.rearm_after > Duration::from_secs(24 * 60 * 60) {
+            return Err(ConfigError::new(
+                "memory_hooks.rearm_after",
+                format_args!("{:?}", self.hooks.rearm_after),
+                "must be at most a day",
+            ));
+        }
         let f = self.hooks.factors;
         for level in PressureLevel::ALL {
             let i = level.index();

@@ -75,8 +75,8 @@ pub use config::{
 pub use future::ResponseFuture;
 pub use generic::{BoxError, GenericMemoryShed, GenericMemoryShedLayer, GenericResponseFuture};
 pub use hooks::{
-    DEFAULT_PURGE_AT, DEFAULT_SHRINK_FACTORS, HooksHandle, LevelChange, MemoryHooks,
-    MemoryHooksBuilder, Shrink,
+    DEFAULT_PURGE_AT, DEFAULT_REARM_AFTER, DEFAULT_SHRINK_FACTORS, HooksHandle, LevelChange,
+    MemoryHooks, MemoryHooksBuilder, Shrink,
 };
 pub use layer::MemoryShedLayer;
 pub use pressure::{DEFAULT_UNDER_PRESSURE_AT, MemoryPressure};

@@ -104,6 +104,37 @@ async fn caches_shrink_by_the_level_factors_when_the_level_rises_and_purge_follo
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_level_flapping_across_a_threshold_shrinks_the_caches_once_per_episode() {
+    let memory = manual_signal();
+    let log = Log::default();
+    let _hooks = logging_hooks(&log).spawn(&memory);
+    // Ten crossings of Medium, a second apart.
+    for _ in 0..10 {
+        memory.set_override(Some(PressureLevel::Medium));
+        settle().await;
+        memory.set_override(Some(PressureLevel::Low));
+        settle().await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let shrinks = take(&log)
+        .into_iter()
+        .filter(|e| e.starts_with("shrink"))
+        .count();
+    assert_eq!(shrinks, 1, "one episode, one shrink");
+    // A rise above the episode's level is always acted on.
+    memory.set_override(Some(PressureLevel::High));
+    settle().await;
+    assert_eq!(take(&log), ["low->high", "shrink 0.5", "purge"]);
+    // Left for longer than rearm_after: a new episode.
+    memory.set_override(Some(PressureLevel::Low));
+    settle().await;
+    tokio::time::sleep(tower_pressure_memory::DEFAULT_REARM_AFTER).await;
+    memory.set_override(Some(PressureLevel::Medium));
+    settle().await;
+    assert_eq!(take(&log), ["high->low", "low->medium", "shrink 0.8"]);
+}
+
+#[tokio::test(start_paused = true)]
 async fn factors_and_purge_level_are_configurable() {
     let memory = manual_signal();
     let log = Log::default();

@@ -1,11 +1,12 @@
 //! The recovery task: [`Recovery::spawn`] and its [`RecoveryHandle`].
 
 use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
-use tower_pressure_core::{LimitHandle, PressureLevel, SignalState};
+use tower_pressure_core::{PressureLevel, SignalState};
 
 use super::machine::Machine;
 use super::{Recovery, RecoveryState};
@@ -18,7 +19,10 @@ impl Recovery {
     /// until the returned handle is dropped; the limiter is then handed back
     /// whole: out of emergency mode and at the ramp's target, if that is
     /// where recovery was — a dropped recovery must not leave a service
-    /// refusing all but `Critical` work for good.
+    /// refusing all but `Critical` work for good — and the
+    /// [`on_change`](super::RecoveryBuilder::on_change) listeners are told
+    /// [`RecoveryState::Normal`], so that an adaptive limit they froze
+    /// resumes.
     ///
     /// # Panics
     ///
@@ -26,15 +30,15 @@ impl Recovery {
     #[must_use = "dropping the handle stops the recovery"]
     pub fn spawn(self) -> RecoveryHandle {
         let b = self.builder;
-        let handed_back = b.limit.clone();
         let (operator_tx, mut operator_rx) = watch::channel(false);
         let (state_tx, state_rx) = watch::channel(RecoveryState::Normal);
         let interval = b.step_interval;
+        let hold = b.critical_hold.unwrap_or(interval);
         // The task keeps a handle on the signal, so that its sampler lives
         // as long as the recovery that watches it.
         let signal = b.memory;
         let mut memory = signal.as_ref().map(|s| s.subscribe());
-        let mut machine = Machine {
+        let machine = Arc::new(Mutex::new(Machine {
             limit: b.limit,
             steps: b.steps,
             fixed_target: b.target,
@@ -44,7 +48,9 @@ impl Recovery {
             state: RecoveryState::Normal,
             level: PressureLevel::None,
             published: state_tx,
-        };
+            stopped: false,
+        }));
+        let shared = machine.clone();
         let task = tokio::spawn(async move {
             let _signal = signal;
             let mut operator = false;
@@ -52,31 +58,45 @@ impl Recovery {
                 .as_mut()
                 .map_or(PressureLevel::None, |m| m.borrow_and_update().level);
             let mut deadline = None;
-            let mut restart = machine.update(operator, level);
+            // While set, memory still counts as Critical: it left Critical
+            // less than `hold` ago (a level flapping across the threshold
+            // holds emergency mode rather than flipping it).
+            let mut calm_at: Option<Instant> = None;
+            let mut restart = lock(&machine).update(operator, level);
             loop {
                 if restart {
                     deadline = Some(Instant::now() + interval);
                 }
-                if !machine.ramping() {
+                if !lock(&machine).ramping() {
                     deadline = None;
                 }
                 let tick = deadline.unwrap_or_else(Instant::now);
+                let calm = calm_at.unwrap_or_else(Instant::now);
                 tokio::select! {
-                    // Fixed order: the operator, then memory, then the timer.
+                    // Fixed order: the operator, then memory, then the timers.
                     biased;
                     changed = operator_rx.changed() => {
                         if changed.is_err() {
                             return; // The handle is gone.
                         }
                         operator = *operator_rx.borrow_and_update();
-                        restart = machine.update(operator, level);
+                        restart = lock(&machine).update_with(operator, level, level == PressureLevel::Critical || calm_at.is_some());
                     }
                     next = next_level(&mut memory) => {
+                        if level == PressureLevel::Critical && next < PressureLevel::Critical && !hold.is_zero() {
+                            calm_at = Some(Instant::now() + hold);
+                        } else if next == PressureLevel::Critical {
+                            calm_at = None;
+                        }
                         level = next;
-                        restart = machine.update(operator, level);
+                        restart = lock(&machine).update_with(operator, level, level == PressureLevel::Critical || calm_at.is_some());
+                    }
+                    () = tokio::time::sleep_until(calm), if calm_at.is_some() => {
+                        calm_at = None;
+                        restart = lock(&machine).update_with(operator, level, level == PressureLevel::Critical);
                     }
                     () = tokio::time::sleep_until(tick), if deadline.is_some() => {
-                        machine.tick();
+                        lock(&machine).tick();
                         // The next step one interval after this one's due
                         // time, so that steps do not drift.
                         deadline = Some(tick + interval);
@@ -89,9 +109,15 @@ impl Recovery {
             operator: operator_tx,
             state: state_rx,
             task,
-            limit: handed_back,
+            machine: shared,
         }
     }
+}
+
+/// The machine, whatever a panicking listener left behind (each call is
+/// one synchronous step; its state stays consistent).
+fn lock(machine: &Mutex<Machine>) -> MutexGuard<'_, Machine> {
+    machine.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The next level the signal publishes; pending for ever without a signal
@@ -117,7 +143,7 @@ pub struct RecoveryHandle {
     operator: watch::Sender<bool>,
     state: watch::Receiver<RecoveryState>,
     task: JoinHandle<()>,
-    limit: LimitHandle,
+    machine: Arc<Mutex<Machine>>,
 }
 
 impl RecoveryHandle {
@@ -151,15 +177,10 @@ impl RecoveryHandle {
 impl Drop for RecoveryHandle {
     fn drop(&mut self) {
         self.task.abort();
-        match self.state() {
-            RecoveryState::Normal => {}
-            RecoveryState::Emergency { target } | RecoveryState::Ramping { target, .. } => {
-                // The limit first, then emergency off: the limiter opens
-                // to non-Critical work only once its limit is the target.
-                self.limit.set_limit(target);
-                self.limit.set_emergency(false);
-            }
-        }
+        // Synchronously, so that the limiter is whole when drop returns and
+        // the listeners (an adaptive limit frozen for the ramp) hear that
+        // recovery is over; the machine writes nothing after.
+        lock(&self.machine).stop();
     }
 }
 

@@ -22,6 +22,9 @@ pub(super) struct Machine {
     pub(super) state: RecoveryState,
     pub(super) level: PressureLevel,
     pub(super) published: watch::Sender<RecoveryState>,
+    /// Set once the handle was dropped: the limiter was handed back and
+    /// nothing more is written.
+    pub(super) stopped: bool,
 }
 
 impl Machine {
@@ -32,9 +35,23 @@ impl Machine {
     /// Takes the operator's trigger and the memory level; returns whether
     /// the ramp's timer must start over (the ramp began or stepped down).
     pub(super) fn update(&mut self, operator: bool, level: PressureLevel) -> bool {
+        self.update_with(operator, level, level == PressureLevel::Critical)
+    }
+
+    /// [`update`](Self::update), with whether memory triggers decided by the
+    /// caller (which holds it on for a while after `Critical` ends).
+    pub(super) fn update_with(
+        &mut self,
+        operator: bool,
+        level: PressureLevel,
+        memory_critical: bool,
+    ) -> bool {
+        if self.stopped {
+            return false;
+        }
         let rose_to_high = level == PressureLevel::High && self.level < PressureLevel::High;
         self.level = level;
-        let triggered = operator || level == PressureLevel::Critical;
+        let triggered = operator || memory_critical;
         match self.state {
             RecoveryState::Normal | RecoveryState::Ramping { .. } if triggered => {
                 self.enter();
@@ -55,9 +72,35 @@ impl Machine {
 
     /// The ramp's timer fired: one step up.
     pub(super) fn tick(&mut self) {
+        if self.stopped {
+            return;
+        }
         if let RecoveryState::Ramping { step, target, .. } = self.state {
             self.set_step(step + 1, target);
         }
+    }
+
+    /// The handle was dropped: hands the limiter back whole — at the
+    /// target, out of emergency mode — and tells the listeners recovery is
+    /// over (an adaptive limit they froze resumes). Nothing is written after.
+    pub(super) fn stop(&mut self) {
+        if self.stopped {
+            return;
+        }
+        match self.state {
+            RecoveryState::Normal => {}
+            RecoveryState::Emergency { target } | RecoveryState::Ramping { target, .. } => {
+                // The limit first, then emergency off: the limiter opens to
+                // non-Critical work only once its limit is the target.
+                self.set_limit(target);
+                if self.limit.emergency() {
+                    self.limit.set_emergency(false);
+                    self.emit(Event::EmergencyLeft);
+                }
+                self.publish(RecoveryState::Normal);
+            }
+        }
+        self.stopped = true;
     }
 
     fn enter(&mut self) {
