@@ -65,6 +65,9 @@ pub struct Decision {
     pub factor: Option<f64>,
     /// Whether a trend was ignored because the last change is too recent.
     pub cooling_down: bool,
+    /// Whether a stable trend moved the values one step back towards those
+    /// found when tuning began.
+    pub decayed: bool,
     /// The memory thresholds, if they changed.
     pub memory: Option<Change<Thresholds>>,
     /// The CPU thresholds, if they changed.
@@ -81,6 +84,7 @@ impl Decision {
             difference: None,
             factor: None,
             cooling_down: false,
+            decayed: false,
             memory: None,
             cpu: None,
             queue: None,
@@ -119,6 +123,13 @@ impl Decision {
 /// The tuner follows trends; it has no model of cause. A tightening that
 /// helps produces an improving trend, which relaxes again a little: the
 /// asymmetric factors (0.9 against 1.05) make that net move a tightening.
+/// So a **stable** trend (outside the cooldown) moves every value one step
+/// back towards the one found when tuning began (×1.05 up, ×0.9 down, never
+/// past it): a tightening lasts while the score keeps asking for it, not
+/// for good — without this an oscillating score ratchets every threshold to
+/// its floor, and a service at 55 % memory admits only `Critical` work. And
+/// the memory (or CPU) `Critical` threshold is never tuned below the one
+/// found when tuning began.
 /// After each change it waits `cooldown` snapshots (default 5) so that the
 /// next decision is taken on snapshots measured under the new settings; the
 /// original design acted on every snapshot while a trend lasted (cooldown 0),
@@ -264,6 +275,17 @@ impl Tuner {
             self.relax
         } else {
             decision.trend = Trend::Stable;
+            // A stable score decays every scale one step back towards where
+            // tuning began: otherwise an oscillating score (each tighten
+            // ×0.9 undone only by ×1.05) and a trend that stays flat once
+            // tightened ratchet every threshold down to its floor.
+            if self.hold == 0 {
+                self.decay(&mut decision);
+                if decision.changed() {
+                    decision.decayed = true;
+                    self.hold = self.cooldown;
+                }
+            }
             return decision;
         };
         if self.hold > 0 {
@@ -276,6 +298,17 @@ impl Tuner {
             self.hold = self.cooldown;
         }
         decision
+    }
+
+    fn decay(&mut self, decision: &mut Decision) {
+        let (tighten, relax) = (self.tighten, self.relax);
+        let [memory, cpu] = &mut self.thresholds;
+        decision.memory = memory.as_mut().and_then(|t| t.decay(tighten, relax));
+        decision.cpu = cpu.as_mut().and_then(|t| t.decay(tighten, relax));
+        decision.queue = self.queue.as_mut().and_then(|q| q.decay(tighten, relax));
+        if let (Some(Change { from, to }), Some(bus)) = (decision.queue, &self.events) {
+            bus.emit(Event::MaxQueueChanged { from, to });
+        }
     }
 
     fn apply(&mut self, factor: f64, decision: &mut Decision) {

@@ -86,6 +86,20 @@ fn feed(tuner: &mut Tuner, latency_ms: u64, n: usize) {
     }
 }
 
+/// `base` scaled by `factor` within the bounds, its Critical threshold kept
+/// (the tuner never lowers Critical below where tuning began).
+fn tightened(base: Thresholds, factor: f64, min: f64, max: f64) -> Thresholds {
+    let scaled = base.scaled(factor, min, max);
+    Thresholds::builder()
+        .low(scaled.threshold(PressureLevel::Low))
+        .medium(scaled.threshold(PressureLevel::Medium))
+        .high(scaled.threshold(PressureLevel::High))
+        .critical(base.threshold(PressureLevel::Critical))
+        .hysteresis(base.hysteresis())
+        .build()
+        .unwrap()
+}
+
 #[test]
 fn a_deteriorating_trend_tightens_thresholds_and_queue_by_ten_percent() {
     let (s, builder) = setup();
@@ -97,8 +111,8 @@ fn a_deteriorating_trend_tightens_thresholds_and_queue_by_ten_percent() {
     assert_eq!(d.trend, Trend::Deteriorating);
     assert_eq!(d.factor, Some(0.9));
     assert!(d.difference.unwrap() < -0.05);
-    let memory = Thresholds::default().scaled(0.9, 0.5, 0.95);
-    let cpu = cpu_thresholds().scaled(0.9, 0.4, 0.9);
+    let memory = tightened(Thresholds::default(), 0.9, 0.5, 0.95);
+    let cpu = tightened(cpu_thresholds(), 0.9, 0.4, 0.9);
     assert_eq!(s.memory.thresholds(), memory);
     assert_eq!(s.cpu.thresholds(), cpu);
     assert_eq!(s.queue.max_queue(), 900);
@@ -230,7 +244,7 @@ fn a_change_by_an_operator_becomes_the_new_base() {
     let d = tuner.observe(at(200));
     assert_eq!(d.trend, Trend::Deteriorating);
     assert_eq!(d.memory.unwrap().from, operator);
-    assert_eq!(s.memory.thresholds(), operator.scaled(0.9, 0.5, 0.95));
+    assert_eq!(s.memory.thresholds(), tightened(operator, 0.9, 0.5, 0.95));
     assert_eq!(s.queue.max_queue(), 450);
 }
 
@@ -246,13 +260,19 @@ fn the_first_relaxing_step_after_a_long_tightening_is_felt_at_once() {
         .cooldown(0)
         .build()
         .unwrap();
-    // A step in latency: five halvings in a row.
+    // A step in latency: halvings in a row while the windows differ (the
+    // tenth snapshot would compare two windows of 10 s: stable).
     feed(&mut tuner, 1, 5);
-    feed(&mut tuner, 10_000, 10);
+    feed(&mut tuner, 10_000, 9);
     let floor = memory.thresholds();
     assert!(
-        LEVELS.iter().all(|&l| floor.threshold(l) == 0.5),
+        LEVELS[..3].iter().all(|&l| floor.threshold(l) == 0.5),
         "{floor:?}"
+    );
+    assert_eq!(
+        floor.threshold(PressureLevel::Critical),
+        0.95,
+        "Critical is kept"
     );
     assert_eq!(q.max_queue(), 200);
 
@@ -260,8 +280,43 @@ fn the_first_relaxing_step_after_a_long_tightening_is_felt_at_once() {
     let d = tuner.observe(at(1));
     assert_eq!(d.trend, Trend::Improving);
     let t = memory.thresholds();
-    assert!(t.threshold(PressureLevel::Critical) > 0.5, "{t:?}");
+    assert!(t.threshold(PressureLevel::High) > 0.5, "{t:?}");
     assert_eq!(d.queue, Some(Change { from: 200, to: 210 }));
+}
+
+#[test]
+fn a_tightening_decays_back_once_the_score_is_stable_and_critical_never_falls() {
+    let (s, builder) = setup();
+    let mut tuner = builder.build().unwrap();
+    // Latency steps up: a tightening.
+    feed(&mut tuner, 20, 10);
+    feed(&mut tuner, 1_600, 6);
+    let tight = s.memory.thresholds();
+    assert!(
+        tight.threshold(PressureLevel::High) < 0.85,
+        "tightened: {tight:?}"
+    );
+    assert_eq!(tight.threshold(PressureLevel::Critical), 0.95);
+    // Then the latency stays where it is: the score is stable, and each
+    // stable decision outside the cooldown steps back towards the defaults.
+    feed(&mut tuner, 1_600, 200);
+    assert_eq!(s.memory.thresholds(), Thresholds::default());
+    assert_eq!(s.cpu.thresholds(), cpu_thresholds());
+    assert_eq!(s.queue.max_queue(), 1000);
+}
+
+#[test]
+fn an_oscillating_score_does_not_ratchet_the_thresholds_to_their_floor() {
+    let (s, builder) = setup();
+    let mut tuner = builder.build().unwrap();
+    // Good and bad stretches in turn, for a long time, then calm.
+    for _ in 0..20 {
+        feed(&mut tuner, 20, 10);
+        feed(&mut tuner, 400, 10);
+    }
+    feed(&mut tuner, 20, 200);
+    let t = s.memory.thresholds();
+    assert_eq!(t, Thresholds::default(), "ratcheted: {t:?}");
 }
 
 #[test]
@@ -344,7 +399,7 @@ fn queue_changes_are_announced_and_the_signals_announce_their_thresholds() {
             Event::ThresholdsTuned {
                 resource: "memory".into(),
                 from: Thresholds::default(),
-                to: Thresholds::default().scaled(0.9, 0.5, 0.95),
+                to: tightened(Thresholds::default(), 0.9, 0.5, 0.95),
             },
             Event::MaxQueueChanged {
                 from: 1000,
@@ -516,6 +571,8 @@ proptest! {
         let memory = signal("memory", Thresholds::default(), None);
         let cpu = signal("cpu", cpu_thresholds(), None);
         let q = queue(initial_queue);
+        // The thresholds tuning began at, told apart by their lower bound.
+        let base_of = |min: f64| if min == 0.5 { Thresholds::default() } else { cpu_thresholds() };
         let mut tuner = Tuner::builder()
             .memory(memory.clone())
             .cpu(cpu.clone())
@@ -545,15 +602,26 @@ proptest! {
                     match d.trend {
                         Trend::Deteriorating => prop_assert!(t <= before),
                         Trend::Improving => prop_assert!(t >= before),
+                        // Back towards where tuning began, never past it.
+                        Trend::Stable if d.decayed => {
+                            let base = base_of(min).threshold(level);
+                            prop_assert!((t - base).abs() <= (before - base).abs() + 1e-12);
+                        }
                         other => prop_assert!(false, "changed on {other:?}"),
                     }
                 }
+                let critical = base_of(min).threshold(PressureLevel::Critical);
+                prop_assert!(to.threshold(PressureLevel::Critical) >= critical, "{to:?}");
             }
             if let Some(Change { from, to }) = d.queue {
                 prop_assert!((5..=2_000).contains(&to), "queue {to}");
                 match d.trend {
                     Trend::Deteriorating => prop_assert!(to < from),
                     Trend::Improving => prop_assert!(to > from),
+                    Trend::Stable if d.decayed => {
+                        let base = initial_queue.clamp(5, 2_000);
+                        prop_assert!(to.abs_diff(base) < from.abs_diff(base), "{from} -> {to}");
+                    }
                     other => prop_assert!(false, "changed on {other:?}"),
                 }
             }
