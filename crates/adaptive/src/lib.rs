@@ -22,7 +22,8 @@
 //! - [`Tuner`] is the original design's score-trend tuner: every interval it
 //!   scores latency, throughput, errors and pressures, and moves the memory
 //!   and CPU thresholds and the queue bound ×0.9 on a deteriorating trend,
-//!   ×1.05 on an improving one, within bounds.
+//!   ×1.05 on an improving one, back towards where it began on a stable one,
+//!   within bounds (`Critical` never below where it began).
 //! - [`Recovery`] puts the limiter in emergency mode on memory `Critical` or
 //!   an operator's trigger, runs shrink hooks, and afterwards ramps the limit
 //!   back in steps instead of all at once.
