@@ -15,6 +15,10 @@ pub const DEFAULT_EMERGENCY_DELAY: Duration = Duration::from_millis(1000);
 pub const DEFAULT_MULTIPLIERS: [f64; 5] = [2.0, 1.5, 1.0, 0.5, 0.1];
 /// The default cap on any one delay, 2 s (the emergency delay of `Bulk`).
 pub const DEFAULT_MAX_DELAY: Duration = Duration::from_secs(2);
+/// The default bound on requests waiting out a delay at once, 1024: past
+/// it the throttle refuses instead of parking more (each parked request
+/// holds its body and a clone of the service).
+pub const DEFAULT_MAX_DELAYED: usize = 1024;
 /// The largest multiplier accepted, 100.
 pub const MAX_MULTIPLIER: f64 = 100.0;
 
@@ -22,7 +26,14 @@ pub const MAX_MULTIPLIER: f64 = 100.0;
 ///
 /// A request arriving while the CPU signal is at `level` waits
 /// `min(base_delay(level) × multiplier(priority), max_delay)` before the
-/// inner service sees it. The levels come from the CPU [`Signal`]'s
+/// inner service sees it — when a request of a higher class is in the
+/// service at that moment (the delay gives the CPU to work that matters
+/// more; with none, a delay would only add latency, so the request passes:
+/// see [`delay_uncontended`](CpuThrottleConfigBuilder::delay_uncontended)).
+/// At most [`max_delayed`](CpuThrottleConfigBuilder::max_delayed) requests
+/// wait at once; past that the throttle refuses. A delayed request is
+/// checked again when it wakes (the capacity gate, Bulk's refusal at
+/// emergency). The levels come from the CPU [`Signal`]'s
 /// thresholds (see [`CpuSignalConfig`](crate::CpuSignalConfig)): `start`
 /// (0.70) is [`PressureLevel::Medium`], `aggressive` (0.85) `High`,
 /// `emergency` (0.95) `Critical`; below `start` nothing is delayed.
@@ -56,6 +67,8 @@ pub const MAX_MULTIPLIER: f64 = 100.0;
 /// emergency_delay_ms = 1000
 /// max_delay_ms = 2000
 /// shed_bulk_at_emergency = false
+/// max_delayed = 1024
+/// delay_uncontended = false
 /// multipliers = { bulk = 2.0, low = 1.5, normal = 1.0, high = 0.5, critical = 0.1 }
 /// ```
 ///
@@ -69,6 +82,8 @@ pub struct CpuThrottleConfig {
     multipliers: [f64; 5],
     max_delay: Duration,
     shed_bulk_at_emergency: bool,
+    max_delayed: usize,
+    delay_uncontended: bool,
     /// The lowest level with a non-zero base delay: the fast-path compare.
     start: PressureLevel,
 }
@@ -128,6 +143,20 @@ impl CpuThrottleConfig {
         self.shed_bulk_at_emergency
     }
 
+    /// The most requests waiting out a delay at once; past it the throttle
+    /// refuses.
+    #[must_use]
+    pub fn max_delayed(&self) -> usize {
+        self.max_delayed
+    }
+
+    /// Whether a class is delayed even when no request of a higher class is
+    /// in the service (see [`delay_uncontended`](CpuThrottleConfigBuilder::delay_uncontended)).
+    #[must_use]
+    pub fn delays_uncontended(&self) -> bool {
+        self.delay_uncontended
+    }
+
     /// The lowest level at which anything is delayed.
     #[must_use]
     pub fn start_level(&self) -> PressureLevel {
@@ -143,6 +172,8 @@ pub struct CpuThrottleConfigBuilder {
     multipliers: [f64; 5],
     max_delay: Duration,
     shed_bulk_at_emergency: bool,
+    max_delayed: usize,
+    delay_uncontended: bool,
 }
 
 impl Default for CpuThrottleConfigBuilder {
@@ -158,6 +189,8 @@ impl Default for CpuThrottleConfigBuilder {
             multipliers: DEFAULT_MULTIPLIERS,
             max_delay: DEFAULT_MAX_DELAY,
             shed_bulk_at_emergency: false,
+            max_delayed: DEFAULT_MAX_DELAYED,
+            delay_uncontended: false,
         }
     }
 }
@@ -233,16 +266,44 @@ impl CpuThrottleConfigBuilder {
         self
     }
 
+    /// The most requests waiting out a delay at once, at least 1; a request
+    /// that would be delayed past it is refused (503, `Retry-After` its
+    /// delay). Default [`DEFAULT_MAX_DELAYED`].
+    pub fn max_delayed(mut self, max: usize) -> Self {
+        self.max_delayed = max;
+        self
+    }
+
+    /// Delay a class even when no request of a higher class is in the
+    /// service, as the original design's throttle did. Default off: a delay
+    /// frees the CPU for work that matters more only if such work is being
+    /// served; with none (a service saturated by one class, or by the
+    /// lower classes alone) it sheds nothing and only adds latency, and a
+    /// healthy service busy at full CPU would serve slower than without
+    /// the throttle.
+    pub fn delay_uncontended(mut self, delay: bool) -> Self {
+        self.delay_uncontended = delay;
+        self
+    }
+
     /// Validates and builds.
     ///
     /// # Errors
     ///
-    /// A [`ConfigError`] naming the field when a multiplier is NaN, infinite,
+    /// A [`ConfigError`] naming the field when `max_delayed` is 0, a
+    /// multiplier is NaN, infinite,
     /// negative, above [`MAX_MULTIPLIER`] or larger than a lower priority's;
     /// when a delay is lower than the delay of a lower level, the `None`
     /// delay is not zero or the `Critical` delay is zero; when `max_delay`
     /// is zero.
     pub fn build(self) -> Result<CpuThrottleConfig, ConfigError> {
+        if self.max_delayed == 0 {
+            return Err(ConfigError::new(
+                "cpu_throttle.max_delayed",
+                0,
+                "must be at least 1",
+            ));
+        }
         for (i, &m) in self.multipliers.iter().enumerate() {
             ConfigError::check_range(PRIORITY_FIELDS[i], m, 0.0, MAX_MULTIPLIER)?;
             if i > 0 && m > self.multipliers[i - 1] {
@@ -298,6 +359,8 @@ impl CpuThrottleConfigBuilder {
             multipliers: self.multipliers,
             max_delay: self.max_delay,
             shed_bulk_at_emergency: self.shed_bulk_at_emergency,
+            max_delayed: self.max_delayed,
+            delay_uncontended: self.delay_uncontended,
             start,
         })
     }

@@ -17,6 +17,8 @@ use crate::{CpuSignalConfig, CpuThrottleConfig};
 /// emergency_delay_ms = 1000
 /// max_delay_ms = 2000
 /// shed_bulk_at_emergency = false
+/// max_delayed = 1024
+/// delay_uncontended = false
 /// [multipliers]
 /// bulk = 2.0
 /// low = 1.5
@@ -32,6 +34,8 @@ pub(crate) struct CpuThrottleFile {
     emergency_delay_ms: Option<u64>,
     max_delay_ms: Option<u64>,
     shed_bulk_at_emergency: Option<bool>,
+    max_delayed: Option<usize>,
+    delay_uncontended: Option<bool>,
     #[serde(default)]
     multipliers: MultipliersFile,
 }
@@ -62,6 +66,12 @@ impl TryFrom<CpuThrottleFile> for CpuThrottleConfig {
         }
         if let Some(ms) = f.max_delay_ms {
             b = b.max_delay(Duration::from_millis(ms));
+        }
+        if let Some(max) = f.max_delayed {
+            b = b.max_delayed(max);
+        }
+        if let Some(delay) = f.delay_uncontended {
+            b = b.delay_uncontended(delay);
         }
         if let Some(shed) = f.shed_bulk_at_emergency {
             b = b.shed_bulk_at_emergency(shed);

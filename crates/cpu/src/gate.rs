@@ -12,8 +12,14 @@
 //! CPU alone is a poor switch: it lags, and refusing on CPU alone makes a
 //! service oscillate (refuse everything, CPU drops, admit everything, CPU
 //! spikes). The gate refuses only the excess over the measured capacity, and
-//! keeps doing so for a `cool_off` after its last refusal even when CPU has
-//! dipped below `start`, as Kratos does.
+//! keeps doing so for a `cool_off` after its last refusal *while the CPU was
+//! pressed* even when CPU has dipped below `start`, as Kratos does (Kratos
+//! restarts the cool-off with every refusal, including those of the
+//! cool-off itself, so a gate that once closed can stay closed long after
+//! the CPU recovered). It never refuses a lone request (`in_flight > 1`),
+//! and `Critical` work is neither refused nor measured: fast health checks
+//! would otherwise set the minimum latency, and with it the estimate, near
+//! zero.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -231,14 +237,19 @@ impl CapacityGate {
         Some(u64::try_from(limit).unwrap_or(u64::MAX).max(1))
     }
 
-    /// Whether a newcomer should be refused: more in flight than the
-    /// estimate allows. Records the refusal for the cool-off.
-    pub(crate) fn should_refuse(&self) -> bool {
+    /// Whether a newcomer should be refused: at least the estimate in
+    /// flight, and more than one (a lone request is never queued behind
+    /// anything, whatever the estimate says). While the CPU is `hot` the
+    /// refusal starts (or extends) the cool-off; a refusal during the
+    /// cool-off alone does not, or the gate would keep itself on for good
+    /// after the CPU recovered.
+    pub(crate) fn should_refuse(&self, hot: bool) -> bool {
         let Some(max) = self.max_in_flight() else {
             return false;
         };
-        let refuse = self.in_flight() as u64 >= max;
-        if refuse {
+        let in_flight = self.in_flight() as u64;
+        let refuse = in_flight > 1 && in_flight >= max;
+        if refuse && hot {
             self.last_refusal
                 .store(self.now_us().saturating_add(1), Ordering::Relaxed);
         }

@@ -167,13 +167,15 @@ impl<S> GenericCpuThrottle<S> {
         Req: PriorityOf,
     {
         let s = &self.settings;
-        match s.decide(level, req.priority(), req.deadline()) {
-            Decision::Pass => match s.enter() {
-                None => GenericResponseFuture::called(self.inner.call(req)),
-                guard => GenericResponseFuture::slow(Slow::calling(self.inner.call(req), guard)),
-            },
-            Decision::Delay(d) => {
-                let slow = Slow::sleeping(d, self.inner.clone(), req, s.gate.clone());
+        let priority = req.priority();
+        match s.decide(level, priority, req.deadline()) {
+            Decision::Pass => {
+                let guard = s.enter(priority);
+                GenericResponseFuture::slow(Slow::calling(self.inner.call(req), guard))
+            }
+            Decision::Delay(d, parked) => {
+                let svc = self.inner.clone();
+                let slow = Slow::sleeping(d, parked, svc, req, s, &self.signal, priority);
                 GenericResponseFuture::slow(slow)
             }
             Decision::Shed(err) => GenericResponseFuture::slow(Slow::refused(err, req)),

@@ -16,9 +16,11 @@
 //!   `Medium`, `aggressive` (0.85) `High`, `emergency` (0.95) `Critical`.
 //! - [`CpuThrottleLayer`] (HTTP) and [`GenericCpuThrottleLayer`] (any
 //!   service) delay a request by `base_delay(level) × multiplier(priority)`:
-//!   100/500/1000 ms × 2.0 (`Bulk`) … 0.1 (`Critical`), capped; a request
-//!   whose deadline would pass is refused at once instead
-//!   ([`CpuThrottleConfig`]).
+//!   100/500/1000 ms × 2.0 (`Bulk`) … 0.1 (`Critical`), capped — while a
+//!   request of a higher class is in the service (the delay gives the CPU to
+//!   work that matters more; a service busy with one class is not slowed);
+//!   a request whose deadline would pass is refused at once instead, and at
+//!   most 1024 wait at once ([`CpuThrottleConfig`]).
 //! - Optionally, a capacity gate (Sentinel/Kratos "BBR",
 //!   [`CpuThrottleLayer::capacity_gate`]): while the CPU is pressed, refuse
 //!   the requests in excess of max throughput × min latency, so that CPU
@@ -96,7 +98,8 @@ mod window;
 
 pub use config::{
     CpuThrottleConfig, CpuThrottleConfigBuilder, DEFAULT_AGGRESSIVE_DELAY, DEFAULT_EMERGENCY_DELAY,
-    DEFAULT_MAX_DELAY, DEFAULT_MULTIPLIERS, DEFAULT_START_DELAY, MAX_MULTIPLIER,
+    DEFAULT_MAX_DELAY, DEFAULT_MAX_DELAYED, DEFAULT_MULTIPLIERS, DEFAULT_START_DELAY,
+    MAX_MULTIPLIER,
 };
 pub use future::ResponseFuture;
 pub use gate::{

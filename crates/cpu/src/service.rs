@@ -99,18 +99,18 @@ impl<S> CpuThrottle<S> {
         S: Service<Request<ReqB>> + Clone,
     {
         let s = &self.settings;
-        match s.decide(level, req.priority(), req.deadline()) {
-            Decision::Pass => match s.enter() {
-                None => ResponseFuture::called(self.inner.call(req), self.rejection),
-                guard => {
-                    let slow = Slow::calling(self.inner.call(req), guard);
-                    ResponseFuture::slow(slow, self.rejection)
-                }
-            },
+        let priority = req.priority();
+        match s.decide(level, priority, req.deadline()) {
+            Decision::Pass => {
+                let guard = s.enter(priority);
+                let slow = Slow::calling(self.inner.call(req), guard);
+                ResponseFuture::slow(slow, self.rejection)
+            }
             // A clone, not the ready service: the ready one stays here for
             // the next call, and the clone holds nothing while it waits.
-            Decision::Delay(d) => {
-                let slow = Slow::sleeping(d, self.inner.clone(), req, s.gate.clone());
+            Decision::Delay(d, parked) => {
+                let svc = self.inner.clone();
+                let slow = Slow::sleeping(d, parked, svc, req, s, &self.signal, priority);
                 ResponseFuture::slow(slow, self.rejection)
             }
             Decision::Shed(err) => ResponseFuture::slow(Slow::refused(err, req), self.rejection),

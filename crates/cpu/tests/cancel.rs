@@ -15,7 +15,9 @@ use support::{Counting, request, signal_at};
 #[tokio::test(start_paused = true)]
 async fn dropped_delayed_future_holds_nothing() {
     let inner = Counting::default();
-    let mut svc = CpuThrottleLayer::new(signal_at(PressureLevel::High)).layer(inner.clone());
+    let mut svc =
+        CpuThrottleLayer::with_config(signal_at(PressureLevel::High), support::uncontended())
+            .layer(inner.clone());
     let before = inner.clones();
     let mut fut = task::spawn(svc.call(request(Priority::Low, None)));
     assert_pending!(fut.poll());
@@ -32,7 +34,9 @@ async fn dropped_delayed_future_holds_nothing() {
 #[tokio::test(start_paused = true)]
 async fn many_dropped_futures_leave_nothing_behind() {
     let inner = Counting::default();
-    let mut svc = CpuThrottleLayer::new(signal_at(PressureLevel::Critical)).layer(inner.clone());
+    let mut svc =
+        CpuThrottleLayer::with_config(signal_at(PressureLevel::Critical), support::uncontended())
+            .layer(inner.clone());
     let before = inner.clones();
     let futs: Vec<_> = (0..100)
         .map(|i| {
@@ -66,7 +70,11 @@ async fn dropped_generic_delayed_future_holds_nothing() {
         let _held = t.clone();
         async move { Ok::<_, std::convert::Infallible>(job.0) }
     });
-    let mut svc = GenericCpuThrottleLayer::new(signal_at(PressureLevel::Medium)).layer(inner);
+    let mut svc = GenericCpuThrottleLayer::with_config(
+        signal_at(PressureLevel::Medium),
+        support::uncontended(),
+    )
+    .layer(inner);
     let before = std::sync::Arc::strong_count(&token);
     let mut fut = task::spawn(svc.call(Job(Priority::Bulk)));
     assert_pending!(fut.poll());

@@ -17,7 +17,9 @@ use support::{Counting, request, signal_at};
 #[tokio::test(start_paused = true)]
 async fn a_request_whose_deadline_would_pass_is_refused_at_once() {
     let inner = Counting::default();
-    let mut svc = CpuThrottleLayer::new(signal_at(PressureLevel::High)).layer(inner.clone());
+    let mut svc =
+        CpuThrottleLayer::with_config(signal_at(PressureLevel::High), support::uncontended())
+            .layer(inner.clone());
     // Normal at High waits 500 ms; the caller gives up after 300 ms.
     let mut fut =
         task::spawn(svc.call(request(Priority::Normal, Some(Duration::from_millis(300)))));
@@ -33,7 +35,8 @@ async fn a_request_whose_deadline_would_pass_is_refused_at_once() {
 #[tokio::test(start_paused = true)]
 async fn a_deadline_exactly_at_the_end_of_the_delay_is_refused_too() {
     let mut svc =
-        CpuThrottleLayer::new(signal_at(PressureLevel::Medium)).layer(Counting::default());
+        CpuThrottleLayer::with_config(signal_at(PressureLevel::Medium), support::uncontended())
+            .layer(Counting::default());
     let mut fut =
         task::spawn(svc.call(request(Priority::Normal, Some(Duration::from_millis(100)))));
     let res = assert_ready!(fut.poll()).unwrap();
@@ -43,7 +46,9 @@ async fn a_deadline_exactly_at_the_end_of_the_delay_is_refused_too() {
 #[tokio::test(start_paused = true)]
 async fn a_request_with_time_to_spare_is_delayed_and_served_before_its_deadline() {
     let inner = Counting::default();
-    let mut svc = CpuThrottleLayer::new(signal_at(PressureLevel::High)).layer(inner.clone());
+    let mut svc =
+        CpuThrottleLayer::with_config(signal_at(PressureLevel::High), support::uncontended())
+            .layer(inner.clone());
     let t0 = Instant::now();
     let deadline = Duration::from_millis(600);
     let res = svc
@@ -63,7 +68,9 @@ async fn a_request_with_time_to_spare_is_delayed_and_served_before_its_deadline(
 async fn an_expired_deadline_is_not_refused_below_start() {
     // Below `start` the throttle does not look at the request at all; other
     // layers judge deadlines.
-    let mut svc = CpuThrottleLayer::new(signal_at(PressureLevel::Low)).layer(Counting::default());
+    let mut svc =
+        CpuThrottleLayer::with_config(signal_at(PressureLevel::Low), support::uncontended())
+            .layer(Counting::default());
     let mut fut = task::spawn(svc.call(request(Priority::Bulk, Some(Duration::ZERO))));
     assert_eq!(assert_ready!(fut.poll()).unwrap().status(), StatusCode::OK);
 }
@@ -71,7 +78,8 @@ async fn an_expired_deadline_is_not_refused_below_start() {
 #[tokio::test(start_paused = true)]
 async fn a_grpc_request_is_refused_with_a_trailers_only_reply() {
     let mut svc =
-        CpuThrottleLayer::new(signal_at(PressureLevel::Critical)).layer(Counting::default());
+        CpuThrottleLayer::with_config(signal_at(PressureLevel::Critical), support::uncontended())
+            .layer(Counting::default());
     let mut req = request(Priority::Low, Some(Duration::from_millis(50)));
     req.headers_mut()
         .insert("content-type", HeaderValue::from_static("application/grpc"));
@@ -86,7 +94,8 @@ async fn a_grpc_request_is_refused_with_a_trailers_only_reply() {
 #[tokio::test(start_paused = true)]
 async fn retry_after_is_at_least_the_delay_the_request_would_have_had() {
     let mut svc =
-        CpuThrottleLayer::new(signal_at(PressureLevel::Critical)).layer(Counting::default());
+        CpuThrottleLayer::with_config(signal_at(PressureLevel::Critical), support::uncontended())
+            .layer(Counting::default());
     // Bulk at Critical: 2 s (capped), deadline 1 s.
     let mut fut = task::spawn(svc.call(request(Priority::Bulk, Some(Duration::from_secs(1)))));
     let res = assert_ready!(fut.poll()).unwrap();

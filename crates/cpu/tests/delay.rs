@@ -47,7 +47,7 @@ async fn delay_scales_with_level_and_priority_as_the_defaults_say() {
         (PressureLevel::Critical, [2000, 1500, 1000, 500, 100]),
     ];
     for (level, row) in table {
-        let layer = CpuThrottleLayer::new(signal_at(level));
+        let layer = CpuThrottleLayer::with_config(signal_at(level), support::uncontended());
         for (priority, ms) in P.into_iter().zip(row) {
             assert_eq!(
                 delay_of(&layer, priority).await,
@@ -62,7 +62,8 @@ async fn delay_scales_with_level_and_priority_as_the_defaults_say() {
 async fn below_start_nothing_is_delayed_and_the_future_is_ready_at_once() {
     for level in [PressureLevel::None, PressureLevel::Low] {
         let inner = Counting::default();
-        let mut svc = CpuThrottleLayer::new(signal_at(level)).layer(inner.clone());
+        let mut svc = CpuThrottleLayer::with_config(signal_at(level), support::uncontended())
+            .layer(inner.clone());
         for priority in P {
             let mut fut = task::spawn(svc.call(request(priority, None)));
             assert_ready!(fut.poll()).unwrap();
@@ -74,6 +75,7 @@ async fn below_start_nothing_is_delayed_and_the_future_is_ready_at_once() {
 #[tokio::test(start_paused = true)]
 async fn delay_is_capped_at_max_delay() {
     let config = CpuThrottleConfig::builder()
+        .delay_uncontended(true)
         .max_delay(Duration::from_millis(300))
         .build()
         .unwrap();
@@ -91,7 +93,9 @@ async fn delay_is_capped_at_max_delay() {
 #[tokio::test(start_paused = true)]
 async fn the_inner_service_is_called_only_after_the_delay() {
     let inner = Counting::default();
-    let mut svc = CpuThrottleLayer::new(signal_at(PressureLevel::Medium)).layer(inner.clone());
+    let mut svc =
+        CpuThrottleLayer::with_config(signal_at(PressureLevel::Medium), support::uncontended())
+            .layer(inner.clone());
     let mut fut = task::spawn(svc.call(request(Priority::Normal, None)));
     assert_pending!(fut.poll());
     tokio::time::advance(Duration::from_millis(99)).await;
@@ -106,6 +110,7 @@ async fn the_inner_service_is_called_only_after_the_delay() {
 #[tokio::test(start_paused = true)]
 async fn a_zero_multiplier_lets_a_class_through_at_once() {
     let config = CpuThrottleConfig::builder()
+        .delay_uncontended(true)
         .multiplier(Priority::Critical, 0.0)
         .build()
         .unwrap();
@@ -118,6 +123,7 @@ async fn a_zero_multiplier_lets_a_class_through_at_once() {
 #[tokio::test(start_paused = true)]
 async fn bulk_is_refused_at_emergency_when_configured() {
     let config = CpuThrottleConfig::builder()
+        .delay_uncontended(true)
         .shed_bulk_at_emergency(true)
         .build()
         .unwrap();
@@ -139,7 +145,7 @@ async fn bulk_is_refused_at_emergency_when_configured() {
 #[tokio::test(start_paused = true)]
 async fn a_level_change_applies_to_the_next_request() {
     let signal = signal_at(PressureLevel::None);
-    let layer = CpuThrottleLayer::new(signal.clone());
+    let layer = CpuThrottleLayer::with_config(signal.clone(), support::uncontended());
     assert_eq!(delay_of(&layer, Priority::Normal).await, Duration::ZERO);
     signal.set_override(Some(PressureLevel::High));
     assert_eq!(

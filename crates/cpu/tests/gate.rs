@@ -36,13 +36,23 @@ fn worker() -> impl Service<Job, Response = Priority, Error = BoxError, Future: 
 /// each 100 ms bucket sees `streams × 10` completions of 10 ms: the
 /// estimate becomes `streams × 10 × 10 ms / 100 ms = streams`.
 async fn warm_up(layer: &GenericCpuThrottleLayer, streams: usize) {
+    warm_up_with(layer, streams, Priority::Normal, Duration::from_millis(10)).await;
+}
+
+/// `streams` loops of `priority` jobs of `work` for one second.
+async fn warm_up_with(
+    layer: &GenericCpuThrottleLayer,
+    streams: usize,
+    priority: Priority,
+    work: Duration,
+) {
     let end = Instant::now() + Duration::from_secs(1);
     let loops: Vec<_> = (0..streams)
         .map(|_| {
             let mut svc = layer.layer(worker());
             tokio::spawn(async move {
                 while Instant::now() < end {
-                    let job = Job(Priority::Normal, Duration::from_millis(10));
+                    let job = Job(priority, work);
                     svc.ready().await.unwrap().call(job).await.unwrap();
                 }
             })
@@ -55,8 +65,11 @@ async fn warm_up(layer: &GenericCpuThrottleLayer, streams: usize) {
 
 #[tokio::test(start_paused = true)]
 async fn the_gate_estimates_throughput_times_latency() {
-    let layer = GenericCpuThrottleLayer::new(signal_at(PressureLevel::None))
-        .capacity_gate(CapacityGateConfig::default());
+    let layer = GenericCpuThrottleLayer::with_config(
+        signal_at(PressureLevel::None),
+        support::uncontended(),
+    )
+    .capacity_gate(CapacityGateConfig::default());
     assert_eq!(layer.capacity().unwrap().max_in_flight, None);
     warm_up(&layer, 4).await;
     let seen = layer.capacity().unwrap();
@@ -69,7 +82,7 @@ async fn under_cpu_pressure_the_excess_over_capacity_is_refused_at_once() {
     let signal = signal_at(PressureLevel::None);
     let bus = EventBus::new(16);
     let mut events = bus.subscribe();
-    let layer = GenericCpuThrottleLayer::new(signal.clone())
+    let layer = GenericCpuThrottleLayer::with_config(signal.clone(), support::uncontended())
         .capacity_gate(CapacityGateConfig::default())
         .events(bus);
     warm_up(&layer, 4).await;
@@ -113,8 +126,8 @@ async fn under_cpu_pressure_the_excess_over_capacity_is_refused_at_once() {
 #[tokio::test(start_paused = true)]
 async fn below_capacity_a_pressed_cpu_only_delays() {
     let signal = signal_at(PressureLevel::None);
-    let layer =
-        GenericCpuThrottleLayer::new(signal.clone()).capacity_gate(CapacityGateConfig::default());
+    let layer = GenericCpuThrottleLayer::with_config(signal.clone(), support::uncontended())
+        .capacity_gate(CapacityGateConfig::default());
     warm_up(&layer, 4).await;
     signal.set_override(Some(PressureLevel::Medium));
     let mut svc = layer.layer(worker());
@@ -132,8 +145,11 @@ async fn below_capacity_a_pressed_cpu_only_delays() {
 
 #[tokio::test(start_paused = true)]
 async fn without_an_estimate_the_gate_refuses_nothing() {
-    let layer = GenericCpuThrottleLayer::new(signal_at(PressureLevel::Critical))
-        .capacity_gate(CapacityGateConfig::default());
+    let layer = GenericCpuThrottleLayer::with_config(
+        signal_at(PressureLevel::Critical),
+        support::uncontended(),
+    )
+    .capacity_gate(CapacityGateConfig::default());
     let mut svc = layer.layer(worker());
     let mut f = task::spawn(svc.call(Job(Priority::Low, Duration::ZERO)));
     assert_pending!(f.poll());
@@ -142,7 +158,8 @@ async fn without_an_estimate_the_gate_refuses_nothing() {
 #[tokio::test(start_paused = true)]
 async fn delayed_and_dropped_requests_leave_the_in_flight_count_at_zero() {
     let signal = signal_at(PressureLevel::Medium);
-    let layer = GenericCpuThrottleLayer::new(signal).capacity_gate(CapacityGateConfig::default());
+    let layer = GenericCpuThrottleLayer::with_config(signal, support::uncontended())
+        .capacity_gate(CapacityGateConfig::default());
     let mut svc = layer.layer(worker());
     // Delayed: not in flight while it waits.
     let mut delayed = task::spawn(svc.call(Job(Priority::Normal, Duration::from_secs(1))));
@@ -155,6 +172,76 @@ async fn delayed_and_dropped_requests_leave_the_in_flight_count_at_zero() {
     // Dropped there: out again.
     drop(delayed);
     assert_eq!(layer.capacity().unwrap().in_flight, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn refusals_during_the_cool_off_do_not_extend_it() {
+    let signal = signal_at(PressureLevel::None);
+    let layer = GenericCpuThrottleLayer::with_config(signal.clone(), support::uncontended())
+        .capacity_gate(CapacityGateConfig::default());
+    warm_up(&layer, 4).await;
+    let mut svc = layer.layer(worker());
+    let long: Vec<_> = (0..4)
+        .map(|_| {
+            let mut f = task::spawn(svc.call(Job(Priority::Normal, Duration::from_secs(60))));
+            assert_pending!(f.poll());
+            f
+        })
+        .collect();
+    // One refusal while the CPU is hot starts the cool-off.
+    signal.set_override(Some(PressureLevel::High));
+    let mut hot = task::spawn(svc.call(Job(Priority::Normal, Duration::ZERO)));
+    assert!(assert_ready!(hot.poll()).is_err());
+    // The CPU recovers; the gate keeps refusing through the cool-off, and
+    // those refusals do not restart it.
+    signal.set_override(Some(PressureLevel::None));
+    for _ in 0..9 {
+        tokio::time::advance(Duration::from_millis(100)).await;
+        let mut calm = task::spawn(svc.call(Job(Priority::Normal, Duration::ZERO)));
+        assert!(assert_ready!(calm.poll()).is_err());
+    }
+    tokio::time::advance(Duration::from_millis(150)).await;
+    assert!(!layer.capacity().unwrap().cooling, "the cool-off ended");
+    let mut after = task::spawn(svc.call(Job(Priority::Normal, Duration::ZERO)));
+    assert_eq!(assert_ready!(after.poll()).unwrap(), Priority::Normal);
+    drop(long);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_lone_request_is_never_refused() {
+    let signal = signal_at(PressureLevel::None);
+    // The default settings: one class alone is not delayed, so both
+    // requests meet the gate while its estimate is fresh.
+    let layer =
+        GenericCpuThrottleLayer::new(signal.clone()).capacity_gate(CapacityGateConfig::default());
+    warm_up(&layer, 1).await;
+    assert_eq!(layer.capacity().unwrap().max_in_flight, Some(1));
+    signal.set_override(Some(PressureLevel::Critical));
+    let mut svc = layer.layer(worker());
+    // One in flight reaches the estimate, but the next request would queue
+    // behind one request at most: admitted. With two in flight, the third
+    // is refused.
+    let mut first = task::spawn(svc.call(Job(Priority::Normal, Duration::from_secs(60))));
+    assert_pending!(first.poll());
+    let mut second = task::spawn(svc.call(Job(Priority::Normal, Duration::from_secs(60))));
+    assert_pending!(second.poll());
+    assert_eq!(layer.capacity().unwrap().in_flight, 2);
+    let mut third = task::spawn(svc.call(Job(Priority::Normal, Duration::from_secs(60))));
+    assert!(assert_ready!(third.poll()).is_err());
+}
+
+#[tokio::test(start_paused = true)]
+async fn fast_critical_work_does_not_set_the_estimate() {
+    let layer = GenericCpuThrottleLayer::with_config(
+        signal_at(PressureLevel::None),
+        support::uncontended(),
+    )
+    .capacity_gate(CapacityGateConfig::default());
+    let normal = warm_up(&layer, 4);
+    // Health checks of a microsecond, all the while.
+    let checks = warm_up_with(&layer, 1, Priority::Critical, Duration::from_micros(1));
+    tokio::join!(normal, checks);
+    assert_eq!(layer.capacity().unwrap().max_in_flight, Some(4));
 }
 
 #[test]

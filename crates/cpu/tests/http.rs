@@ -19,7 +19,10 @@ use support::signal_at;
 fn app(level: PressureLevel) -> Router {
     Router::new()
         .route("/report", get(|| async { "report" }))
-        .layer(CpuThrottleLayer::new(signal_at(level)))
+        .layer(CpuThrottleLayer::with_config(
+            signal_at(level),
+            support::uncontended(),
+        ))
 }
 
 #[tokio::test(start_paused = true)]
@@ -59,9 +62,13 @@ impl PriorityOf for Job {
 
 #[tokio::test(start_paused = true)]
 async fn generic_refusal_is_a_box_error_holding_overloaded() {
-    let svc = GenericCpuThrottleLayer::new(signal_at(PressureLevel::Critical)).layer(
-        tower::service_fn(|job: Job| async move { Ok::<_, std::convert::Infallible>(job.0) }),
-    );
+    let svc = GenericCpuThrottleLayer::with_config(
+        signal_at(PressureLevel::Critical),
+        support::uncontended(),
+    )
+    .layer(tower::service_fn(|job: Job| async move {
+        Ok::<_, std::convert::Infallible>(job.0)
+    }));
     let job = Job(
         Priority::Normal,
         Some(Deadline::after(Duration::from_millis(10))),

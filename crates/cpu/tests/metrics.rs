@@ -86,7 +86,8 @@ fn refusals_are_counted_and_delays_recorded() {
     let values = recorder.0.clone();
     metrics::with_local_recorder(&recorder, || {
         let mut svc =
-            CpuThrottleLayer::new(signal_at(PressureLevel::High)).layer(Counting::default());
+            CpuThrottleLayer::with_config(signal_at(PressureLevel::High), support::uncontended())
+                .layer(Counting::default());
         // Delayed: Normal at High, 500 ms; twice.
         let _a = svc.call(request(Priority::Normal, None));
         let _b = svc.call(request(Priority::Normal, None));

@@ -23,7 +23,8 @@ async fn time_to_first_throttle(from: f64, to: f64, offset: Duration) -> Duratio
     // Let the window fill with `from` (the sampler ticks at t = 0, 50, …).
     tokio::time::sleep(Duration::from_secs(1) + offset).await;
     assert!(cpu.level() < PressureLevel::Medium, "{}", cpu.utilization());
-    let mut svc = CpuThrottleLayer::new(cpu).layer(Counting::default());
+    let mut svc =
+        CpuThrottleLayer::with_config(cpu, support::uncontended()).layer(Counting::default());
     source.set(to);
     let t0 = Instant::now();
     loop {
@@ -62,7 +63,8 @@ async fn a_full_burn_is_throttled_within_three_samples() {
 async fn a_reading_that_stays_below_start_is_never_throttled() {
     let source = ManualSource::new(0.69);
     let cpu = CpuSignal::spawn(source);
-    let mut svc = CpuThrottleLayer::new(cpu.clone()).layer(Counting::default());
+    let mut svc = CpuThrottleLayer::with_config(cpu.clone(), support::uncontended())
+        .layer(Counting::default());
     for _ in 0..200 {
         tokio::time::sleep(Duration::from_millis(10)).await;
         svc.ready().await.unwrap();

@@ -19,7 +19,10 @@ type Mock = mock::Mock<Request<()>, Response<String>>;
 type Handle = mock::Handle<Request<()>, Response<String>>;
 
 fn throttled(level: PressureLevel) -> (mock::Spawn<CpuThrottle<Mock>>, Handle) {
-    mock::spawn_layer(CpuThrottleLayer::new(signal_at(level)))
+    mock::spawn_layer(CpuThrottleLayer::with_config(
+        signal_at(level),
+        support::uncontended(),
+    ))
 }
 
 #[tokio::test(start_paused = true)]

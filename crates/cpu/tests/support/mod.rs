@@ -177,3 +177,13 @@ impl Service<Request<()>> for Counting {
         ready(Ok(Response::new("ok".to_owned())))
     }
 }
+
+/// The default throttle settings, delaying a class even when nothing above
+/// it is in the service: for the tests of the delays themselves (a lone
+/// request is delayed). The contention rule has tests of its own.
+pub fn uncontended() -> tower_pressure_cpu::CpuThrottleConfig {
+    tower_pressure_cpu::CpuThrottleConfig::builder()
+        .delay_uncontended(true)
+        .build()
+        .expect("valid")
+}
