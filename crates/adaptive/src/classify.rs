@@ -64,8 +64,10 @@ where
 ///   (a reset connection says nothing of latency).
 /// - **Success**: everything else.
 ///
-/// The latency is measured to the response head: a gRPC status sent in the
-/// trailers at the end of a streamed body is not seen. A service that
+/// Through [`AdaptiveLayer`](crate::AdaptiveLayer) the latency is measured
+/// to the response head and a gRPC status sent in the trailers at the end of
+/// a streamed body is not seen; [`HttpAdaptiveLayer`](crate::HttpAdaptiveLayer)
+/// with `until_body_end` times to the body's end and reads the trailers. A service that
 /// reports its own overload with another status (a `500` from an exhausted
 /// pool, say) needs a closure that says so.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -86,10 +88,7 @@ impl<B, E: 'static> Classify<Response<B>, E> for HttpClassifier {
     fn classify(&self, result: Result<&Response<B>, &E>) -> Outcome {
         match result {
             Ok(response) => {
-                let grpc_drop = response
-                    .headers()
-                    .get(&GRPC_STATUS)
-                    .is_some_and(|v| GRPC_DROPS.contains(&v.as_bytes()));
+                let grpc_drop = grpc_drop(response.headers());
                 let status = response.status();
                 if grpc_drop || HTTP_DROPS.contains(&status) {
                     Outcome::Dropped
@@ -103,6 +102,14 @@ impl<B, E: 'static> Classify<Response<B>, E> for HttpClassifier {
             Err(_) => Outcome::Ignored,
         }
     }
+}
+
+/// Whether `headers` (a head or trailers) carry a gRPC status that means
+/// overload or timeout below us.
+pub(crate) fn grpc_drop(headers: &http::HeaderMap) -> bool {
+    headers
+        .get(&GRPC_STATUS)
+        .is_some_and(|v| GRPC_DROPS.contains(&v.as_bytes()))
 }
 
 /// Whether `err` (of any type) is a timeout we can recognise.

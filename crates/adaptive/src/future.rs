@@ -12,17 +12,42 @@ use tokio::time::Instant;
 use crate::limit::Shared;
 use crate::{Classify, Outcome};
 
-/// One request in flight: counted out on drop, whatever happens.
+/// One request in flight: counted out on drop, whatever happens; recorded
+/// once, when it finishes, or as a drop if it is cancelled late.
 pub(crate) struct Recording {
-    pub(crate) shared: Arc<Shared>,
-    /// When it started and the weight of its latency, if it is timed.
-    pub(crate) started: Option<(Instant, u64)>,
-    pub(crate) in_flight: usize,
+    shared: Arc<Shared>,
+    started: Instant,
+    in_flight: usize,
+    /// From when a cancellation counts as a drop; `None`: never.
+    late_at: Option<Instant>,
+    recorded: bool,
 }
 
 impl Recording {
+    /// A request starting now; a cancellation counts as a drop from
+    /// `deadline` or the driver's cancel objective, whichever comes first.
     #[inline]
-    fn finish(self, outcome: Outcome) {
+    pub(crate) fn start(shared: Arc<Shared>, deadline: Option<Instant>) -> Recording {
+        let in_flight = shared.start();
+        let started = Instant::now();
+        let objective = shared.cancel_objective.and_then(|o| started.checked_add(o));
+        let late_at = match (objective, deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        Recording {
+            shared,
+            started,
+            in_flight,
+            late_at,
+            recorded: false,
+        }
+    }
+
+    /// Records the request's outcome, timed to now.
+    #[inline]
+    pub(crate) fn finish(mut self, outcome: Outcome) {
+        self.recorded = true;
         self.shared.record(self.started, self.in_flight, outcome);
         // `Drop` counts the request out.
     }
@@ -31,14 +56,21 @@ impl Recording {
 impl Drop for Recording {
     #[inline]
     fn drop(&mut self) {
+        if !self.recorded && self.late_at.is_some_and(|at| Instant::now() >= at) {
+            // Cancelled past its objective: the client gave up on a request
+            // that was too slow. Leaving it out would censor the slowest
+            // requests of an overload.
+            self.shared
+                .record(self.started, self.in_flight, Outcome::Dropped);
+        }
         self.shared.end();
     }
 }
 
 pin_project! {
     /// The response future of [`Adaptive`](crate::Adaptive): the inner
-    /// future, timed. Dropped before completion, it records nothing (the
-    /// request is [`Outcome::Ignored`]).
+    /// future, timed. Dropped before completion, it records a drop if the
+    /// request ran past the driver's cancel objective, else nothing.
     pub struct ResponseFuture<F, C> {
         #[pin]
         inner: F,

@@ -88,6 +88,7 @@
 mod algorithm;
 mod classify;
 pub mod future;
+mod http_layer;
 mod layer;
 mod limit;
 mod recovery;
@@ -105,10 +106,11 @@ pub use algorithm::{
     GradientControllerBuilder, LimitAlgorithm, Vegas, VegasBuilder,
 };
 pub use classify::{Classify, HttpClassifier};
+pub use http_layer::{HttpAdaptive, HttpAdaptiveLayer, HttpResponseFuture, RecordingBody};
 pub use layer::AdaptiveLayer;
 pub use limit::{
-    AdaptiveLimit, AdaptiveLimitBuilder, DEFAULT_MIN_RTT, DEFAULT_MIN_SAMPLES, DEFAULT_MIN_WINDOW,
-    DEFAULT_SAMPLE_EVERY,
+    AdaptiveLimit, AdaptiveLimitBuilder, DEFAULT_CANCEL_OBJECTIVE, DEFAULT_MIN_RTT,
+    DEFAULT_MIN_SAMPLES, DEFAULT_MIN_WINDOW,
 };
 pub use recovery::{
     DEFAULT_STEP_INTERVAL, DEFAULT_STEPS, Recovery, RecoveryBuilder, RecoveryHandle, RecoveryState,

@@ -2,7 +2,7 @@
 //! admission limiter through its [`LimitHandle`].
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::time::Duration;
 
@@ -18,9 +18,10 @@ pub const DEFAULT_MIN_WINDOW: Duration = Duration::from_secs(1);
 pub const DEFAULT_MIN_SAMPLES: usize = 10;
 /// Default latency below which a success is not a sample (Netflix: 100 µs).
 pub const DEFAULT_MIN_RTT: Duration = Duration::from_micros(100);
-/// The default [`sample_every`](AdaptiveLimitBuilder::sample_every): once a
-/// window is busy, one request in eight is timed.
-pub const DEFAULT_SAMPLE_EVERY: u64 = 8;
+/// The default [`cancel_objective`](AdaptiveLimitBuilder::cancel_objective),
+/// 1 s (the admission limiter's default queue timeout per class): a request
+/// cancelled after running this long counts as a drop.
+pub const DEFAULT_CANCEL_OBJECTIVE: Duration = Duration::from_secs(1);
 
 /// Drives an admission limiter's concurrency limit from the latencies and
 /// outcomes of the requests it admitted.
@@ -100,12 +101,9 @@ pub(crate) struct Shared {
     min_window: Duration,
     min_samples: u64,
     min_rtt: Duration,
-    sample_every: u64,
+    pub(crate) cancel_objective: Option<Duration>,
     target: LimitHandle,
     in_flight: AtomicUsize,
-    /// Requests started since the window opened (see
-    /// [`AdaptiveLimitBuilder::sample_every`]).
-    sequence: AtomicU64,
     control: Mutex<Control>,
     frozen: AtomicBool,
     events: Option<EventBus>,
@@ -126,11 +124,21 @@ pub struct AdaptiveLimitBuilder {
     min_window: Duration,
     min_samples: usize,
     min_rtt: Duration,
-    sample_every: u64,
+    cancel_objective: Option<Duration>,
+    start_at_limiter: bool,
     events: Option<EventBus>,
 }
 
 impl AdaptiveLimitBuilder {
+    /// Whether the algorithm starts from the limit the limiter has when the
+    /// driver is built (default `true`: adding an adaptive limit keeps the
+    /// limit you configured until the first window says otherwise) or from
+    /// its own builder's initial limit (`false`).
+    pub fn start_at_limiter(mut self, on: bool) -> Self {
+        self.start_at_limiter = on;
+        self
+    }
+
     /// The shortest a window may be (default 1 s). Zero closes windows on
     /// `min_samples` alone.
     pub fn min_window(mut self, min_window: Duration) -> Self {
@@ -150,16 +158,16 @@ impl AdaptiveLimitBuilder {
         self
     }
 
-    /// Once eight times `min_samples` requests have started in a window,
-    /// times only one request in `n` and counts each timed success `n`
-    /// times, so that the window's counts stay estimates of every request's (default
-    /// [`DEFAULT_SAMPLE_EVERY`]; 1 times every request). Reading the clock
-    /// twice is most of what the layer costs a request, and a window of
-    /// thousands learns no more from all of them than from an eighth. Drops
-    /// are counted whether timed or not; a window closes on a timed request
-    /// or a drop.
-    pub fn sample_every(mut self, n: u64) -> Self {
-        self.sample_every = n;
+    /// A request cancelled (its response future dropped: the client gave
+    /// up, a timeout above fired) after running at least this long counts
+    /// as a drop: it was too slow, and leaving it out would censor exactly
+    /// the slowest requests of an overload. Cancelled sooner, it is not
+    /// counted. The HTTP layer ([`AdaptiveLimit::http_layer`]) takes the
+    /// request's own deadline instead when it is sooner (the class
+    /// objective, when classification sets per-class deadlines). Default
+    /// [`DEFAULT_CANCEL_OBJECTIVE`]; `None`: a cancellation never counts.
+    pub fn cancel_objective(mut self, objective: Option<Duration>) -> Self {
+        self.cancel_objective = objective;
         self
     }
 
@@ -171,13 +179,14 @@ impl AdaptiveLimitBuilder {
         self
     }
 
-    /// The driver. Writes the algorithm's initial limit to the limiter at
-    /// once.
+    /// The driver. Unless [`start_at_limiter`](Self::start_at_limiter) is
+    /// off, the algorithm starts from the limiter's limit; the algorithm's
+    /// limit is then written to the limiter at once.
     ///
     /// # Errors
     ///
-    /// [`ConfigError`] for `min_samples` 0 (`"adaptive.min_samples"`) or
-    /// `sample_every` 0 (`"adaptive.sample_every"`).
+    /// [`ConfigError`] for `min_samples` 0 (`"adaptive.min_samples"`) or a
+    /// zero `cancel_objective` (`"adaptive.cancel_objective"`).
     pub fn build(self) -> Result<AdaptiveLimit, ConfigError> {
         if self.min_samples == 0 {
             return Err(ConfigError::new(
@@ -186,26 +195,37 @@ impl AdaptiveLimitBuilder {
                 "must be at least 1",
             ));
         }
-        if self.sample_every == 0 {
+        if self.cancel_objective.is_some_and(|d| d.is_zero()) {
             return Err(ConfigError::new(
-                "adaptive.sample_every",
-                0,
-                "must be at least 1 (1 times every request)",
+                "adaptive.cancel_objective",
+                "0s",
+                "must be more than zero (None: cancellations never count)",
             ));
         }
-        let initial = self.algorithm.limit();
+        let mut algorithm = self.algorithm;
+        if self.start_at_limiter {
+            let current = self.target.limit();
+            if !algorithm.start_at(current) {
+                tracing::warn!(
+                    limiter = current,
+                    algorithm = algorithm.limit(),
+                    "this limit algorithm cannot start from the limiter's limit: \
+                     the adaptive driver replaces it with the algorithm's initial limit"
+                );
+            }
+        }
+        let initial = algorithm.limit();
         let adaptive = AdaptiveLimit {
             shared: Arc::new(Shared {
                 window: Window::new(Instant::now()),
                 min_window: self.min_window,
                 min_samples: self.min_samples as u64,
                 min_rtt: self.min_rtt,
-                sample_every: self.sample_every,
+                cancel_objective: self.cancel_objective,
                 target: self.target,
                 in_flight: AtomicUsize::new(0),
-                sequence: AtomicU64::new(0),
                 control: Mutex::new(Control {
-                    algorithm: self.algorithm,
+                    algorithm,
                     pinned: None,
                     windows: 0,
                     last: None,
@@ -226,15 +246,15 @@ impl fmt::Debug for AdaptiveLimitBuilder {
             .field("min_window", &self.min_window)
             .field("min_samples", &self.min_samples)
             .field("min_rtt", &self.min_rtt)
-            .field("sample_every", &self.sample_every)
+            .field("cancel_objective", &self.cancel_objective)
             .finish_non_exhaustive()
     }
 }
 
 impl AdaptiveLimit {
     /// A driver of `target`'s limit by `algorithm`, with the default windows
-    /// (at least 1 s and 10 requests). Writes the algorithm's initial limit
-    /// at once.
+    /// (at least 1 s and 10 requests), starting from the limit `target` has
+    /// now.
     pub fn new(algorithm: impl LimitAlgorithm, target: LimitHandle) -> AdaptiveLimit {
         AdaptiveLimit::builder(algorithm, target)
             .build()
@@ -249,7 +269,8 @@ impl AdaptiveLimit {
             min_window: DEFAULT_MIN_WINDOW,
             min_samples: DEFAULT_MIN_SAMPLES,
             min_rtt: DEFAULT_MIN_RTT,
-            sample_every: DEFAULT_SAMPLE_EVERY,
+            cancel_objective: Some(DEFAULT_CANCEL_OBJECTIVE),
+            start_at_limiter: true,
             events: None,
         }
     }
@@ -268,6 +289,14 @@ impl AdaptiveLimit {
     #[must_use]
     pub fn layer(&self) -> AdaptiveLayer {
         AdaptiveLayer::new(self.clone())
+    }
+
+    /// The recording layer for `http` services: cancellations judged by the
+    /// request's own deadline too, and optionally timed to the response
+    /// body's end (see [`HttpAdaptiveLayer`](crate::HttpAdaptiveLayer)).
+    #[must_use]
+    pub fn http_layer(&self) -> crate::HttpAdaptiveLayer {
+        crate::HttpAdaptiveLayer::new(self.clone())
     }
 
     /// The limit in force at the limiter.
@@ -359,10 +388,6 @@ impl fmt::Debug for AdaptiveLimit {
     }
 }
 
-/// The first this many times `min_samples` requests started in a window
-/// are all timed.
-const SAMPLE_ALL_BELOW: u64 = 8;
-
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, Control> {
         // A panicking algorithm leaves its state as it was; carry on with it.
@@ -381,47 +406,21 @@ impl Shared {
         self.in_flight.fetch_sub(1, Ordering::Relaxed);
     }
 
-    /// Whether to time a request starting now, and the weight its latency
-    /// then carries: the first [`SAMPLE_ALL_BELOW`] × `min_samples` requests
-    /// started in a window, then one in `sample_every`, counted that many
-    /// times (see [`AdaptiveLimitBuilder::sample_every`]). Requests are
-    /// counted as they start, timed or not, so that successes too fast to
-    /// count (under `min_rtt`) do not keep every request timed.
+    /// Records a completed request, timed from `started`, and closes the
+    /// window when it is due.
     #[inline]
-    pub(crate) fn sample(&self) -> Option<u64> {
-        let every = self.sample_every;
-        if every == 1 {
-            return Some(1);
-        }
-        let n = self.sequence.fetch_add(1, Ordering::Relaxed);
-        if n < SAMPLE_ALL_BELOW * self.min_samples {
-            Some(1)
-        } else {
-            n.is_multiple_of(every).then_some(every)
-        }
-    }
-
-    /// Records a completed request, timed from `started` with its weight
-    /// (see [`sample`](Self::sample)) or not timed, and closes the window
-    /// when it is due. A drop counts whether timed or not.
-    #[inline]
-    pub(crate) fn record(
-        &self,
-        started: Option<(Instant, u64)>,
-        in_flight: usize,
-        outcome: Outcome,
-    ) {
-        let (total, now) = match (outcome, started) {
-            (Outcome::Success, Some((started, weight))) => {
+    pub(crate) fn record(&self, started: Instant, in_flight: usize, outcome: Outcome) {
+        let (total, now) = match outcome {
+            Outcome::Success => {
                 let now = Instant::now();
                 let rtt = now.saturating_duration_since(started);
                 if rtt < self.min_rtt {
                     return;
                 }
-                (self.window.success(rtt, in_flight, weight), now)
+                (self.window.success(rtt, in_flight), now)
             }
-            (Outcome::Dropped, _) => (self.window.drop(in_flight), Instant::now()),
-            (Outcome::Success, None) | (Outcome::Ignored, _) => return,
+            Outcome::Dropped => (self.window.drop(in_flight), Instant::now()),
+            Outcome::Ignored => return,
         };
         if total >= self.min_samples && self.window.age(now) >= self.min_window {
             self.close(now);
@@ -441,7 +440,6 @@ impl Shared {
             return;
         }
         let sample = self.window.close(now);
-        self.sequence.store(0, Ordering::Relaxed);
         control.windows += 1;
         control.last = Some(sample);
         if self.frozen.load(Ordering::Relaxed) || control.pinned.is_some() {

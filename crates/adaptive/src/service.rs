@@ -2,7 +2,6 @@
 
 use std::task::{Context, Poll};
 
-use tokio::time::Instant;
 use tower_service::Service;
 
 use crate::future::{Recording, ResponseFuture};
@@ -13,8 +12,11 @@ use crate::{AdaptiveLimit, Classify};
 ///
 /// `poll_ready` forwards the inner service's readiness; nothing is measured
 /// before `call`. The latency runs from `call` to the response future's
-/// completion (the response head, for HTTP). A response future dropped
-/// before it completes (the client went away) is never a sample.
+/// completion (the response head, for HTTP; [`HttpAdaptive`](crate::HttpAdaptive)
+/// can time to the body's end). A response future dropped before it
+/// completes (the client went away) is a drop if it ran past the driver's
+/// [`cancel_objective`](crate::AdaptiveLimitBuilder::cancel_objective),
+/// else not counted.
 #[derive(Debug, Clone)]
 pub struct Adaptive<S, C> {
     inner: S,
@@ -64,16 +66,9 @@ where
     // returned through memory (see the admission layer's `call`).
     #[inline]
     fn call(&mut self, req: Req) -> Self::Future {
-        let shared = self.adaptive.shared.clone();
-        let in_flight = shared.start();
         // The guard exists before the inner call: a panicking `call` still
         // takes the request back out of the in-flight count.
-        let started = shared.sample().map(|weight| (Instant::now(), weight));
-        let recording = Recording {
-            shared,
-            started,
-            in_flight,
-        };
+        let recording = Recording::start(self.adaptive.shared.clone(), None);
         let fut = self.inner.call(req);
         ResponseFuture::new(fut, recording, self.classifier.clone())
     }

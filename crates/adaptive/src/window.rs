@@ -48,17 +48,16 @@ impl Window {
 
     /// Records a success of latency `rtt`; returns the successes and drops
     /// in the window so far.
-    pub(crate) fn success(&self, rtt: Duration, in_flight: usize, weight: u64) -> u64 {
+    pub(crate) fn success(&self, rtt: Duration, in_flight: usize) -> u64 {
         let micros = u64::try_from(rtt.as_micros()).unwrap_or(u64::MAX);
-        self.sum_micros
-            .fetch_add(micros.saturating_mul(weight), Relaxed);
+        self.sum_micros.fetch_add(micros, Relaxed);
         // A plain load first: most requests change neither extreme, and a
         // load is cheaper than a read-modify-write.
         if micros < self.min_micros.load(Relaxed) {
             self.min_micros.fetch_min(micros, Relaxed);
         }
         self.peak(in_flight);
-        total(self.counts.fetch_add(weight, Relaxed) + weight)
+        total(self.counts.fetch_add(1, Relaxed) + 1)
     }
 
     /// Records a drop; returns the successes and drops in the window so far.
@@ -131,8 +130,8 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_closed_window_reports_min_mean_drops_and_peak_in_flight() {
         let w = Window::new(Instant::now());
-        w.success(Duration::from_millis(10), 3, 1);
-        w.success(Duration::from_millis(30), 7, 1);
+        w.success(Duration::from_millis(10), 3);
+        w.success(Duration::from_millis(30), 7);
         assert_eq!(w.drop(5), 3);
         tokio::time::advance(Duration::from_secs(1)).await;
         let s = w.close(Instant::now());

@@ -123,13 +123,13 @@ fn zero_min_samples_is_refused() {
 }
 
 #[test]
-fn zero_sample_every_is_refused() {
+fn a_zero_cancel_objective_is_refused() {
     let limiter = PriorityLimiter::builder().build().unwrap();
     let err = AdaptiveLimit::builder(Aimd::default(), limiter.limit_handle())
-        .sample_every(0)
+        .cancel_objective(Some(Duration::ZERO))
         .build()
         .unwrap_err();
-    assert_eq!(err.field(), "adaptive.sample_every");
+    assert_eq!(err.field(), "adaptive.cancel_objective");
 }
 
 #[test]
@@ -218,4 +218,24 @@ proptest! {
             }
         }
     }
+}
+
+#[test]
+fn an_adaptive_limit_starts_from_the_limit_the_limiter_was_built_with() {
+    for algorithm in algorithms(1, 1000) {
+        let limiter = PriorityLimiter::builder().limit(64).build().unwrap();
+        let adaptive = AdaptiveLimit::new(algorithm, limiter.limit_handle());
+        assert_eq!(limiter.limit(), 64, "{adaptive:?}");
+        assert_eq!(adaptive.algorithm_limit(), 64);
+    }
+    // Clamped to the algorithm's bounds; or the algorithm's own start on request.
+    let limiter = PriorityLimiter::builder().limit(5_000).build().unwrap();
+    let _capped = AdaptiveLimit::new(Gradient2::default(), limiter.limit_handle());
+    assert_eq!(limiter.limit(), 1000);
+    let limiter = PriorityLimiter::builder().limit(64).build().unwrap();
+    let _own = AdaptiveLimit::builder(Gradient2::default(), limiter.limit_handle())
+        .start_at_limiter(false)
+        .build()
+        .unwrap();
+    assert_eq!(limiter.limit(), 20);
 }

@@ -59,7 +59,10 @@ fn every_limit_written_is_the_adaptive_limit_gauge() {
     metrics::with_local_recorder(&recorder, || {
         let limiter = PriorityLimiter::builder().limit(1).build().unwrap();
         let aimd = Aimd::builder().initial_limit(20).build().unwrap();
-        let adaptive = AdaptiveLimit::new(aimd, limiter.limit_handle());
+        let adaptive = AdaptiveLimit::builder(aimd, limiter.limit_handle())
+            .start_at_limiter(false)
+            .build()
+            .unwrap();
         adaptive.pin(7);
         adaptive.unpin();
     });

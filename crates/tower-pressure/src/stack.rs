@@ -5,15 +5,16 @@ use tower::layer::util::{Identity, Stack};
 use tower::util::Either;
 use tower_layer::Layer;
 
+use crate::adaptive::HttpAdaptiveLayer;
 use crate::{
-    AdaptiveLayer, AdaptiveLimit, AdmissionLayer, ClassifyLayer, CpuThrottleLayer, MemoryShedLayer,
+    AdaptiveLimit, AdmissionLayer, ClassifyLayer, CpuThrottleLayer, MemoryShedLayer,
     PriorityLimiter, Rules, Signal,
 };
 
 /// The layers of a [`PressureStack`], outermost last (tower's `Stack` nests
 /// inner layers first).
 type Layers = Stack<
-    Either<AdaptiveLayer, Identity>,
+    HttpAdaptiveLayer,
     Stack<
         AdmissionLayer,
         Stack<
@@ -54,6 +55,7 @@ pub fn stack(limiter: PriorityLimiter) -> PressureStack {
         memory: None,
         cpu: None,
         adaptive: None,
+        body_end: false,
     }
 }
 
@@ -68,9 +70,19 @@ pub struct PressureStack {
     memory: Option<Signal>,
     cpu: Option<Signal>,
     adaptive: Option<AdaptiveLimit>,
+    body_end: bool,
 }
 
 impl PressureStack {
+    /// Holds the admission permit until the response body has been sent, not
+    /// only its head, and times the adaptive limit's samples the same way:
+    /// for streaming responses, whose work happens while the body is
+    /// produced. Default off.
+    pub fn hold_until_body_end(mut self, on: bool) -> Self {
+        self.body_end = on;
+        self
+    }
+
     /// How requests are classified. Default: every request `Normal`.
     pub fn rules(mut self, rules: Rules) -> Self {
         self.rules = rules;
@@ -91,9 +103,11 @@ impl PressureStack {
         self
     }
 
-    /// Tunes the limiter's limit from the latency of the work that got in.
-    /// `limit` should drive the same limiter (built on its
-    /// [`limit_handle`](PriorityLimiter::limit_handle)).
+    /// Tunes the limiter's limit from the latency of the work that got in
+    /// (recorded by its [`http_layer`](AdaptiveLimit::http_layer)). `limit`
+    /// should drive the same limiter (built on its
+    /// [`limit_handle`](PriorityLimiter::limit_handle)); it starts from the
+    /// limit the limiter was built with.
     pub fn adaptive(mut self, limit: AdaptiveLimit) -> Self {
         self.adaptive = Some(limit);
         self
@@ -104,8 +118,13 @@ impl PressureStack {
             .layer(ClassifyLayer::new(self.rules.clone()))
             .option_layer(self.memory.clone().map(MemoryShedLayer::new))
             .option_layer(self.cpu.clone().map(CpuThrottleLayer::new))
-            .layer(AdmissionLayer::new(self.limiter.clone()))
-            .option_layer(self.adaptive.as_ref().map(AdaptiveLimit::layer))
+            .layer(AdmissionLayer::new(self.limiter.clone()).hold_until_body_end(self.body_end))
+            .layer(
+                self.adaptive
+                    .as_ref()
+                    .map_or_else(HttpAdaptiveLayer::disabled, AdaptiveLimit::http_layer)
+                    .until_body_end(self.body_end),
+            )
             .into_inner()
     }
 }

@@ -169,6 +169,11 @@ impl Default for Aimd {
 }
 
 impl LimitAlgorithm for Aimd {
+    fn start_at(&mut self, limit: usize) -> bool {
+        self.limit = self.bounds.clamp(limit as f64);
+        true
+    }
+
     fn update(&mut self, sample: &Sample) -> usize {
         let slow = sample.avg_rtt.is_some_and(|rtt| rtt > self.timeout);
         let next = if slow {

@@ -205,6 +205,11 @@ impl Default for GradientController {
 }
 
 impl LimitAlgorithm for GradientController {
+    fn start_at(&mut self, limit: usize) -> bool {
+        self.limit = self.bounds.clamp(limit as f64);
+        true
+    }
+
     fn update(&mut self, sample: &Sample) -> usize {
         if self.at_min >= AT_MIN_WINDOWS {
             self.at_min = 0;

@@ -243,6 +243,11 @@ impl Default for Gradient2 {
 }
 
 impl LimitAlgorithm for Gradient2 {
+    fn start_at(&mut self, limit: usize) -> bool {
+        self.limit = self.bounds.clamp(limit as f64);
+        true
+    }
+
     fn update(&mut self, sample: &Sample) -> usize {
         // Drops take away their share of the limit (down to half of it),
         // even when latency is flat (issue 137): timed-out requests report

@@ -40,6 +40,19 @@ pub trait LimitAlgorithm: fmt::Debug + Send + 'static {
     /// Folds one window into the estimate and returns the new limit.
     fn update(&mut self, sample: &Sample) -> usize;
 
+    /// Starts from `limit` — the limit the admission limiter was built with
+    /// — instead of the builder's initial limit, clamped to the algorithm's
+    /// bounds; returns whether it did. [`AdaptiveLimit`](crate::AdaptiveLimit)
+    /// calls it once, before the first window, so that adding an adaptive
+    /// limit to a limiter does not replace the limit it was given with the
+    /// algorithm's default. The provided implementation does nothing and
+    /// returns `false` (the driver then warns, once, that it writes the
+    /// algorithm's own initial limit instead).
+    fn start_at(&mut self, limit: usize) -> bool {
+        let _ = limit;
+        false
+    }
+
     /// The limit the algorithm wants now: what the last
     /// [`update`](Self::update) returned (during a no-load probe, the probe's
     /// limit).
@@ -49,6 +62,10 @@ pub trait LimitAlgorithm: fmt::Debug + Send + 'static {
 impl<A: LimitAlgorithm + ?Sized> LimitAlgorithm for Box<A> {
     fn update(&mut self, sample: &Sample) -> usize {
         (**self).update(sample)
+    }
+
+    fn start_at(&mut self, limit: usize) -> bool {
+        (**self).start_at(limit)
     }
 
     fn limit(&self) -> usize {

@@ -236,6 +236,11 @@ fn lg(limit: f64) -> f64 {
 }
 
 impl LimitAlgorithm for Vegas {
+    fn start_at(&mut self, limit: usize) -> bool {
+        self.limit = self.bounds.clamp(limit as f64);
+        true
+    }
+
     fn update(&mut self, sample: &Sample) -> usize {
         if self.at_min >= AT_MIN_WINDOWS {
             self.at_min = 0;
