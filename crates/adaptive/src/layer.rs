@@ -5,10 +5,11 @@ use tower_layer::Layer;
 use crate::{Adaptive, AdaptiveLimit, HttpClassifier};
 
 /// Records the latency and outcome of the requests through it for an
-/// [`AdaptiveLimit`]; made by [`AdaptiveLimit::layer`]. Every drop counts;
-/// once a window is busy, one request in eight is timed and its success
-/// counts for eight (see
-/// [`AdaptiveLimitBuilder::sample_every`](crate::AdaptiveLimitBuilder::sample_every)).
+/// [`AdaptiveLimit`]; made by [`AdaptiveLimit::layer`]. Every request is
+/// timed and counted once. A request cancelled past the
+/// [cancel objective](crate::AdaptiveLimitBuilder::cancel_objective) counts
+/// as a drop. For HTTP services prefer [`AdaptiveLimit::http_layer`], which
+/// times a response to the end of its body.
 ///
 /// Put it **inside** the admission layer, so that it measures admitted
 /// work: refusals are answered before they reach it and never count.
