@@ -70,13 +70,13 @@ fn table(runtime: &tokio::runtime::Runtime, scenario: &Scenario, title: &str, co
     let run = runtime.block_on(sim::run(scenario, control));
     println!("### {title}\n");
     println!(
-        "| phase | ideal | limit @5 s | ±25 % | limit 5-10 s | p99 4-5 s | p99 5-10 s | goodput 5-10 s |"
+        "| phase | ideal | limit @5 s | ±25 % | limit 5-10 s | ±15 % for good after | median 3-10 s | time in ±15 % 3-10 s | p99 4-5 s | p99 5-10 s | goodput 5-10 s |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
     let names = ["cold start", "capacity halved", "capacity back"];
     for (name, p) in names.iter().zip(sim::report(scenario, &run)) {
         println!(
-            "| {name} | {} | {} | {} | {}-{} | {} ms | {} ms | {:.0}/s ({:.0} %) |",
+            "| {name} | {} | {} | {} | {}-{} | {} | {} | {:.0} % | {} ms | {} ms | {:.0}/s ({:.0} %) |",
             p.servers,
             p.limit_at_5s,
             if p.within_25(p.limit_at_5s) {
@@ -86,6 +86,12 @@ fn table(runtime: &tokio::runtime::Runtime, scenario: &Scenario, title: &str, co
             },
             p.settled.0,
             p.settled.1,
+            p.within_15_after.map_or_else(
+                || "never".to_owned(),
+                |d| format!("{:.1} s", d.as_secs_f64())
+            ),
+            p.median_from_3s,
+            100.0 * p.in_15_from_3s,
             p.p99_at_5s.as_millis(),
             p.p99_settled.as_millis(),
             p.goodput,

@@ -73,6 +73,13 @@ impl Sample {
         self
     }
 
+    /// The same window, `duration` long (a rate is `successes / duration`).
+    #[must_use]
+    pub fn with_duration(mut self, duration: Duration) -> Sample {
+        self.duration = duration;
+        self
+    }
+
     /// The same window with `min_rtt` as its smallest latency.
     #[must_use]
     pub fn with_min_rtt(mut self, min_rtt: Duration) -> Sample {

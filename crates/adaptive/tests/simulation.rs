@@ -67,6 +67,36 @@ async fn gradient_controller_finds_follows_and_regains_the_ideal_limit() {
     check("gradient").await;
 }
 
+/// The default algorithm of the facade's stack, with its defaults: from 3 s
+/// after every capacity change its limit sits within ±15 % of the ideal
+/// (the median: its probes and drains leave the estimate by an eighth on
+/// purpose, for a window or two), never leaves ±30 %, keeps latency under
+/// 2× base and goodput above 90 %.
+#[tokio::test(start_paused = true)]
+async fn bottleneck_holds_the_ideal_limit_within_15_percent_3_s_after_each_change() {
+    for scenario in [Scenario::standard(), Scenario::jittered()] {
+        let run = sim::run(
+            &scenario,
+            Control::Adaptive(sim::algorithm("bottleneck", false, scenario.base)),
+        )
+        .await;
+        for p in sim::report(&scenario, &run) {
+            let show = format!("jitter {}: {p:?}", scenario.jitter);
+            let ideal = p.servers as f64;
+            assert!(
+                (p.median_from_3s as f64 - ideal).abs() <= 0.15 * ideal,
+                "{show}"
+            );
+            assert!(
+                p.settled.0 as f64 >= 0.7 * ideal && p.settled.1 as f64 <= 1.3 * ideal,
+                "{show}"
+            );
+            assert!(p.p99_settled < scenario.base * 2, "{show}");
+            assert!(p.goodput >= 0.9 * p.capacity, "{show}");
+        }
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_fixed_limit_too_high_lets_latency_grow_when_capacity_halves() {
     let scenario = Scenario::standard();

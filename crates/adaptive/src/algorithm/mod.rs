@@ -1,7 +1,8 @@
-//! [`LimitAlgorithm`] and its implementations: [`Aimd`], [`Gradient2`],
-//! [`Vegas`] and the Envoy-style [`GradientController`].
+//! [`LimitAlgorithm`] and its implementations: [`Bottleneck`], [`Aimd`],
+//! [`Gradient2`], [`Vegas`] and the Envoy-style [`GradientController`].
 
 mod aimd;
+mod bottleneck;
 mod ewma;
 mod gradient;
 mod gradient2;
@@ -16,6 +17,10 @@ use crate::Sample;
 
 pub use aimd::{
     Aimd, AimdBuilder, DEFAULT_AIMD_BACKOFF, DEFAULT_AIMD_INITIAL_LIMIT, DEFAULT_AIMD_TIMEOUT,
+};
+pub use bottleneck::{
+    Bottleneck, BottleneckBuilder, DEFAULT_BOTTLENECK_CRUISE_WINDOWS,
+    DEFAULT_BOTTLENECK_DRAIN_GAIN, DEFAULT_BOTTLENECK_PROBE_GAIN,
 };
 pub use gradient::{
     DEFAULT_GRADIENT_BUFFER, DEFAULT_GRADIENT_MIN_LIMIT, DEFAULT_GRADIENT_PROBE_INTERVAL,

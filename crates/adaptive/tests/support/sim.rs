@@ -32,7 +32,7 @@ use tokio::time::Instant;
 use tower::Service;
 use tower::{ServiceBuilder, ServiceExt};
 use tower_pressure_adaptive::{
-    AdaptiveLimit, Aimd, Gradient2, GradientController, LimitAlgorithm, Outcome, Vegas,
+    AdaptiveLimit, Aimd, Bottleneck, Gradient2, GradientController, LimitAlgorithm, Outcome, Vegas,
 };
 use tower_pressure_admission::{GenericAdmissionLayer, PriorityLimiter};
 use tower_pressure_core::{Priority, PriorityOf};
@@ -234,6 +234,57 @@ impl Run {
         it.fold((first, first), |(lo, hi), l| (lo.min(l), hi.max(l)))
     }
 
+    /// How long after `from` the limit entered `ideal ± band` for good
+    /// (every tick from then to `to` inside it); `None` if it never did.
+    pub(crate) fn settled_after(
+        &self,
+        from: Duration,
+        to: Duration,
+        ideal: f64,
+        band: f64,
+    ) -> Option<Duration> {
+        let ticks: Vec<_> = self
+            .limits
+            .iter()
+            .filter(|(at, _)| *at >= from && *at < to)
+            .collect();
+        let inside = |l: usize| (l as f64 - ideal).abs() <= band * ideal;
+        let first_bad = ticks.iter().rposition(|&&(_, l)| !inside(l));
+        match first_bad {
+            None => Some(Duration::ZERO),
+            Some(i) if i + 1 < ticks.len() => Some(ticks[i + 1].0 - from),
+            Some(_) => None,
+        }
+    }
+
+    /// The median limit of the ticks in `[from, to)`.
+    pub(crate) fn median_limit(&self, from: Duration, to: Duration) -> usize {
+        let mut ticks: Vec<usize> = self
+            .limits
+            .iter()
+            .filter(|(at, _)| *at >= from && *at < to)
+            .map(|&(_, l)| l)
+            .collect();
+        ticks.sort_unstable();
+        ticks.get(ticks.len() / 2).copied().unwrap_or(0)
+    }
+
+    /// The share of ticks in `[from, to)` whose limit was within
+    /// `ideal ± band`.
+    pub(crate) fn share_within(&self, from: Duration, to: Duration, ideal: f64, band: f64) -> f64 {
+        let ticks: Vec<usize> = self
+            .limits
+            .iter()
+            .filter(|(at, _)| *at >= from && *at < to)
+            .map(|&(_, l)| l)
+            .collect();
+        let inside = ticks
+            .iter()
+            .filter(|&&l| (l as f64 - ideal).abs() <= band * ideal)
+            .count();
+        inside as f64 / ticks.len().max(1) as f64
+    }
+
     /// The 99th percentile latency of the successful requests sent in
     /// `[from, to)`.
     pub(crate) fn p99(&self, from: Duration, to: Duration) -> Duration {
@@ -371,6 +422,14 @@ pub(crate) struct PhaseReport {
     pub(crate) goodput: f64,
     /// Capacity in requests per second.
     pub(crate) capacity: f64,
+    /// How long into the phase the limit entered ±15 % of the ideal for
+    /// the rest of the phase.
+    pub(crate) within_15_after: Option<Duration>,
+    /// The share of the time from 3 s into the phase to its end that the
+    /// limit was within ±15 % of the ideal.
+    pub(crate) in_15_from_3s: f64,
+    /// The median limit from 3 s into the phase to its end.
+    pub(crate) median_from_3s: usize,
 }
 
 impl PhaseReport {
@@ -398,13 +457,21 @@ pub(crate) fn report(scenario: &Scenario, run: &Run) -> Vec<PhaseReport> {
                 p99_settled: run.p99(from + s5, to),
                 goodput: run.goodput(from + s5, to),
                 capacity: p.servers as f64 / scenario.base.as_secs_f64(),
+                within_15_after: run.settled_after(from, to, p.servers as f64, 0.15),
+                median_from_3s: run.median_limit(from + Duration::from_secs(3), to),
+                in_15_from_3s: run.share_within(
+                    from + Duration::from_secs(3),
+                    to,
+                    p.servers as f64,
+                    0.15,
+                ),
             }
         })
         .collect()
 }
 
 /// The algorithms the simulation compares.
-pub(crate) const ALGORITHMS: [&str; 4] = ["aimd", "gradient2", "vegas", "gradient"];
+pub(crate) const ALGORITHMS: [&str; 5] = ["bottleneck", "aimd", "gradient2", "vegas", "gradient"];
 
 /// What was changed from the literature defaults for the simulation, per
 /// algorithm (empty: nothing).
@@ -453,6 +520,7 @@ pub(crate) fn algorithm(name: &str, tuned: bool, base: Duration) -> Box<dyn Limi
                 .build()
                 .unwrap(),
         ),
+        ("bottleneck", _) => Box::new(Bottleneck::builder().initial_limit(20).build().unwrap()),
         _ => panic!("no algorithm {name}"),
     }
 }

@@ -1,0 +1,457 @@
+//! [`Bottleneck`]: the concurrency a service holds without queueing, measured
+//! as its delivery rate times its no-load latency.
+
+use tower_pressure_core::ConfigError;
+
+use super::{Bounds, LimitAlgorithm, kept_share, whole};
+use crate::Sample;
+
+/// The concurrency a service holds without queueing, measured — Little's law
+/// applied the way BBR (Cardwell et al., 2016) sizes a congestion window:
+/// `limit = delivery rate × no-load latency`.
+///
+/// # Model
+///
+/// A service of capacity `C` (workers, cores, connections) and mean work
+/// time `E` completes at most `C / E` requests per second. Below `C` in
+/// flight its latency is `E`; above, the excess queues inside it and latency
+/// grows while the rate stays `C / E`. The knee `C` keeps the service busy
+/// without a queue, and whenever the service queues, `rate × E` *is* `C`
+/// (the rate is the capacity's). So a window whose mean latency is above `E`
+/// by more than half the probe's step gives the capacity outright, in one
+/// window, whatever the limit was: a service that lost half its workers is
+/// found at once, not by steps.
+///
+/// Windows (see [`AdaptiveLimit`](crate::AdaptiveLimit)) run in cycles, as
+/// BBR's gain cycle:
+///
+/// 1. **Cruise**: `cruise_windows` (6) windows at the estimate; any that
+///    queues sets the estimate to `rate × E` and starts a drain.
+/// 2. **Probe**: the estimate × `probe_gain` (1.125) for two windows, the
+///    first to fill the service, the second to measure. Queueing sets the
+///    estimate to `rate × E`; no queueing *and* a rate that rose by half
+///    the step say the capacity is above: the estimate takes the probe's
+///    limit and probes again at once, the step squaring (up to doubling)
+///    while it keeps finding room, so a capacity that doubled is found in a
+///    few windows.
+/// 3. **Drain**: the estimate × `drain_gain` (0.875) for two windows or
+///    more, the first to empty what the probe queued; the next, once its
+///    latency stops falling, measures `E` — unless its latency fell in
+///    proportion to the limit, which says the service still queues at the
+///    drained limit: the estimate becomes that limit and it drains again
+///    (so a limit that starts far too high comes down geometrically).
+///
+/// The first measured window is taken as `E` until a drain measures it.
+/// Windows in which the limit was not reached (the application, not the
+/// limit, bounded concurrency) say nothing of the service and only advance
+/// the phase. Drops take away their share of the estimate, `1 − drop rate`
+/// (at most half), every window.
+///
+/// Why not a latency gradient: Gradient2, Vegas and Envoy's controller
+/// compare latency with a baseline and settle where latency is a tolerance
+/// above it, so the limit they find is a multiple of the capacity set by
+/// their tolerance, and the baseline drifts (a running minimum under noise,
+/// a running mean under load). The rate saturates at the knee whatever the
+/// tolerance, and `E` is measured afresh every cycle below the knee: a
+/// service whose work got slower keeps its limit once a drain has measured
+/// the new `E`, one that lost workers loses it.
+///
+/// # Cost and limits
+///
+/// Each cycle queues an eighth of the capacity for about two windows (the
+/// probe) and leaves up to an eighth idle for about two (the drain): with
+/// ten windows a cycle, a few per cent of goodput and of latency. The limit
+/// leaves the estimate by the gains on purpose (a missed probe can take it
+/// to `probe_gain²` for two windows). The estimate is as good as a
+/// window's rate, so windows should hold tens of requests; a limit of a few
+/// requests cannot probe by an eighth and moves by whole requests.
+///
+/// ```
+/// use std::time::Duration;
+/// use tower_pressure_adaptive::{Bottleneck, LimitAlgorithm, Sample};
+///
+/// # fn main() -> Result<(), tower_pressure_core::ConfigError> {
+/// let mut b = Bottleneck::builder().initial_limit(20).build()?;
+/// let now = tokio::time::Instant::now();
+/// let ms = Duration::from_millis;
+/// // A service of 16 workers, 10 ms per request: 1,600 requests/s at most.
+/// let window = |limit: usize| {
+///     let in_service = limit.min(16);
+///     let rtt = ms(10) * limit as u32 / in_service as u32; // queued above 16
+///     Sample::new(now, rtt, in_service * 10, limit).with_duration(ms(100))
+/// };
+/// let mut limit = b.limit();
+/// for _ in 0..40 {
+///     limit = b.update(&window(limit));
+/// }
+/// assert!((14..=20).contains(&limit), "{limit}");
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Bottleneck {
+    bounds: Bounds,
+    probe_gain: f64,
+    drain_gain: f64,
+    cruise_windows: u32,
+    /// The capacity estimate, in requests in flight.
+    estimate: f64,
+    /// The limit set for the window now open.
+    limit: f64,
+    phase: Phase,
+    /// The no-load latency, seconds: the last clean drain window's.
+    noload: Option<f64>,
+    /// The last measured window's limit and mean latency, seconds, before
+    /// the drain now running.
+    last: Option<(f64, f64)>,
+    /// The previous window's mean latency, seconds.
+    previous: Option<f64>,
+    /// The rate a probe must beat to show growth: the sum and count of the
+    /// measured cruise windows' rates since the last drain, or the last
+    /// growing probe's.
+    reference: (f64, u32),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Phase {
+    /// The `n`th window at the estimate.
+    Cruise(u32),
+    /// A window above the estimate at `gain`; the first (`settle`) fills
+    /// the service, the second measures it.
+    Probe { gain: f64, settle: bool, grew: bool },
+    /// A window below it; the first empties what the probe queued, the
+    /// second measures the no-load latency.
+    Drain { settle: bool },
+}
+
+/// Default probe gain of [`Bottleneck`] (BBR's is 1.25 per round trip; a
+/// window here is many round trips and its mean latency varies less, so an
+/// eighth is seen).
+pub const DEFAULT_BOTTLENECK_PROBE_GAIN: f64 = 1.125;
+/// Default drain gain of [`Bottleneck`]: empties what a probe queued.
+pub const DEFAULT_BOTTLENECK_DRAIN_GAIN: f64 = 0.875;
+/// Default cruise windows of [`Bottleneck`] between a drain and the next
+/// probe (BBR's cycle: eight phases, six of them at gain 1).
+pub const DEFAULT_BOTTLENECK_CRUISE_WINDOWS: u32 = 6;
+
+/// Builds a [`Bottleneck`]; see its defaults on each method.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct BottleneckBuilder {
+    bounds: Bounds,
+    probe_gain: f64,
+    drain_gain: f64,
+    cruise_windows: u32,
+}
+
+impl Default for BottleneckBuilder {
+    fn default() -> Self {
+        BottleneckBuilder {
+            bounds: Bounds::new(20, 1, 1000),
+            probe_gain: DEFAULT_BOTTLENECK_PROBE_GAIN,
+            drain_gain: DEFAULT_BOTTLENECK_DRAIN_GAIN,
+            cruise_windows: DEFAULT_BOTTLENECK_CRUISE_WINDOWS,
+        }
+    }
+}
+
+impl BottleneckBuilder {
+    /// The limit before the first window (default 20; an
+    /// [`AdaptiveLimit`](crate::AdaptiveLimit) starts from its limiter's
+    /// limit instead).
+    pub fn initial_limit(mut self, limit: usize) -> Self {
+        self.bounds.initial = limit;
+        self
+    }
+
+    /// The smallest limit (default 1).
+    pub fn min_limit(mut self, limit: usize) -> Self {
+        self.bounds.min = limit;
+        self
+    }
+
+    /// The largest limit (default 1000).
+    pub fn max_limit(mut self, limit: usize) -> Self {
+        self.bounds.max = limit;
+        self
+    }
+
+    /// The factor of the probe windows, in `(1, 4]` (default 1.125): the
+    /// share of the capacity a probe queues when there is no more.
+    pub fn probe_gain(mut self, gain: f64) -> Self {
+        self.probe_gain = gain;
+        self
+    }
+
+    /// The factor of the drain windows, in `(0, 1)` (default 0.875).
+    pub fn drain_gain(mut self, gain: f64) -> Self {
+        self.drain_gain = gain;
+        self
+    }
+
+    /// Windows at the estimate between a drain and the next probe, at least
+    /// 1 (default 6).
+    pub fn cruise_windows(mut self, windows: u32) -> Self {
+        self.cruise_windows = windows;
+        self
+    }
+
+    /// The algorithm.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] naming the field: a limit of 0, `min_limit` above
+    /// `max_limit`, `initial_limit` outside them, `probe_gain` outside
+    /// `(1, 4]`, `drain_gain` outside `(0, 1)`, `cruise_windows` 0.
+    pub fn build(self) -> Result<Bottleneck, ConfigError> {
+        let bounds = self.bounds.check([
+            "bottleneck.initial_limit",
+            "bottleneck.min_limit",
+            "bottleneck.max_limit",
+        ])?;
+        if !(self.probe_gain > 1.0 && self.probe_gain <= 4.0) {
+            return Err(ConfigError::new(
+                "bottleneck.probe_gain",
+                self.probe_gain,
+                "must be a number in (1, 4]",
+            ));
+        }
+        if !(self.drain_gain > 0.0 && self.drain_gain < 1.0) {
+            return Err(ConfigError::new(
+                "bottleneck.drain_gain",
+                self.drain_gain,
+                "must be a number in (0, 1)",
+            ));
+        }
+        if self.cruise_windows == 0 {
+            return Err(ConfigError::new(
+                "bottleneck.cruise_windows",
+                0,
+                "must be at least 1",
+            ));
+        }
+        let initial = bounds.initial as f64;
+        Ok(Bottleneck {
+            bounds,
+            probe_gain: self.probe_gain,
+            drain_gain: self.drain_gain,
+            cruise_windows: self.cruise_windows,
+            estimate: initial,
+            limit: initial,
+            phase: Phase::Cruise(1),
+            noload: None,
+            last: None,
+            previous: None,
+            reference: (0.0, 0),
+        })
+    }
+}
+
+impl Bottleneck {
+    /// A builder with the defaults.
+    pub fn builder() -> BottleneckBuilder {
+        BottleneckBuilder::default()
+    }
+
+    /// The capacity estimate, in requests in flight (the limit at gain 1).
+    #[must_use]
+    pub fn estimate(&self) -> f64 {
+        self.estimate
+    }
+
+    /// The no-load latency, in seconds, once a window measured it.
+    #[must_use]
+    pub fn noload_rtt(&self) -> Option<f64> {
+        self.noload
+    }
+
+    /// Enters `phase`, whose limit is the estimate times `gain`.
+    fn enter(&mut self, phase: Phase, gain: f64) -> usize {
+        self.phase = phase;
+        self.estimate = self.bounds.clamp(self.estimate);
+        let at = self.estimate.floor();
+        let scaled = self.estimate * gain;
+        // A whole request away from the estimate at least, or a small limit
+        // could never probe (4 × 1.125 is still 4 requests).
+        let stepped = if gain > 1.0 {
+            scaled.max(at + 1.0)
+        } else if gain < 1.0 {
+            scaled.min(at - 1.0)
+        } else {
+            scaled
+        };
+        self.limit = self.bounds.clamp(stepped);
+        whole(self.limit)
+    }
+
+    /// Queueing shows: the window's latency is above the no-load latency by
+    /// more than half the probe's gain.
+    fn queued(&self, rtt: f64) -> bool {
+        self.noload
+            .is_some_and(|e| rtt > e * (1.0 + (self.probe_gain - 1.0) / 2.0))
+    }
+}
+
+impl Default for Bottleneck {
+    fn default() -> Self {
+        Bottleneck::builder()
+            .build()
+            .expect("the defaults are valid")
+    }
+}
+
+impl LimitAlgorithm for Bottleneck {
+    fn start_at(&mut self, limit: usize) -> bool {
+        self.estimate = self.bounds.clamp(limit as f64);
+        self.limit = self.estimate;
+        true
+    }
+
+    fn update(&mut self, sample: &Sample) -> usize {
+        if sample.did_drop() {
+            self.estimate *= kept_share(sample);
+        }
+        let rtt = sample.avg_rtt.map(|d| d.as_secs_f64()).filter(|r| *r > 0.0);
+        let secs = sample.duration.as_secs_f64();
+        // The limit was reached: the window says something of the service,
+        // not only of the application.
+        let bound = sample.max_in_flight >= whole(self.limit).max(1);
+        let (Some(rtt), true, true) = (rtt, bound, secs > 0.0) else {
+            // Nothing to learn from (app-limited, or no latency): the phase
+            // goes on.
+            return self.advance(None);
+        };
+        let rate = sample.successes as f64 / secs;
+        self.advance(Some((rate, rtt)))
+    }
+
+    fn limit(&self) -> usize {
+        whole(self.limit)
+    }
+}
+
+impl Bottleneck {
+    /// The next phase, from a window's rate (successes per second) and mean
+    /// latency, when it was limit-bound.
+    fn advance(&mut self, window: Option<(f64, f64)>) -> usize {
+        let limit = self.limit;
+        let measured = match self.phase {
+            Phase::Probe { settle: true, .. } | Phase::Drain { settle: true } => None,
+            _ => window,
+        };
+        let previous = std::mem::replace(&mut self.previous, window.map(|(_, rtt)| rtt));
+        let draining = matches!(self.phase, Phase::Drain { .. });
+        if let Some((_, rtt)) = measured {
+            if !draining {
+                self.last = Some((limit, rtt));
+            }
+            // The first measure: taken as unqueued until a drain says
+            // otherwise.
+            self.noload.get_or_insert(rtt);
+        }
+        let tolerance = 1.0 + (self.probe_gain - 1.0) / 2.0;
+        // Saturated: the service queues, so its rate is its capacity and
+        // `rate × no-load latency` its concurrency (Little's law).
+        let saturated = measured
+            .filter(|&(_, rtt)| self.queued(rtt))
+            .zip(self.noload)
+            .map(|((rate, _), e)| rate * e);
+        match self.phase {
+            Phase::Cruise(n) => {
+                if let Some((rate, _)) = measured {
+                    self.reference.0 += rate;
+                    self.reference.1 += 1;
+                }
+                if let Some(c) = saturated {
+                    self.estimate = c;
+                    return self.enter(Phase::Drain { settle: true }, self.drain_gain);
+                }
+                if n >= self.cruise_windows {
+                    return self.enter(
+                        Phase::Probe {
+                            gain: self.probe_gain,
+                            settle: true,
+                            grew: false,
+                        },
+                        self.probe_gain,
+                    );
+                }
+                self.enter(Phase::Cruise(n + 1), 1.0)
+            }
+            Phase::Probe {
+                gain,
+                settle: true,
+                grew,
+            } => self.enter(
+                Phase::Probe {
+                    gain,
+                    settle: false,
+                    grew,
+                },
+                gain,
+            ),
+            Phase::Probe {
+                gain,
+                settle: false,
+                grew,
+            } => {
+                let (sum, n) = std::mem::take(&mut self.reference);
+                let rose =
+                    |rate: f64| n == 0 || rate >= sum / f64::from(n) * (1.0 + (gain - 1.0) / 2.0);
+                match (saturated, measured) {
+                    // The probe found the capacity.
+                    (Some(c), _) => self.estimate = c,
+                    // No queue at the probe's limit and the rate rose with
+                    // it: the capacity is above it. Probe again from there.
+                    (None, Some((rate, _))) if rose(rate) => {
+                        self.estimate = limit;
+                        self.reference = (rate, 1);
+                        // Twice in a row: widen the step (the capacity may
+                        // be far above), up to doubling per probe.
+                        let gain = if grew {
+                            (gain * gain).min(2.0)
+                        } else {
+                            self.probe_gain
+                        };
+                        return self.enter(
+                            Phase::Probe {
+                                gain,
+                                settle: true,
+                                grew: true,
+                            },
+                            gain,
+                        );
+                    }
+                    // Neither: nothing learnt.
+                    _ => {}
+                }
+                self.enter(Phase::Drain { settle: true }, self.drain_gain)
+            }
+            Phase::Drain { settle: true } => {
+                self.enter(Phase::Drain { settle: false }, self.drain_gain)
+            }
+            Phase::Drain { settle: false } => {
+                let Some((_, rtt)) = measured else {
+                    return self.enter(Phase::Cruise(1), 1.0);
+                };
+                if previous.is_some_and(|p| rtt * tolerance < p) {
+                    // Still falling: what was queued before the drain is
+                    // still being served. Measure again.
+                    return self.enter(Phase::Drain { settle: false }, self.drain_gain);
+                }
+                // Latency that fell in proportion to the limit says the
+                // service still queues at the drained limit: its capacity
+                // is below it. Drain further.
+                if let Some((l0, r0)) = self.last
+                    && l0 > limit
+                    && rtt <= r0 * (limit / l0) * tolerance
+                {
+                    self.estimate = limit;
+                    self.last = Some((limit, rtt));
+                    return self.enter(Phase::Drain { settle: true }, self.drain_gain);
+                }
+                self.noload = Some(rtt);
+                self.enter(Phase::Cruise(1), 1.0)
+            }
+        }
+    }
+}
