@@ -210,6 +210,7 @@ fn main() -> ExitCode {
     progress.finish();
     let report = report::Report::new(
         CAPACITY.per_second(),
+        CAPACITY.slots,
         opts.quick,
         opts.arrivals.name(),
         runs,

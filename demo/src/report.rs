@@ -106,6 +106,28 @@ impl Step {
             high_recovery_ms,
         }
     }
+
+    /// During the 5× part of the step: the median concurrency limit, and
+    /// the share of its 100 ms buckets whose limit was within ±15 % of
+    /// `ideal`; `None` without a limiter.
+    pub(crate) fn limit_at_5x(&self, ideal: usize) -> Option<(usize, f64)> {
+        let n = self.buckets.len();
+        let mut limits: Vec<usize> = self.buckets[n / 3..2 * n / 3]
+            .iter()
+            .filter_map(|b| b.limit)
+            .collect();
+        if limits.is_empty() {
+            return None;
+        }
+        let ideal = ideal as f64;
+        let inside = limits
+            .iter()
+            .filter(|&&l| (l as f64 - ideal).abs() <= 0.15 * ideal)
+            .count();
+        let share = inside as f64 / limits.len() as f64;
+        limits.sort_unstable();
+        Some((limits[limits.len() / 2], share))
+    }
 }
 
 /// One load level of one system.
@@ -202,6 +224,8 @@ impl Run {
 #[derive(Debug, Serialize)]
 pub(crate) struct Report {
     pub(crate) capacity_per_s: f64,
+    /// The gateway's worker slots: the ideal concurrency limit.
+    slots: usize,
     quick: bool,
     arrivals: &'static str,
     mix: [f64; 5],
@@ -213,12 +237,14 @@ pub(crate) struct Report {
 impl Report {
     pub(crate) fn new(
         capacity_per_s: f64,
+        slots: usize,
         quick: bool,
         arrivals: &'static str,
         runs: Vec<Run>,
     ) -> Self {
         let mut report = Report {
             capacity_per_s,
+            slots,
             quick,
             arrivals,
             mix: crate::load::MIX,
@@ -259,6 +285,20 @@ impl Report {
                     "{:<24} step to 5×: High p99 never came back within its objective",
                     run.system
                 ),
+            }
+        }
+        println!(
+            "\nthe concurrency limit during the step's 5× part (ideal: the gateway's {} slots):",
+            self.slots
+        );
+        for run in &self.runs {
+            if let Some((median, share)) = run.step.limit_at_5x(self.slots) {
+                println!(
+                    "  {:<23} median {median}, within ±15 % of {} for {:.0} % of the time",
+                    run.system,
+                    self.slots,
+                    100.0 * share
+                );
             }
         }
         println!(

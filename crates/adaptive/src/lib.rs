@@ -13,8 +13,12 @@
 //!   default) or ignored (the client went away; never a sample) — into
 //!   windows, with a few atomic operations and no lock per request.
 //! - A [`LimitAlgorithm`] turns each closed window (a [`Sample`]) into a new
-//!   limit: [`Aimd`], [`Gradient2`] and [`Vegas`] (after Netflix's
-//!   concurrency-limits) or the Envoy-style [`GradientController`].
+//!   limit: [`Bottleneck`] (the default to reach for: Little's law, the
+//!   delivery rate times the no-load latency, found within ±15 % in a few
+//!   seconds), [`Aimd`], [`Gradient2`] and [`Vegas`] (after Netflix's
+//!   concurrency-limits) or the Envoy-style [`GradientController`]. The
+//!   latency-gradient ones settle at a multiple of the capacity set by their
+//!   tolerance (Gradient2 at about 1.5×).
 //! - [`AdaptiveLimit`] writes it through the admission limiter's
 //!   [`LimitHandle`](tower_pressure_core::LimitHandle) — this crate does not
 //!   depend on the admission crate — and lets an operator pin the limit or
@@ -36,16 +40,16 @@
 //!
 //! use http::{Request, Response};
 //! use tower::{ServiceBuilder, ServiceExt, service_fn};
-//! use tower_pressure_adaptive::{AdaptiveLimit, Gradient2};
+//! use tower_pressure_adaptive::{AdaptiveLimit, Bottleneck};
 //! use tower_pressure_admission::{AdmissionLayer, PriorityLimiter};
 //!
 //! # #[tokio::main(flavor = "current_thread", start_paused = true)]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
 //! let limiter = PriorityLimiter::builder().limit(20).max_queue(100).build()?;
 //!
-//! // Gradient2 moves the limiter's limit, one window (≥ 1 s, ≥ 10 requests) at a time.
-//! let algorithm = Gradient2::builder().initial_limit(20).build()?;
-//! let adaptive = AdaptiveLimit::new(algorithm, limiter.limit_handle());
+//! // Moves the limiter's limit, one window (≥ 100 ms, ≥ 10 requests) at a
+//! // time, starting from the limiter's 20.
+//! let adaptive = AdaptiveLimit::new(Bottleneck::default(), limiter.limit_handle());
 //!
 //! let app = ServiceBuilder::new()
 //!     .layer(AdmissionLayer::new(limiter.clone())) // the queue and the limit
@@ -60,7 +64,8 @@
 //!     tokio::time::advance(Duration::from_millis(60)).await;
 //! }
 //! assert!(adaptive.windows() >= 1);
-//! // The service was never busy: the limit was not grown past what was used.
+//! // The service was never busy (one request at a time): the windows said
+//! // nothing of its capacity and the limit was left alone.
 //! assert_eq!(limiter.limit(), 20);
 //!
 //! // Operators can take over in an incident.

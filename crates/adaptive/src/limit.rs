@@ -12,8 +12,12 @@ use tower_pressure_core::{ConfigError, Event, EventBus, LimitHandle};
 use crate::window::Window;
 use crate::{AdaptiveLayer, LimitAlgorithm, Outcome, Sample};
 
-/// Default shortest window (Netflix's `WindowedLimit`: 1 s).
-pub const DEFAULT_MIN_WINDOW: Duration = Duration::from_secs(1);
+/// Default shortest window, 100 ms (Envoy's adaptive concurrency filter
+/// samples every 100 ms; Netflix's `WindowedLimit` uses 1 s). Short enough
+/// that a limit follows a capacity change in a few seconds; a window also
+/// waits for [`DEFAULT_MIN_SAMPLES`] requests, so a quiet service's windows
+/// are longer.
+pub const DEFAULT_MIN_WINDOW: Duration = Duration::from_millis(100);
 /// Default fewest requests in a window (Netflix's `WindowedLimit`: 10).
 pub const DEFAULT_MIN_SAMPLES: usize = 10;
 /// Default latency below which a success is not a sample (Netflix: 100 µs).
@@ -47,10 +51,12 @@ pub const DEFAULT_CANCEL_OBJECTIVE: Duration = Duration::from_secs(1);
 ///
 /// Each algorithm moves the limit a bounded step per window (Aimd +1,
 /// Gradient2 about `queue_size × smoothing` = +0.8, Vegas up to +6, the
-/// gradient controller +√limit), so the time to converge scales with the
-/// window: with the default 1 s windows a limit 40 below the ideal takes
-/// 40 s under Aimd; `min_window` of 100 ms (Envoy's default sample window)
-/// makes that 4 s. A window should still span a few request latencies.
+/// gradient controller +√limit; [`Bottleneck`](crate::Bottleneck) jumps to
+/// the capacity once a window queues), so the time to converge scales with
+/// the window: with the default 100 ms windows (Envoy's sample interval) a
+/// limit 40 below the ideal takes 4 s under Aimd; with Netflix's 1 s, 40 s.
+/// A window should span a few request latencies: services slower than
+/// ~30 ms a request may want a longer `min_window`.
 ///
 /// # Cost on the request path
 ///
@@ -139,7 +145,7 @@ impl AdaptiveLimitBuilder {
         self
     }
 
-    /// The shortest a window may be (default 1 s). Zero closes windows on
+    /// The shortest a window may be (default 100 ms). Zero closes windows on
     /// `min_samples` alone.
     pub fn min_window(mut self, min_window: Duration) -> Self {
         self.min_window = min_window;
@@ -253,7 +259,7 @@ impl fmt::Debug for AdaptiveLimitBuilder {
 
 impl AdaptiveLimit {
     /// A driver of `target`'s limit by `algorithm`, with the default windows
-    /// (at least 1 s and 10 requests), starting from the limit `target` has
+    /// (at least 100 ms and 10 requests), starting from the limit `target` has
     /// now.
     pub fn new(algorithm: impl LimitAlgorithm, target: LimitHandle) -> AdaptiveLimit {
         AdaptiveLimit::builder(algorithm, target)

@@ -58,7 +58,7 @@
 //! # #[cfg(feature = "full")]
 //! # fn main() -> Result<(), tower_pressure::ConfigError> {
 //! use axum::{Router, routing::post};
-//! use tower_pressure::adaptive::Gradient2;
+//! use tower_pressure::adaptive::Bottleneck;
 //! use tower_pressure::cpu::{CpuSignal, CpuSource};
 //! use tower_pressure::memory::{MemorySource, spawn_memory_signal};
 //! use tower_pressure::{AdaptiveLimit, PriorityLimiter, Rules};
@@ -68,7 +68,7 @@
 //! let limiter = PriorityLimiter::builder().limit(32).max_queue(256).build()?;
 //! let memory = spawn_memory_signal(MemorySource::auto()); // cgroup, else /proc/meminfo, …
 //! let cpu = CpuSignal::spawn(CpuSource::auto()); // cgroup quota, else /proc/stat, …
-//! let adaptive = AdaptiveLimit::new(Gradient2::default(), limiter.limit_handle());
+//! let adaptive = AdaptiveLimit::new(Bottleneck::default(), limiter.limit_handle());
 //! let app: Router = Router::new()
 //!     .route("/voice/transcribe", post(|| async { "transcript" }))
 //!     .layer(

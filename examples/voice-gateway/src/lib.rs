@@ -23,7 +23,7 @@ use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use tower::ServiceBuilder;
 use tower_pressure::AdaptiveLimit;
-use tower_pressure::adaptive::Vegas;
+use tower_pressure::adaptive::{Bottleneck, Vegas};
 use tower_pressure::admission::Codel;
 use tower_pressure::classify::RulesBuilder;
 use tower_pressure::{AdmissionLayer, ClassifyLayer, Priority, PriorityLimiter, Rules};
@@ -68,22 +68,28 @@ pub enum Protection {
     /// adaptive limit (`Vegas`) tunes from the latency of the work that got
     /// in: it must find the gateway's capacity on its own.
     TowerPressureAdaptive,
+    /// tower-pressure as the README's "every layer at once" builds it: the
+    /// limiter of [`Protection::TowerPressure`] under the facade's
+    /// `stack()` with the automatic memory and CPU sources and an adaptive
+    /// limit (`Bottleneck`, defaults) starting from the gateway's slots.
+    TowerPressureStack,
 }
 
 impl Protection {
     /// The systems `cargo xtask demo` runs by default: all but the CoDel
     /// variant, which `--systems` still runs.
-    pub const DEMO: [Protection; 6] = [
+    pub const DEMO: [Protection; 7] = [
         Protection::None,
         Protection::TowerLimit,
         Protection::TowerBuffer,
         Protection::TowerPressure,
         Protection::TowerPressureDefaults,
         Protection::TowerPressureAdaptive,
+        Protection::TowerPressureStack,
     ];
 
     /// All of them, baselines first.
-    pub const ALL: [Protection; 7] = [
+    pub const ALL: [Protection; 8] = [
         Protection::None,
         Protection::TowerLimit,
         Protection::TowerBuffer,
@@ -91,6 +97,7 @@ impl Protection {
         Protection::TowerPressureDefaults,
         Protection::TowerPressureCodel,
         Protection::TowerPressureAdaptive,
+        Protection::TowerPressureStack,
     ];
 
     /// A short name for tables and files.
@@ -103,6 +110,7 @@ impl Protection {
             Protection::TowerPressureDefaults => "tower-pressure-defaults",
             Protection::TowerPressureCodel => "tower-pressure+codel",
             Protection::TowerPressureAdaptive => "tower-pressure+adaptive",
+            Protection::TowerPressureStack => "tower-pressure-stack",
         }
     }
 }
@@ -273,7 +281,8 @@ pub fn app(capacity: Capacity, protection: Protection) -> (Router, Option<Priori
         Protection::TowerPressure
         | Protection::TowerPressureDefaults
         | Protection::TowerPressureCodel
-        | Protection::TowerPressureAdaptive => {
+        | Protection::TowerPressureAdaptive
+        | Protection::TowerPressureStack => {
             let adaptive = protection == Protection::TowerPressureAdaptive;
             // The limit: the requests the gateway serves at once. The
             // adaptive variant starts eight times too high and must find it.
@@ -296,6 +305,23 @@ pub fn app(capacity: Capacity, protection: Protection) -> (Router, Option<Priori
                 });
             }
             let limiter = b.build().expect("the gateway's limiter settings are valid");
+            if protection == Protection::TowerPressureStack {
+                // The README's "every layer at once", word for word but the
+                // rules (the gateway's own).
+                use tower_pressure::cpu::{CpuSignal, CpuSource};
+                use tower_pressure::memory::{MemorySource, spawn_memory_signal};
+                let memory = spawn_memory_signal(MemorySource::auto());
+                let cpu = CpuSignal::spawn(CpuSource::auto());
+                let adaptive = AdaptiveLimit::new(Bottleneck::default(), limiter.limit_handle());
+                let app = router.layer(
+                    tower_pressure::stack(limiter.clone())
+                        .rules(rules())
+                        .memory(memory)
+                        .cpu(cpu)
+                        .adaptive(adaptive),
+                );
+                return (app, Some(limiter));
+            }
             // 3. With the adaptive variant, the latency of what got in tunes
             //    the limit: Vegas, windows of 100 ms, between 1 and 8× slots.
             let tuner = adaptive.then(|| {

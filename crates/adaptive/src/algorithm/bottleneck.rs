@@ -42,9 +42,9 @@ use crate::Sample;
 ///    (so a limit that starts far too high comes down geometrically).
 ///
 /// The first measured window is taken as `E` until a drain measures it.
-/// Windows in which the limit was not reached (the application, not the
-/// limit, bounded concurrency) say nothing of the service and only advance
-/// the phase. Drops take away their share of the estimate, `1 − drop rate`
+/// A window in which the limit was not reached (the application, not the
+/// limit, bounded concurrency) says nothing of the service: the limit goes
+/// back to the estimate and stays there until windows fill it again. Drops take away their share of the estimate, `1 − drop rate`
 /// (at most half), every window.
 ///
 /// Why not a latency gradient: Gradient2, Vegas and Envoy's controller
@@ -334,6 +334,16 @@ impl Bottleneck {
     /// latency, when it was limit-bound.
     fn advance(&mut self, window: Option<(f64, f64)>) -> usize {
         let limit = self.limit;
+        if window.is_none() {
+            // The application kept below the limit: probing or draining
+            // would learn nothing and only move the limit. Cruise.
+            self.previous = None;
+            let n = match self.phase {
+                Phase::Cruise(n) => n,
+                _ => 1,
+            };
+            return self.enter(Phase::Cruise(n), 1.0);
+        }
         let measured = match self.phase {
             Phase::Probe { settle: true, .. } | Phase::Drain { settle: true } => None,
             _ => window,
