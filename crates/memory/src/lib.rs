@@ -87,6 +87,6 @@ pub use signal::{
 #[cfg(feature = "sysinfo")]
 pub use source::SysinfoMemory;
 pub use source::{
-    CgroupMemory, DEFAULT_RETRY_SAMPLES, HeapBudget, Meminfo, MemorySource, ProcessRss, PsiMemory,
-    V1_UNLIMITED_FLOOR,
+    CgroupMemory, DEFAULT_PSI_THRESHOLDS, DEFAULT_RETRY_SAMPLES, HeapBudget, Meminfo, MemorySource,
+    ProcessRss, PsiMemory, V1_UNLIMITED_FLOOR,
 };

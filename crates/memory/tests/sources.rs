@@ -7,8 +7,8 @@ use std::path::Path;
 
 use proptest::prelude::*;
 use support::{Fixture, GIB, MIB, meminfo};
-use tower_pressure_core::Source;
 use tower_pressure_core::cgroup::CgroupVersion;
+use tower_pressure_core::{PressureLevel, Source, Thresholds};
 use tower_pressure_memory::{
     CgroupMemory, HeapBudget, Meminfo, MemorySource, ProcessRss, PsiMemory,
 };
@@ -223,8 +223,63 @@ fn psi_prefers_the_cgroup_file_and_reads_some_avg10() {
         "proc/pressure/memory",
         "some avg10=1.00 avg60=0.00 avg300=0.00 total=1\n",
     );
+    // 12.5 % stalled: a quarter of the way from Medium (10 %) to High
+    // (20 %), on the usage scale from 0.75 to 0.85.
     let mut psi = PsiMemory::discover(fx.root()).unwrap();
-    assert_eq!(psi.sample().unwrap().utilization(), 0.125);
+    let u = psi.sample().unwrap().utilization();
+    assert!((u - 0.775).abs() < 1e-9, "{u}");
+}
+
+#[test]
+fn a_tenth_of_the_time_stalled_on_memory_reads_medium_not_idle() {
+    // Read as a usage share, 10 % would be far below Low (0.60): the
+    // machine would look idle while a tenth of its time went to reclaim.
+    let fx = Fixture::new();
+    fx.host().v1(GIB, 0, 0);
+    let thresholds = Thresholds::default();
+    for (stall, level) in [
+        ("2.00", PressureLevel::None),
+        ("5.50", PressureLevel::Low),
+        ("11.00", PressureLevel::Medium),
+        ("21.00", PressureLevel::High),
+        ("41.00", PressureLevel::Critical),
+        ("90.00", PressureLevel::Critical),
+    ] {
+        fx.write(
+            "proc/pressure/memory",
+            &format!("some avg10={stall} avg60=0.00 avg300=0.00 total=1\n"),
+        );
+        let mut psi = PsiMemory::discover(fx.root()).unwrap();
+        let u = psi.sample().unwrap().utilization();
+        assert_eq!(
+            thresholds.level(u, PressureLevel::None),
+            level,
+            "{stall} % stalled read {u}"
+        );
+    }
+}
+
+#[test]
+fn psi_thresholds_must_rise_within_0_and_1() {
+    let fx = Fixture::new();
+    fx.host().v1(GIB, 0, 0);
+    fx.write(
+        "proc/pressure/memory",
+        "some avg10=30.00 avg60=0.00 avg300=0.00 total=1\n",
+    );
+    let psi = || PsiMemory::discover(fx.root()).unwrap();
+    for bad in [
+        [0.0, 0.1, 0.2, 0.4],
+        [0.1, 0.1, 0.2, 0.4],
+        [0.1, 0.2, 0.4, 1.5],
+    ] {
+        let err = psi().thresholds(bad).unwrap_err();
+        assert_eq!(err.field(), "psi.thresholds", "{bad:?}");
+    }
+    // Critical at 30 %: 30 % reads as 0.95.
+    let mut psi = psi().thresholds([0.1, 0.15, 0.2, 0.3]).unwrap();
+    let u = psi.sample().unwrap().utilization();
+    assert!((u - 0.95).abs() < 1e-9, "{u}");
 }
 
 #[test]
@@ -235,8 +290,11 @@ fn psi_falls_back_to_the_host_file() {
         "proc/pressure/memory",
         "some avg10=50.00 avg60=0.00 avg300=0.00 total=1\n",
     );
+    // 50 % stalled: a sixth of the way from Critical (40 %) to all the
+    // time, on the usage scale from 0.95 to 1.
     let mut psi = PsiMemory::discover(fx.root()).unwrap();
-    assert_eq!(psi.sample().unwrap().utilization(), 0.5);
+    let u = psi.sample().unwrap().utilization();
+    assert!((u - (0.95 + 0.05 / 6.0)).abs() < 1e-9, "{u}");
     let fx = Fixture::new();
     assert!(PsiMemory::discover(fx.root()).is_err());
 }
@@ -401,7 +459,8 @@ fn psi_raises_a_reading_when_it_is_higher() {
     );
     let mut source = MemorySource::auto_at(fx.root()).with_psi();
     assert!(source.has_psi());
-    assert_eq!(source.sample().unwrap().utilization(), 0.4);
+    // 40 % stalled is Critical's 0.95, above the chain's 0.25.
+    assert_eq!(source.sample().unwrap().utilization(), 0.95);
     fx.write(
         "proc/pressure/memory",
         "some avg10=1.00 avg60=0.00 avg300=0.00 total=1\n",

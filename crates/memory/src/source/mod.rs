@@ -15,7 +15,7 @@ use tower_pressure_core::{Reading, Source};
 pub use self::cgroup::{CgroupMemory, V1_UNLIMITED_FLOOR};
 
 pub use self::heap::HeapBudget;
-pub use self::proc::{Meminfo, ProcessRss, PsiMemory};
+pub use self::proc::{DEFAULT_PSI_THRESHOLDS, Meminfo, ProcessRss, PsiMemory};
 #[cfg(feature = "sysinfo")]
 pub use self::sysinfo::SysinfoMemory;
 
@@ -122,9 +122,11 @@ impl MemorySource {
     }
 
     /// Also reads memory PSI (see [`PsiMemory`]), when the machine has it
-    /// (under the root given to [`auto_at`](MemorySource::auto_at), else `/`): a sample's utilisation is then the larger of the
-    /// chain's and PSI's `some avg10 / 100`. A machine stalling on memory
-    /// reclaim is pressed even when its usage looks fine.
+    /// (under the root given to [`auto_at`](MemorySource::auto_at), else
+    /// `/`): a sample's utilisation is then the larger of the chain's and
+    /// PSI's stall share read on the usage scale (10 % of the time stalled
+    /// reads as Medium's 0.75; see [`PsiMemory`]). A machine stalling on
+    /// memory reclaim is pressed even when its usage looks fine.
     #[must_use]
     pub fn with_psi(mut self) -> MemorySource {
         match PsiMemory::discover(&self.root) {

@@ -4,7 +4,9 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use tower_pressure_core::cgroup::{Cgroups, KeptFile, parse_pressure, parse_u64};
-use tower_pressure_core::{Reading, Source};
+use tower_pressure_core::{
+    ConfigError, DEFAULT_CRITICAL, DEFAULT_HIGH, DEFAULT_LOW, DEFAULT_MEDIUM, Reading, Source,
+};
 
 pub(crate) fn invalid(msg: impl Into<String>) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, msg.into())
@@ -87,8 +89,17 @@ impl Source for Meminfo {
 }
 
 /// Memory pressure-stall information (PSI): the share of the last 10 s in
-/// which some task waited for memory (`some avg10`), as utilisation
-/// `avg10 / 100`. The kernel already averages it, so it needs no smoothing.
+/// which some task waited for memory (`some avg10`). The kernel already
+/// averages it, so it needs no smoothing.
+///
+/// A stall share is not a usage share: 20 % of the time stalled on reclaim
+/// is a machine in trouble, 20 % of memory used is an idle one. So PSI has
+/// thresholds of its own ([`DEFAULT_PSI_THRESHOLDS`]: 5, 10, 20 and 40 % of
+/// the time stalled for Low, Medium, High and Critical), and a reading maps
+/// them onto the default usage thresholds (0.60, 0.75, 0.85, 0.95), linearly
+/// in between: a stall of 10 % reads as 0.75 (Medium), one of 40 % or more
+/// as 0.95 and up (Critical). Set others with
+/// [`thresholds`](PsiMemory::thresholds).
 ///
 /// Read from the process's cgroup (`memory.pressure`, cgroup v2) where there
 /// is one, else from the host (`/proc/pressure/memory`). Needs Linux 4.20+
@@ -96,7 +107,16 @@ impl Source for Meminfo {
 #[derive(Debug)]
 pub struct PsiMemory {
     file: KeptFile,
+    /// Stall shares that read as the default usage thresholds.
+    thresholds: [f64; 4],
 }
+
+/// The default stall shares (`some avg10 / 100`) at which [`PsiMemory`]
+/// reads Low, Medium, High and Critical. Android's low-memory killer takes
+/// a partial stall of 7 % of a second as the first sign of pressure;
+/// systemd-oomd and oomd act at 60 %: Low at 5 %, Critical at 40 %, before
+/// those kill.
+pub const DEFAULT_PSI_THRESHOLDS: [f64; 4] = [0.05, 0.10, 0.20, 0.40];
 
 impl PsiMemory {
     /// Finds the PSI file under `root`: the cgroup's `memory.pressure`, else
@@ -133,14 +153,66 @@ impl PsiMemory {
     pub fn open(path: impl Into<PathBuf>) -> io::Result<PsiMemory> {
         Ok(PsiMemory {
             file: KeptFile::open(path)?,
+            thresholds: DEFAULT_PSI_THRESHOLDS,
         })
+    }
+
+    /// The stall shares, in `(0, 1]` and rising, that read as Low, Medium,
+    /// High and Critical (default [`DEFAULT_PSI_THRESHOLDS`]).
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] for `psi.thresholds` when a share is outside
+    /// `(0, 1]` or not above the one before.
+    pub fn thresholds(mut self, shares: [f64; 4]) -> Result<PsiMemory, ConfigError> {
+        let mut below = 0.0;
+        for s in shares {
+            if !(s > below && s <= 1.0) {
+                return Err(ConfigError::new(
+                    "psi.thresholds",
+                    format!("{shares:?}"),
+                    "must be four shares in (0, 1], each above the one before",
+                ));
+            }
+            below = s;
+        }
+        self.thresholds = shares;
+        Ok(self)
+    }
+
+    /// The usage a stall share reads as: the default usage thresholds at
+    /// this source's thresholds, linear in between, 0 at 0 and 1 at 1.
+    fn as_usage(&self, stall: f64) -> f64 {
+        let usage = [
+            0.0,
+            DEFAULT_LOW,
+            DEFAULT_MEDIUM,
+            DEFAULT_HIGH,
+            DEFAULT_CRITICAL,
+            1.0,
+        ];
+        let t = &self.thresholds;
+        let shares = [0.0, t[0], t[1], t[2], t[3], 1.0];
+        let stall = stall.clamp(0.0, 1.0);
+        for i in 1..shares.len() {
+            if stall <= shares[i] {
+                let span = shares[i] - shares[i - 1];
+                let at = if span > 0.0 {
+                    (stall - shares[i - 1]) / span
+                } else {
+                    1.0
+                };
+                return usage[i - 1] + at * (usage[i] - usage[i - 1]);
+            }
+        }
+        1.0
     }
 }
 
 impl Source for PsiMemory {
     fn sample(&mut self) -> io::Result<Reading> {
         let p = parse_pressure(self.file.read_str()?)?;
-        Ok(Reading::new(p.some.avg10 / 100.0))
+        Ok(Reading::new(self.as_usage(p.some.avg10 / 100.0)))
     }
 
     fn name(&self) -> &str {
