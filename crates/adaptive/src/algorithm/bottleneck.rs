@@ -25,8 +25,11 @@ use crate::Sample;
 /// Windows (see [`AdaptiveLimit`](crate::AdaptiveLimit)) run in cycles, as
 /// BBR's gain cycle:
 ///
-/// 1. **Cruise**: `cruise_windows` (6) windows at the estimate; any that
-///    queues sets the estimate to `rate × E` and starts a drain.
+/// 1. **Cruise**: `cruise_windows` (6) windows at the estimate. A window
+///    that queues sets the estimate to `rate × E` and starts a drain: at
+///    once when its queue is deeper than a probe's step, else when the
+///    window before it queued too (one window's mean latency can stray by a
+///    few per cent on its own).
 /// 2. **Probe**: the estimate × `probe_gain` (1.125) for two windows, the
 ///    first to fill the service, the second to measure. Queueing sets the
 ///    estimate to `rate × E`; no queueing *and* a rate that rose by half
@@ -42,9 +45,15 @@ use crate::Sample;
 ///    (so a limit that starts far too high comes down geometrically).
 ///
 /// The first measured window is taken as `E` until a drain measures it.
-/// A window in which the limit was not reached (the application, not the
-/// limit, bounded concurrency) says nothing of the service: the limit goes
-/// back to the estimate and stays there until windows fill it again. Drops take away their share of the estimate, `1 − drop rate`
+/// A window whose mean concurrency (Little's law: its rate × its mean
+/// latency) fell short of the limit by more than a probe's step was bounded
+/// by the application, not the limit (or spanned a lull): it says nothing
+/// of the service, and the limit goes back to the estimate and stays there
+/// until windows fill it again. A window's rate is taken as at most what
+/// the limit allows at its latency (a window of tens of requests counts its
+/// rate to a request or two, its mean latency much closer). Limits are
+/// whole requests: the estimate rounded, a probe or a drain one request
+/// away from it at least. Drops take away their share of the estimate, `1 − drop rate`
 /// (at most half), every window.
 ///
 /// Why not a latency gradient: Gradient2, Vegas and Envoy's controller
@@ -105,6 +114,10 @@ pub struct Bottleneck {
     last: Option<(f64, f64)>,
     /// The previous window's mean latency, seconds.
     previous: Option<f64>,
+    /// The previous window's limit.
+    before: f64,
+    /// The last cruise window showed a shallow queue.
+    suspect: bool,
     /// The rate a probe must beat to show growth: the sum and count of the
     /// measured cruise windows' rates since the last drain, or the last
     /// growing probe's.
@@ -241,6 +254,8 @@ impl BottleneckBuilder {
             noload: None,
             last: None,
             previous: None,
+            before: initial,
+            suspect: false,
             reference: (0.0, 0),
         })
     }
@@ -266,18 +281,22 @@ impl Bottleneck {
 
     /// Enters `phase`, whose limit is the estimate times `gain`.
     fn enter(&mut self, phase: Phase, gain: f64) -> usize {
+        if !matches!(phase, Phase::Cruise(_)) {
+            self.suspect = false;
+        }
         self.phase = phase;
         self.estimate = self.bounds.clamp(self.estimate);
-        let at = self.estimate.floor();
-        let scaled = self.estimate * gain;
-        // A whole request away from the estimate at least, or a small limit
+        // Limits are whole requests: the estimate rounded, and a probe or a
+        // drain a whole request away from it at least, or a small limit
         // could never probe (4 × 1.125 is still 4 requests).
+        let at = self.estimate.round();
+        let scaled = (self.estimate * gain).round();
         let stepped = if gain > 1.0 {
             scaled.max(at + 1.0)
         } else if gain < 1.0 {
             scaled.min(at - 1.0)
         } else {
-            scaled
+            at
         };
         self.limit = self.bounds.clamp(stepped);
         whole(self.limit)
@@ -303,6 +322,7 @@ impl LimitAlgorithm for Bottleneck {
     fn start_at(&mut self, limit: usize) -> bool {
         self.estimate = self.bounds.clamp(limit as f64);
         self.limit = self.estimate;
+        self.before = self.limit;
         true
     }
 
@@ -312,16 +332,32 @@ impl LimitAlgorithm for Bottleneck {
         }
         let rtt = sample.avg_rtt.map(|d| d.as_secs_f64()).filter(|r| *r > 0.0);
         let secs = sample.duration.as_secs_f64();
-        // The limit was reached: the window says something of the service,
-        // not only of the application.
-        let bound = sample.max_in_flight >= whole(self.limit).max(1);
-        let (Some(rtt), true, true) = (rtt, bound, secs > 0.0) else {
-            // Nothing to learn from (app-limited, or no latency): the phase
-            // goes on.
+        let (Some(rtt), true) = (rtt, secs > 0.0) else {
+            self.before = self.limit;
             return self.advance(None);
         };
+        // Little's law: the window's mean concurrency. The window was
+        // limit-bound — it says something of the service, not only of the
+        // application — when that was the limit but for less than a probe's
+        // step (a window that also spanned a lull reached its limit at
+        // times, but its rate is the lull's).
         let rate = sample.successes as f64 / secs;
-        self.advance(Some((rate, rtt)))
+        let limit = self.limit.max(1.0);
+        // The most that can have been in flight: a window that opened just
+        // after the limit fell still finishes what the higher one let in.
+        let most = limit.max(std::mem::replace(&mut self.before, limit));
+        let settling = matches!(
+            self.phase,
+            Phase::Probe { settle: true, .. } | Phase::Drain { settle: true }
+        );
+        let bound = rate * rtt >= limit * (2.0 - self.probe_gain);
+        if !bound && !settling {
+            return self.advance(None);
+        }
+        // The rate at most what the limit allows at this latency: a window
+        // of a few tens of requests counts its rate to a request or two,
+        // its mean latency much closer.
+        self.advance(Some((rate.min(most / rtt), rtt)))
     }
 
     fn limit(&self) -> usize {
@@ -371,7 +407,16 @@ impl Bottleneck {
                     self.reference.0 += rate;
                     self.reference.1 += 1;
                 }
-                if let Some(c) = saturated {
+                // A queue of more than a probe's step acts at once; a smaller
+                // one only when the window before showed it too (one
+                // window's mean latency can stray that far on its own).
+                let deep = measured
+                    .is_some_and(|(_, rtt)| self.noload.is_some_and(|e| rtt > e * self.probe_gain));
+                let confirmed = std::mem::replace(&mut self.suspect, saturated.is_some());
+                if let Some(c) = saturated
+                    && (deep || confirmed)
+                {
+                    self.suspect = false;
                     self.estimate = c;
                     return self.enter(Phase::Drain { settle: true }, self.drain_gain);
                 }
