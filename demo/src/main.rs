@@ -22,7 +22,7 @@ use voice_gateway::{Capacity, Protection, SLO};
 
 use crate::load::{Arrivals, HttpClient, MIX, Rng};
 use crate::progress::Progress;
-use crate::report::{Level, Run, Step};
+use crate::report::{CapacityPart, CapacityStep, Level, Run, Step};
 use tower_pressure::Priority;
 
 struct Options {
@@ -164,7 +164,12 @@ fn main() -> ExitCode {
             Scenario::Single(5.0),
         ])
         .collect();
-    let mut progress = Progress::new(opts.systems.len() * (scenarios.len() + 1));
+    let with_limiter = opts
+        .systems
+        .iter()
+        .filter(|p| p.name().starts_with("tower-pressure"))
+        .count();
+    let mut progress = Progress::new(opts.systems.len() * (scenarios.len() + 1) + with_limiter);
     for &protection in &opts.systems {
         let (addr, limiter) = server_rt.block_on(serve(protection));
         let mut rng = Rng::new(opts.seed);
@@ -199,12 +204,23 @@ fn main() -> ExitCode {
             &opts,
             &mut rng,
         );
+        let capacity_step = limiter.is_some().then(|| {
+            progress.start(&format!(
+                "{} capacity step {} → {} → {} slots",
+                protection.name(),
+                STEP_SLOTS[0],
+                STEP_SLOTS[1],
+                STEP_SLOTS[2]
+            ));
+            capacity_step(&server_rt, &load_rt, &client, protection, &opts, &mut rng)
+        });
         runs.push(Run {
             system: protection.name(),
             levels,
             bursty,
             single,
             step,
+            capacity_step,
         });
     }
     progress.finish();
@@ -362,6 +378,78 @@ impl Phase<'_> {
             rejected_p99_ms,
             refusals,
         }
+    }
+}
+
+/// The capacity step's slots, part by part (25 ms of work each): a
+/// machine that loses half its workers and gets them back.
+const STEP_SLOTS: [usize; 3] = [16, 8, 16];
+
+/// The capacity step: a gateway of `STEP_SLOTS[0]` slots behind
+/// `protection`, its own instance, under 1.5× that capacity (the demo's
+/// class mix) while its slots go through [`STEP_SLOTS`], each part
+/// `opts.step` × 1.5 long; the limit is sampled every 100 ms.
+fn capacity_step(
+    server_rt: &Runtime,
+    load_rt: &Runtime,
+    client: &HttpClient,
+    protection: Protection,
+    opts: &Options,
+    rng: &mut Rng,
+) -> CapacityStep {
+    let capacity = Capacity {
+        slots: STEP_SLOTS[0],
+        work: CAPACITY.work,
+    };
+    let part = opts.step.mul_f64(1.5);
+    let (addr, limiter, slots) = server_rt.block_on(async {
+        let (app, limiter, slots) = voice_gateway::app_with_slots(capacity, protection);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a loopback port");
+        let addr = listener.local_addr().expect("a bound address");
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        (addr, limiter, slots)
+    });
+    let limiter = limiter.expect("a tower-pressure system has a limiter");
+    let rate = 1.5 * capacity.per_second();
+    let schedule = opts
+        .arrivals
+        .schedule(rate, Duration::ZERO, part * 3, MIX, rng);
+    let per_part = (part.as_millis() / report::BUCKET.as_millis()) as usize;
+    let sampler = server_rt.spawn(async move {
+        let mut parts = Vec::new();
+        // The generator starts 20 ms after it is called.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let mut tick = tokio::time::interval(report::BUCKET);
+        for &n in &STEP_SLOTS {
+            // Not awaited in line: taking slots away waits for them to
+            // come free, and the clock must go on.
+            let slots = slots.clone();
+            tokio::spawn(async move { slots.set(n).await });
+            let mut limits = Vec::with_capacity(per_part);
+            for _ in 0..per_part {
+                tick.tick().await;
+                limits.push(limiter.limit());
+            }
+            parts.push(limits);
+        }
+        parts
+    });
+    let samples = load_rt.block_on(load::drive(client, addr, &schedule, opts.timeout, SLO));
+    let limits = server_rt.block_on(sampler).expect("the sampler ran");
+    load_rt.block_on(async { tokio::time::sleep(opts.drain).await });
+    let parts = STEP_SLOTS
+        .iter()
+        .zip(limits)
+        .enumerate()
+        .map(|(i, (&n, limits))| CapacityPart::new(n, part * i as u32, part, limits, &samples))
+        .collect();
+    CapacityStep {
+        offered_per_s: rate,
+        parts,
     }
 }
 

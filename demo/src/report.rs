@@ -212,6 +212,92 @@ pub(crate) struct Run {
     /// Normal alone, at 2× and 5×.
     pub(crate) single: Vec<Level>,
     pub(crate) step: Step,
+    /// The capacity step, for the systems with a limiter.
+    pub(crate) capacity_step: Option<CapacityStep>,
+}
+
+/// A gateway whose slots change under a steady overload: each part's
+/// adaptive (or fixed) limit against the slots it had.
+#[derive(Debug, Serialize)]
+pub(crate) struct CapacityStep {
+    /// Requests per second offered throughout (1.5× the first part's
+    /// capacity).
+    pub(crate) offered_per_s: f64,
+    pub(crate) parts: Vec<CapacityPart>,
+}
+
+/// One part of the capacity step.
+#[derive(Debug, Serialize)]
+pub(crate) struct CapacityPart {
+    /// The gateway's slots: the ideal limit.
+    pub(crate) slots: usize,
+    pub(crate) seconds: f64,
+    /// The limit every 100 ms.
+    pub(crate) limits: Vec<usize>,
+    /// How long into the part the limit entered ±15 % of the slots for the
+    /// rest of it; `None` if it never did.
+    pub(crate) settled_ms: Option<u64>,
+    /// The median limit of the part's second half.
+    pub(crate) median_limit: usize,
+    /// The share of the part's second half the limit was within ±15 %.
+    pub(crate) in_band: f64,
+    /// Answers within their objective, per second.
+    pub(crate) goodput_per_s: f64,
+    /// p99 latency of High's answers.
+    pub(crate) high_p99_ms: f64,
+}
+
+impl CapacityPart {
+    /// The part from `from` for `length`, with `slots` slots: `limits`
+    /// sampled every [`BUCKET`] and the samples scheduled in it.
+    pub(crate) fn new(
+        slots: usize,
+        from: Duration,
+        length: Duration,
+        limits: Vec<usize>,
+        samples: &[Sample],
+    ) -> CapacityPart {
+        let ideal = slots as f64;
+        let inside = |l: usize| (l as f64 - ideal).abs() <= 0.15 * ideal;
+        let settled_ms = match limits.iter().rposition(|&l| !inside(l)) {
+            None => Some(0),
+            Some(i) if i + 1 < limits.len() => Some((i as u64 + 1) * BUCKET.as_millis() as u64),
+            Some(_) => None,
+        };
+        let mut late: Vec<usize> = limits[limits.len() / 2..].to_vec();
+        let in_band = late.iter().filter(|&&l| inside(l)).count() as f64 / late.len().max(1) as f64;
+        late.sort_unstable();
+        let median_limit = late.get(late.len() / 2).copied().unwrap_or(0);
+        let mine: Vec<&Sample> = samples
+            .iter()
+            .filter(|s| s.at >= from && s.at < from + length)
+            .collect();
+        let good = mine.iter().filter(|s| s.outcome == Outcome::Good).count();
+        let mut high: Vec<u64> = mine
+            .iter()
+            .filter(|s| {
+                s.class == Priority::High && matches!(s.outcome, Outcome::Good | Outcome::Late)
+            })
+            .map(|s| s.micros)
+            .collect();
+        high.sort_unstable();
+        let high_p99_ms = if high.is_empty() {
+            0.0
+        } else {
+            let k = ((high.len() as f64 * 0.99).ceil() as usize).clamp(1, high.len()) - 1;
+            high[k] as f64 / 1000.0
+        };
+        CapacityPart {
+            slots,
+            seconds: length.as_secs_f64(),
+            limits,
+            settled_ms,
+            median_limit,
+            in_band,
+            goodput_per_s: good as f64 / length.as_secs_f64(),
+            high_p99_ms,
+        }
+    }
 }
 
 impl Run {
@@ -285,6 +371,38 @@ impl Report {
                     "{:<24} step to 5×: High p99 never came back within its objective",
                     run.system
                 ),
+            }
+        }
+        if let Some(first) = self.runs.iter().find_map(|r| r.capacity_step.as_ref()) {
+            let slots: Vec<String> = first.parts.iter().map(|p| p.slots.to_string()).collect();
+            println!(
+                "\ncapacity step: a gateway of {} slots × 25 ms at {:.0} requests/s offered; per part: \
+                 the limit's median over the part's second half, when it entered ±15 % of the slots \
+                 for good, the share of the second half within, goodput and High p99:",
+                slots.join(" → "),
+                first.offered_per_s
+            );
+            for run in &self.runs {
+                let Some(c) = &run.capacity_step else {
+                    continue;
+                };
+                let parts: Vec<String> = c
+                    .parts
+                    .iter()
+                    .map(|p| {
+                        format!(
+                            "{} slots: median {}, settled {}, {:.0} % within, {:.0}/s, High p99 {:.0} ms",
+                            p.slots,
+                            p.median_limit,
+                            p.settled_ms
+                                .map_or("never".to_owned(), |ms| format!("after {:.1} s", ms as f64 / 1000.0)),
+                            100.0 * p.in_band,
+                            p.goodput_per_s,
+                            p.high_p99_ms
+                        )
+                    })
+                    .collect();
+                println!("  {:<23} {}", run.system, parts.join(" | "));
             }
         }
         println!(

@@ -25,6 +25,7 @@ pub(crate) fn checks(report: &Report) -> Vec<Check> {
     let baselines = Baselines {
         unprotected: named("unprotected"),
         buffer: named("tower-buffer"),
+        fixed: named("tower-pressure"),
     };
     report
         .runs
@@ -37,6 +38,9 @@ pub(crate) fn checks(report: &Report) -> Vec<Check> {
 struct Baselines<'a> {
     unprotected: Option<&'a Run>,
     buffer: Option<&'a Run>,
+    /// tower-pressure with a fixed limit: what an adaptive limit's latency
+    /// is held to.
+    fixed: Option<&'a Run>,
 }
 
 /// Within noise of a baseline: at least this share of its goodput.
@@ -151,7 +155,55 @@ fn checks_of(run: &Run, capacity: f64, base: &Baselines<'_>) -> Vec<Check> {
         run.step.high_recovery_ms.is_some_and(|ms| ms <= 500),
     );
     scenario_checks(run, base, &mut check);
+    adaptive_checks(run, base, &mut check);
     out
+}
+
+/// The adaptive limit's targets, for the systems whose limit adapts: after
+/// each change of the capacity step, the limit within ±15 % of the slots
+/// for good in ≤ 3 s (judged on parts long enough to tell); and High's
+/// latency within 10 % of the fixed limit's at every overloaded level.
+fn adaptive_checks(run: &Run, base: &Baselines<'_>, check: &mut impl FnMut(String, String, bool)) {
+    if !run.system.contains("adaptive") && !run.system.contains("stack") {
+        return;
+    }
+    if let Some(c) = &run.capacity_step {
+        for (i, p) in c.parts.iter().enumerate().skip(1) {
+            if p.seconds < 4.0 {
+                continue;
+            }
+            check(
+                format!(
+                    "capacity step part {} ({} slots): limit within ±15 % in ≤ 3 s",
+                    i + 1,
+                    p.slots
+                ),
+                format!(
+                    "{} (median {})",
+                    p.settled_ms.map_or("never".to_owned(), |ms| format!(
+                        "after {:.1} s",
+                        ms as f64 / 1000.0
+                    )),
+                    p.median_limit
+                ),
+                p.settled_ms.is_some_and(|ms| ms <= 3000),
+            );
+        }
+    }
+    let hi = Priority::High.index();
+    if let Some(fixed) = base.fixed {
+        for load in OVERLOADED {
+            let (Some(l), Some(f)) = (level(run, load), level(fixed, load)) else {
+                continue;
+            };
+            let (p50, fixed_p50) = (l.classes[hi].ok_p50_ms, f.classes[hi].ok_p50_ms);
+            check(
+                format!("High p50 within 10 % of the fixed limit's at {load}×"),
+                format!("{p50:.1} ms vs {fixed_p50:.1} ms"),
+                p50 <= 1.1 * fixed_p50,
+            );
+        }
+    }
 }
 
 /// The classes whose goodput fell short of 0.95 × min(their offered load,

@@ -157,6 +157,55 @@ pub fn queue_timeouts(capacity: Capacity) -> [Duration; 5] {
 /// for 100 ms (CoDel's target).
 pub const CODEL_TARGET: Duration = Duration::from_millis(5);
 
+/// Changes how many worker slots a running gateway has (made by
+/// [`app_with_slots`]): a machine that lost workers, or got them back.
+#[derive(Clone)]
+pub struct SlotsHandle(Arc<Slots>);
+
+impl std::fmt::Debug for SlotsHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SlotsHandle")
+            .field("slots", &self.slots())
+            .finish()
+    }
+}
+
+impl SlotsHandle {
+    /// The slots the gateway has now.
+    pub fn slots(&self) -> usize {
+        self.0.count.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Sets the slots to `slots` (at least 1). Fewer: waits, in line with
+    /// the requests, for the slots to take away to come free, as a pool
+    /// that shrinks lets its busy workers finish.
+    pub async fn set(&self, slots: usize) {
+        let slots = slots.max(1);
+        let now = self.slots();
+        if slots < now {
+            let take = u32::try_from(now - slots).expect("slots fit in u32");
+            let permits = self
+                .0
+                .permits
+                .acquire_many(take)
+                .await
+                .expect("the semaphore is never closed");
+            permits.forget();
+            let mut free = self.0.lock();
+            for _ in 0..take {
+                free.pop();
+            }
+        } else if slots > now {
+            let at = Instant::now();
+            self.0.lock().extend(std::iter::repeat_n(at, slots - now));
+            self.0.permits.add_permits(slots - now);
+        }
+        self.0
+            .count
+            .store(slots, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// The gateway's worker slots: a request holds one for `work`.
 ///
 /// A slot that goes straight on to its next request starts it when the last
@@ -166,6 +215,8 @@ pub const CODEL_TARGET: Duration = Duration::from_millis(5);
 /// less than `Capacity::per_second` says.
 struct Slots {
     permits: Semaphore,
+    /// How many slots there are (free or busy).
+    count: std::sync::atomic::AtomicUsize,
     /// When each free slot's last request was due to end.
     free_at: Mutex<Vec<Instant>>,
     work: Duration,
@@ -191,6 +242,7 @@ impl Slots {
         let long_ago = Instant::now();
         Slots {
             permits: Semaphore::new(capacity.slots),
+            count: std::sync::atomic::AtomicUsize::new(capacity.slots),
             free_at: Mutex::new(vec![long_ago; capacity.slots]),
             work: capacity.work,
         }
@@ -230,8 +282,7 @@ impl Drop for SlotBack<'_> {
 }
 
 /// The gateway's routes with the simulated work.
-fn routes(capacity: Capacity) -> Router {
-    let slots = Arc::new(Slots::new(capacity));
+fn routes(slots: Arc<Slots>) -> Router {
     let work = move || {
         let slots = slots.clone();
         async move {
@@ -252,8 +303,30 @@ async fn overloaded(_err: tower::BoxError) -> impl IntoResponse {
 
 /// The gateway behind `protection`; with tower-pressure, also its limiter.
 pub fn app(capacity: Capacity, protection: Protection) -> (Router, Option<PriorityLimiter>) {
+    let (router, limiter, _) = app_with_slots(capacity, protection);
+    (router, limiter)
+}
+
+/// [`app`], and a handle that changes the gateway's slots while it runs
+/// (the protection keeps what it was built with: its limit is for the
+/// slots it was given, unless an adaptive limit finds the new ones).
+pub fn app_with_slots(
+    capacity: Capacity,
+    protection: Protection,
+) -> (Router, Option<PriorityLimiter>, SlotsHandle) {
+    let slots = Arc::new(Slots::new(capacity));
+    let handle = SlotsHandle(slots.clone());
+    let (router, limiter) = protect(routes(slots), capacity, protection);
+    (router, limiter, handle)
+}
+
+/// `router` behind `protection`, sized for `capacity`.
+fn protect(
+    router: Router,
+    capacity: Capacity,
+    protection: Protection,
+) -> (Router, Option<PriorityLimiter>) {
     let n = capacity.slots;
-    let router = routes(capacity);
     match protection {
         Protection::None => (router, None),
         Protection::TowerLimit => {
@@ -440,6 +513,38 @@ mod tests {
             t.await.unwrap();
         }
         assert_eq!(start.elapsed(), Duration::from_secs(2));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn slots_taken_away_and_given_back_change_the_capacity() {
+        // 4 slots × 100 ms; halved to 2, 40 requests take 2 s; back to 4,
+        // 40 more take 1 s.
+        let slots = Arc::new(Slots::new(Capacity {
+            slots: 4,
+            work: Duration::from_millis(100),
+        }));
+        let handle = SlotsHandle(slots.clone());
+        let run = |n: usize| {
+            let slots = slots.clone();
+            async move {
+                let start = Instant::now();
+                let tasks: Vec<_> = (0..n)
+                    .map(|_| {
+                        let slots = slots.clone();
+                        tokio::spawn(async move { slots.serve().await })
+                    })
+                    .collect();
+                for t in tasks {
+                    t.await.unwrap();
+                }
+                start.elapsed()
+            }
+        };
+        handle.set(2).await;
+        assert_eq!(handle.slots(), 2);
+        assert_eq!(run(40).await, Duration::from_secs(2));
+        handle.set(4).await;
+        assert_eq!(run(40).await, Duration::from_secs(1));
     }
 
     #[tokio::test(start_paused = true)]
