@@ -72,8 +72,9 @@ fn full_stack() -> Router {
 }
 
 /// The README's "every layer at once", word for word (its limiter from the
-/// README's first example). Needs a runtime (the signals' samplers).
-fn readme_stack() -> Router {
+/// README's first example), and its limiter. Needs a runtime (the signals'
+/// samplers).
+fn readme_stack() -> (Router, PriorityLimiter) {
     let limiter = PriorityLimiter::builder()
         .limit(32)
         .queue_timeout(Priority::High, Duration::from_millis(450))
@@ -82,13 +83,14 @@ fn readme_stack() -> Router {
     let memory = spawn_memory_signal(MemorySource::auto());
     let cpu = CpuSignal::spawn(CpuSource::auto());
     let adaptive = AdaptiveLimit::new(Bottleneck::default(), limiter.limit_handle());
-    hello().layer(
-        tower_pressure::stack(limiter)
+    let app = hello().layer(
+        tower_pressure::stack(limiter.clone())
             .rules(Rules::voice_service())
             .memory(memory)
             .cpu(cpu)
             .adaptive(adaptive),
-    )
+    );
+    (app, limiter)
 }
 
 async fn serve(app: Router) -> SocketAddr {
@@ -153,7 +155,10 @@ fn e2e(c: &mut Criterion) {
     // them one after the other: the same machine state for both.
     let bare = rt.block_on(serve(hello()));
     let stacked = rt.block_on(async { serve(full_stack()).await });
-    let readme = rt.block_on(async { serve(readme_stack()).await });
+    let (readme, readme_limiter) = rt.block_on(async {
+        let (app, limiter) = readme_stack();
+        (serve(app).await, limiter)
+    });
     for (name, addr) in [
         ("baseline_bare_axum", bare),
         ("full_stack", stacked),
@@ -169,6 +174,11 @@ fn e2e(c: &mut Criterion) {
     // paired rounds below put the two side by side instead.
     if std::env::args().any(|a| a == "--bench") {
         paired(&rt, &client, [bare, stacked, readme]);
+        let s = readme_limiter.snapshot();
+        println!(
+            "e2e_axum_hello: the README stack's adaptive limit ended at {} (from 32)",
+            s.limit
+        );
     }
 }
 
