@@ -26,7 +26,10 @@ use crate::Sample;
 /// BBR's gain cycle:
 ///
 /// 1. **Cruise**: `cruise_windows` (6) windows at the estimate, after one
-///    that is not measured (it serves what the probe before queued). A
+///    that is not measured (it serves what the probe before queued) —
+///    more when whole requests make a probe's step larger than the gain
+///    (4 to 5 is a quarter: twice the windows), so that probing costs the
+///    same share of capacity at any size. A
 ///    window that queues sets the estimate to `rate × E` and starts a
 ///    drain: at once when its queue is deeper than a probe's step, else
 ///    when the window before it queued too (one window's mean latency can
@@ -291,6 +294,19 @@ impl Bottleneck {
         self.noload
     }
 
+    /// Cruise windows before the next probe: `cruise_windows`, longer when
+    /// whole requests make the probe's step larger than `probe_gain` (a
+    /// probe from 4 to 5 queues a quarter, not an eighth), so that probes
+    /// queue the same share of the capacity over time.
+    fn cruise_length(&self) -> u32 {
+        let at = self.estimate.round().max(1.0);
+        let probe = (self.estimate * self.probe_gain).round().max(at + 1.0);
+        let step = probe / at - 1.0;
+        let scale = (step / (self.probe_gain - 1.0)).max(1.0);
+        // At most 4× (a probe of a whole request from 1 or 2 doubles it).
+        (f64::from(self.cruise_windows) * scale.min(4.0)).ceil() as u32
+    }
+
     /// Enters `phase`, whose limit is the estimate times `gain`.
     fn enter(&mut self, phase: Phase, gain: f64) -> usize {
         if !matches!(phase, Phase::Cruise(_)) {
@@ -434,7 +450,7 @@ impl Bottleneck {
                     self.estimate = c;
                     return self.enter(Phase::Drain { settle: true }, self.drain_gain);
                 }
-                if n >= self.cruise_windows {
+                if n >= self.cruise_length() {
                     return self.enter(
                         Phase::Probe {
                             gain: self.probe_gain,
