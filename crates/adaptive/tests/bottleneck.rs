@@ -151,6 +151,52 @@ fn windows_the_application_did_not_fill_leave_the_estimate_alone() {
 }
 
 #[test]
+fn every_gain_the_builder_accepts_finds_the_capacity() {
+    let work = Duration::from_millis(20);
+    for probe in [1.05, 1.125, 1.2, 1.25, 1.5] {
+        for drain in [0.5, 0.75, 0.875, 0.9, 0.95] {
+            let built = Bottleneck::builder()
+                .probe_gain(probe)
+                .drain_gain(drain)
+                .build();
+            // A drain that stays within the latency tolerance of the
+            // estimate could never tell "no longer queued": refused.
+            if drain * (1.0 + (probe - 1.0) / 2.0) >= 1.0 {
+                assert_eq!(
+                    built.unwrap_err().field(),
+                    "bottleneck.drain_gain",
+                    "probe {probe} drain {drain}"
+                );
+                continue;
+            }
+            for start in [5, 400] {
+                let mut b = Bottleneck::builder()
+                    .initial_limit(start)
+                    .probe_gain(probe)
+                    .drain_gain(drain)
+                    .build()
+                    .unwrap();
+                drive(&mut b, 150, |_, l| window(40, work, l, 0.0));
+                assert!(
+                    within(b.estimate(), 40.0, 0.15),
+                    "probe {probe} drain {drain} from {start}: {}",
+                    b.estimate()
+                );
+            }
+        }
+    }
+    let field = |r: Result<Bottleneck, tower_pressure_core::ConfigError>| r.unwrap_err().field();
+    assert_eq!(
+        field(Bottleneck::builder().probe_gain(1.6).build()),
+        "bottleneck.probe_gain"
+    );
+    assert_eq!(
+        field(Bottleneck::builder().drain_gain(0.4).build()),
+        "bottleneck.drain_gain"
+    );
+}
+
+#[test]
 fn drops_take_their_share_of_the_estimate() {
     let work = Duration::from_millis(20);
     let mut b = Bottleneck::builder().initial_limit(40).build().unwrap();

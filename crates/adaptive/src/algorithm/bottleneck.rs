@@ -201,14 +201,17 @@ impl BottleneckBuilder {
         self
     }
 
-    /// The factor of the probe windows, in `(1, 4]` (default 1.125): the
-    /// share of the capacity a probe queues when there is no more.
+    /// The factor of the probe windows, in `(1, 1.5]` (default 1.125): the
+    /// share of the capacity a probe queues when there is no more. (Half a
+    /// step of latency is what tells a queue, and a window within a step of
+    /// its limit is a full one: larger steps blur both.)
     pub fn probe_gain(mut self, gain: f64) -> Self {
         self.probe_gain = gain;
         self
     }
 
-    /// The factor of the drain windows, in `(0, 1)` (default 0.875).
+    /// The factor of the drain windows, in `[0.5, 1)` and below
+    /// `1 / (1 + (probe_gain − 1) / 2)` (default 0.875).
     pub fn drain_gain(mut self, gain: f64) -> Self {
         self.drain_gain = gain;
         self
@@ -227,25 +230,40 @@ impl BottleneckBuilder {
     ///
     /// [`ConfigError`] naming the field: a limit of 0, `min_limit` above
     /// `max_limit`, `initial_limit` outside them, `probe_gain` outside
-    /// `(1, 4]`, `drain_gain` outside `(0, 1)`, `cruise_windows` 0.
+    /// `(1, 1.5]`, `drain_gain` outside `[0.5, 1)` or not below
+    /// `1 / (1 + (probe_gain − 1) / 2)`, `cruise_windows` 0.
     pub fn build(self) -> Result<Bottleneck, ConfigError> {
         let bounds = self.bounds.check([
             "bottleneck.initial_limit",
             "bottleneck.min_limit",
             "bottleneck.max_limit",
         ])?;
-        if !(self.probe_gain > 1.0 && self.probe_gain <= 4.0) {
+        if !(self.probe_gain > 1.0 && self.probe_gain <= 1.5) {
             return Err(ConfigError::new(
                 "bottleneck.probe_gain",
                 self.probe_gain,
-                "must be a number in (1, 4]",
+                "must be a number in (1, 1.5]",
             ));
         }
-        if !(self.drain_gain > 0.0 && self.drain_gain < 1.0) {
+        if !(self.drain_gain >= 0.5 && self.drain_gain < 1.0) {
             return Err(ConfigError::new(
                 "bottleneck.drain_gain",
                 self.drain_gain,
-                "must be a number in (0, 1)",
+                "must be a number in [0.5, 1)",
+            ));
+        }
+        // A drain must go further below the estimate than the latency
+        // tolerance reaches, or a drain that no longer queues cannot be told
+        // from one that does (and every drain would look queued).
+        if self.drain_gain * (1.0 + (self.probe_gain - 1.0) / 2.0) >= 1.0 {
+            return Err(ConfigError::new(
+                "bottleneck.drain_gain",
+                self.drain_gain,
+                format!(
+                    "must be below 1 / (1 + (probe_gain - 1) / 2) = {:.3} with probe_gain {}",
+                    1.0 / (1.0 + (self.probe_gain - 1.0) / 2.0),
+                    self.probe_gain
+                ),
             ));
         }
         if self.cruise_windows == 0 {
@@ -305,6 +323,16 @@ impl Bottleneck {
         let scale = (step / (self.probe_gain - 1.0)).max(1.0);
         // At most 4× (a probe of a whole request from 1 or 2 doubles it).
         (f64::from(self.cruise_windows) * scale.min(4.0)).ceil() as u32
+    }
+
+    /// Whether the window now open only carries the service from one limit
+    /// to the next (the first of a probe or a drain, the one after a
+    /// probe): not measured.
+    fn settling(&self) -> bool {
+        matches!(
+            self.phase,
+            Phase::Probe { settle: true, .. } | Phase::Drain { settle: true } | Phase::Cruise(0)
+        )
     }
 
     /// Enters `phase`, whose limit is the estimate times `gain`.
@@ -374,12 +402,8 @@ impl LimitAlgorithm for Bottleneck {
         // The most that can have been in flight: a window that opened just
         // after the limit fell still finishes what the higher one let in.
         let most = limit.max(std::mem::replace(&mut self.before, limit));
-        let settling = matches!(
-            self.phase,
-            Phase::Probe { settle: true, .. } | Phase::Drain { settle: true } | Phase::Cruise(0)
-        );
         let bound = rate * rtt >= limit * (2.0 - self.probe_gain);
-        if !bound && !settling {
+        if !bound && !self.settling() {
             return self.advance(None);
         }
         // The rate at most what the limit allows at this latency: a window
@@ -408,12 +432,7 @@ impl Bottleneck {
             };
             return self.enter(Phase::Cruise(n), 1.0);
         }
-        let measured = match self.phase {
-            Phase::Probe { settle: true, .. }
-            | Phase::Drain { settle: true }
-            | Phase::Cruise(0) => None,
-            _ => window,
-        };
+        let measured = if self.settling() { None } else { window };
         let previous = std::mem::replace(&mut self.previous, window.map(|(_, rtt)| rtt));
         let draining = matches!(self.phase, Phase::Drain { .. });
         if let Some((_, rtt)) = measured {
