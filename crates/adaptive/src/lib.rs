@@ -109,8 +109,8 @@ pub use algorithm::{
     DEFAULT_GRADIENT_MIN_LIMIT, DEFAULT_GRADIENT_PROBE_INTERVAL, DEFAULT_GRADIENT_PROBE_JITTER,
     DEFAULT_GRADIENT2_LONG_WINDOW, DEFAULT_GRADIENT2_QUEUE_SIZE, DEFAULT_GRADIENT2_SMOOTHING,
     DEFAULT_GRADIENT2_TOLERANCE, DEFAULT_VEGAS_PROBE_INTERVAL, DEFAULT_VEGAS_PROBE_JITTER,
-    Gradient2, Gradient2Builder, GradientController, GradientControllerBuilder, LimitAlgorithm,
-    Vegas, VegasBuilder,
+    DEFAULT_VEGAS_PROBE_LIMIT, Gradient2, Gradient2Builder, GradientController,
+    GradientControllerBuilder, LimitAlgorithm, Vegas, VegasBuilder,
 };
 pub use classify::{Classify, HttpClassifier};
 pub use http_layer::{HttpAdaptive, HttpAdaptiveLayer, HttpResponseFuture, RecordingBody};

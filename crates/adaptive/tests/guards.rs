@@ -37,7 +37,7 @@ fn gradient2_does_not_creep_up_under_sustained_modest_overload() {
 
 /// Netflix issue 165: Vegas's probe takes the current (loaded) latency as
 /// the new no-load latency, so under sustained load the no-load latency and
-/// the limit drift up. Here probes measure at the minimum limit: after
+/// the limit drift up. Here probes measure at the probe limit (3): after
 /// twenty probes under overload the no-load latency is still the base.
 #[test]
 fn vegas_no_load_latency_does_not_drift_up_under_sustained_load() {
@@ -51,10 +51,10 @@ fn vegas_no_load_latency_does_not_drift_up_under_sustained_load() {
     // 300 s of saturated windows: about twenty probes.
     let limits = plant.drive(&mut v, 3_000);
     assert_eq!(v.rtt_noload(), Some(BASE));
-    let probes = limits.iter().filter(|&&l| l == 1).count();
+    let probes = limits.iter().filter(|&&l| l == 3).count();
     assert!(probes >= 15, "only {probes} probe windows");
     // Outside probes, the limit stays at capacity + alpha..=beta (3..=6).
-    let settled: Vec<usize> = limits[100..].iter().copied().filter(|&l| l > 1).collect();
+    let settled: Vec<usize> = limits[100..].iter().copied().filter(|&l| l > 3).collect();
     assert!(settled.iter().all(|&l| l <= SERVERS + 6 + 6), "{settled:?}");
 }
 
@@ -181,4 +181,35 @@ fn gradient2_stuck_at_min_takes_the_new_baseline_and_grows_back() {
     assert!(limits.contains(&5), "never reached the minimum");
     let last = *limits.last().unwrap();
     assert!(last >= SERVERS * 3 / 4, "stuck at {last}");
+}
+
+/// Envoy measures its minimum latency at a concurrency of 3; a probe at 1
+/// serves a third as much for three times as long. Vegas pins
+/// `probe_limit` (3 by default), reports it while probing, and a limit of
+/// 0 or above `max_limit` is refused.
+#[test]
+fn a_vegas_probe_pins_three_requests_not_one() {
+    let mut v = Vegas::builder()
+        .initial_limit(20)
+        .probe_interval(Duration::from_secs(10))
+        .seed(3)
+        .build()
+        .unwrap();
+    let mut plant = Plant::new(BASE, SERVERS, v.limit());
+    let limits = plant.drive(&mut v, 600);
+    assert!(limits.contains(&3), "no probe at 3: {:?}", &limits[..40]);
+    assert!(!limits.contains(&1), "a probe pinned 1");
+    let mut one = Vegas::builder()
+        .initial_limit(20)
+        .probe_interval(Duration::from_secs(10))
+        .probe_limit(1)
+        .seed(3)
+        .build()
+        .unwrap();
+    let mut plant = Plant::new(BASE, SERVERS, one.limit());
+    assert!(plant.drive(&mut one, 600).contains(&1));
+    for bad in [0, 1001] {
+        let err = Vegas::builder().probe_limit(bad).build().unwrap_err();
+        assert_eq!(err.field(), "vegas.probe_limit", "{bad}");
+    }
 }

@@ -30,7 +30,10 @@ pub use gradient2::{
     DEFAULT_GRADIENT2_LONG_WINDOW, DEFAULT_GRADIENT2_QUEUE_SIZE, DEFAULT_GRADIENT2_SMOOTHING,
     DEFAULT_GRADIENT2_TOLERANCE, Gradient2, Gradient2Builder,
 };
-pub use vegas::{DEFAULT_VEGAS_PROBE_INTERVAL, DEFAULT_VEGAS_PROBE_JITTER, Vegas, VegasBuilder};
+pub use vegas::{
+    DEFAULT_VEGAS_PROBE_INTERVAL, DEFAULT_VEGAS_PROBE_JITTER, DEFAULT_VEGAS_PROBE_LIMIT, Vegas,
+    VegasBuilder,
+};
 
 /// A concurrency-limit algorithm: from the measurements of one closed window
 /// to the next limit.

@@ -43,10 +43,12 @@ use crate::Sample;
 ///
 /// `rtt_noload` is the smallest window latency seen, and it is
 /// **re-probed** every `probe_interval` (plus up to `probe_jitter` of it, at
-/// random): the limit is pinned to `min_limit` until a window whose every
-/// request started with at most `min_limit` in flight, whose latency becomes
-/// the new `rtt_noload`; then the limit from before is restored. Also when
-/// the limit has sat at `min_limit` for 5 windows in a row.
+/// random): the limit is pinned to `probe_limit` (3, Envoy's minimum
+/// concurrency; 1 in Netflix's code is a third of the service for three
+/// times as long) until a window whose every request started with at most
+/// that many in flight, whose latency becomes the new `rtt_noload`; then
+/// the limit from before is restored. Also when the limit has sat at
+/// `min_limit` for 5 windows in a row.
 ///
 /// Netflix re-probes by taking the *current* window's latency as the new
 /// no-load latency; under load that is a loaded latency, so `rtt_noload`
@@ -84,6 +86,11 @@ pub struct Vegas {
 pub const DEFAULT_VEGAS_PROBE_INTERVAL: Duration = Duration::from_secs(60);
 /// Default jitter of [`Vegas`]'s probes, as a share of the interval.
 pub const DEFAULT_VEGAS_PROBE_JITTER: f64 = 0.5;
+/// Default concurrency a [`Vegas`] probe pins, 3 (Envoy's
+/// `min_concurrency`): a window of it measures the no-load latency of any
+/// service of 3 workers or more in a third of the time a limit of 1 takes,
+/// and serves three times as much meanwhile.
+pub const DEFAULT_VEGAS_PROBE_LIMIT: usize = 3;
 
 /// Builds a [`Vegas`]; see its defaults on each method.
 #[derive(Debug, Clone)]
@@ -93,6 +100,7 @@ pub struct VegasBuilder {
     smoothing: f64,
     probe_interval: Duration,
     probe_jitter: f64,
+    probe_limit: usize,
     seed: Option<u64>,
 }
 
@@ -103,6 +111,7 @@ impl Default for VegasBuilder {
             smoothing: 1.0,
             probe_interval: DEFAULT_VEGAS_PROBE_INTERVAL,
             probe_jitter: DEFAULT_VEGAS_PROBE_JITTER,
+            probe_limit: DEFAULT_VEGAS_PROBE_LIMIT,
             seed: None,
         }
     }
@@ -115,7 +124,7 @@ impl VegasBuilder {
         self
     }
 
-    /// The smallest limit, also the limit a no-load probe pins (default 1).
+    /// The smallest limit (default 1).
     pub fn min_limit(mut self, limit: usize) -> Self {
         self.bounds.min = limit;
         self
@@ -149,6 +158,15 @@ impl VegasBuilder {
         self
     }
 
+    /// The limit a no-load probe pins, at least 1 and at most `max_limit`
+    /// (default [`DEFAULT_VEGAS_PROBE_LIMIT`], 3; never below `min_limit`).
+    /// It must not be above the service's real concurrency, or the probe
+    /// measures a queue: set 1 for a service of one or two workers.
+    pub fn probe_limit(mut self, limit: usize) -> Self {
+        self.probe_limit = limit;
+        self
+    }
+
     /// Seeds the probe jitter, for reproducible runs (default: random per
     /// process).
     pub fn seed(mut self, seed: u64) -> Self {
@@ -163,7 +181,7 @@ impl VegasBuilder {
     /// [`ConfigError`] naming the field: a limit of 0, `min_limit` above
     /// `max_limit`, `initial_limit` outside them, `smoothing` outside
     /// `(0, 1]`, `probe_jitter` outside `[0, 1]` or NaN, a zero
-    /// `probe_interval`.
+    /// `probe_interval`, a `probe_limit` of 0 or above `max_limit`.
     pub fn build(self) -> Result<Vegas, ConfigError> {
         let bounds =
             self.bounds
@@ -171,6 +189,13 @@ impl VegasBuilder {
         check_open_closed("vegas.smoothing", self.smoothing, 1.0)?;
         ConfigError::check_range("vegas.probe_jitter", self.probe_jitter, 0.0, 1.0)?;
         crate::check_interval("vegas.probe_interval", self.probe_interval)?;
+        if self.probe_limit == 0 || self.probe_limit > bounds.max {
+            return Err(ConfigError::new(
+                "vegas.probe_limit",
+                self.probe_limit,
+                format!("must be in 1..={} (max_limit)", bounds.max),
+            ));
+        }
         let seed = self.seed.unwrap_or_else(random_seed);
         Ok(Vegas {
             bounds,
@@ -180,7 +205,7 @@ impl VegasBuilder {
             probe: Probe::new(
                 self.probe_interval,
                 self.probe_jitter,
-                bounds.min,
+                self.probe_limit.max(bounds.min),
                 false,
                 seed,
             ),
