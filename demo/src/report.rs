@@ -82,12 +82,8 @@ impl Step {
                 Outcome::Rejected | Outcome::Failed => b.refused[c] += 1,
             }
         }
-        for (b, mut h) in buckets.iter_mut().zip(high) {
-            if !h.is_empty() {
-                h.sort_unstable();
-                let k = ((h.len() as f64 * 0.99).ceil() as usize).clamp(1, h.len()) - 1;
-                b.high_p99_ms = Some(h[k] as f64 / 1000.0);
-            }
+        for (b, h) in buckets.iter_mut().zip(high) {
+            b.high_p99_ms = p99_ms(h);
         }
         let objective = SLO[Priority::High.index()].as_secs_f64() * 1000.0;
         let (up, down) = (n / 3, 2 * n / 3);
@@ -112,22 +108,36 @@ impl Step {
     /// `ideal`; `None` without a limiter.
     pub(crate) fn limit_at_5x(&self, ideal: usize) -> Option<(usize, f64)> {
         let n = self.buckets.len();
-        let mut limits: Vec<usize> = self.buckets[n / 3..2 * n / 3]
+        let limits: Vec<usize> = self.buckets[n / 3..2 * n / 3]
             .iter()
             .filter_map(|b| b.limit)
             .collect();
-        if limits.is_empty() {
-            return None;
-        }
-        let ideal = ideal as f64;
-        let inside = limits
-            .iter()
-            .filter(|&&l| (l as f64 - ideal).abs() <= 0.15 * ideal)
-            .count();
-        let share = inside as f64 / limits.len() as f64;
-        limits.sort_unstable();
-        Some((limits[limits.len() / 2], share))
+        (!limits.is_empty()).then(|| median_and_share_within(limits, ideal))
     }
+}
+
+/// Whether `limit` is within ±15 % of `ideal`.
+fn within_15(limit: usize, ideal: usize) -> bool {
+    (limit as f64 - ideal as f64).abs() <= 0.15 * ideal as f64
+}
+
+/// The median of `limits` (0 if none) and the share of them within ±15 %
+/// of `ideal`.
+fn median_and_share_within(mut limits: Vec<usize>, ideal: usize) -> (usize, f64) {
+    let inside = limits.iter().filter(|&&l| within_15(l, ideal)).count();
+    let share = inside as f64 / limits.len().max(1) as f64;
+    limits.sort_unstable();
+    (limits.get(limits.len() / 2).copied().unwrap_or(0), share)
+}
+
+/// The 99th percentile of `micros`, in milliseconds; `None` if empty.
+fn p99_ms(mut micros: Vec<u64>) -> Option<f64> {
+    if micros.is_empty() {
+        return None;
+    }
+    micros.sort_unstable();
+    let k = ((micros.len() as f64 * 0.99).ceil() as usize).clamp(1, micros.len()) - 1;
+    Some(micros[k] as f64 / 1000.0)
 }
 
 /// One load level of one system.
@@ -257,36 +267,26 @@ impl CapacityPart {
         limits: Vec<usize>,
         samples: &[Sample],
     ) -> CapacityPart {
-        let ideal = slots as f64;
-        let inside = |l: usize| (l as f64 - ideal).abs() <= 0.15 * ideal;
-        let settled_ms = match limits.iter().rposition(|&l| !inside(l)) {
+        let settled_ms = match limits.iter().rposition(|&l| !within_15(l, slots)) {
             None => Some(0),
             Some(i) if i + 1 < limits.len() => Some((i as u64 + 1) * BUCKET.as_millis() as u64),
             Some(_) => None,
         };
-        let mut late: Vec<usize> = limits[limits.len() / 2..].to_vec();
-        let in_band = late.iter().filter(|&&l| inside(l)).count() as f64 / late.len().max(1) as f64;
-        late.sort_unstable();
-        let median_limit = late.get(late.len() / 2).copied().unwrap_or(0);
+        let (median_limit, in_band) =
+            median_and_share_within(limits[limits.len() / 2..].to_vec(), slots);
         let mine: Vec<&Sample> = samples
             .iter()
             .filter(|s| s.at >= from && s.at < from + length)
             .collect();
         let good = mine.iter().filter(|s| s.outcome == Outcome::Good).count();
-        let mut high: Vec<u64> = mine
+        let high: Vec<u64> = mine
             .iter()
             .filter(|s| {
                 s.class == Priority::High && matches!(s.outcome, Outcome::Good | Outcome::Late)
             })
             .map(|s| s.micros)
             .collect();
-        high.sort_unstable();
-        let high_p99_ms = if high.is_empty() {
-            0.0
-        } else {
-            let k = ((high.len() as f64 * 0.99).ceil() as usize).clamp(1, high.len()) - 1;
-            high[k] as f64 / 1000.0
-        };
+        let high_p99_ms = p99_ms(high).unwrap_or(0.0);
         CapacityPart {
             slots,
             seconds: length.as_secs_f64(),
