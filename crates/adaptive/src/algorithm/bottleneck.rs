@@ -255,13 +255,13 @@ impl BottleneckBuilder {
         // A drain must go further below the estimate than the latency
         // tolerance reaches, or a drain that no longer queues cannot be told
         // from one that does (and every drain would look queued).
-        if self.drain_gain * (1.0 + (self.probe_gain - 1.0) / 2.0) >= 1.0 {
+        if self.drain_gain * tolerance(self.probe_gain) >= 1.0 {
             return Err(ConfigError::new(
                 "bottleneck.drain_gain",
                 self.drain_gain,
                 format!(
                     "must be below 1 / (1 + (probe_gain - 1) / 2) = {:.3} with probe_gain {}",
-                    1.0 / (1.0 + (self.probe_gain - 1.0) / 2.0),
+                    1.0 / tolerance(self.probe_gain),
                     self.probe_gain
                 ),
             ));
@@ -362,8 +362,14 @@ impl Bottleneck {
     /// more than half the probe's gain.
     fn queued(&self, rtt: f64) -> bool {
         self.noload
-            .is_some_and(|e| rtt > e * (1.0 + (self.probe_gain - 1.0) / 2.0))
+            .is_some_and(|e| rtt > e * tolerance(self.probe_gain))
     }
+}
+
+/// What a latency may exceed a reference by and still count as the same:
+/// half a probe's step (`gain` the probe's factor).
+fn tolerance(gain: f64) -> f64 {
+    1.0 + (gain - 1.0) / 2.0
 }
 
 impl Default for Bottleneck {
@@ -443,7 +449,7 @@ impl Bottleneck {
             // otherwise.
             self.noload.get_or_insert(rtt);
         }
-        let tolerance = 1.0 + (self.probe_gain - 1.0) / 2.0;
+        let same = tolerance(self.probe_gain);
         // Saturated: the service queues, so its rate is its capacity and
         // `rate × no-load latency` its concurrency (Little's law).
         let saturated = measured
@@ -499,8 +505,7 @@ impl Bottleneck {
                 grew,
             } => {
                 let (sum, n) = std::mem::take(&mut self.reference);
-                let rose =
-                    |rate: f64| n == 0 || rate >= sum / f64::from(n) * (1.0 + (gain - 1.0) / 2.0);
+                let rose = |rate: f64| n == 0 || rate >= sum / f64::from(n) * tolerance(gain);
                 match (saturated, measured) {
                     // The probe found the capacity.
                     (Some(c), _) => self.estimate = c,
@@ -545,7 +550,7 @@ impl Bottleneck {
                 let Some((_, rtt)) = measured else {
                     return self.enter(Phase::Cruise(1), 1.0);
                 };
-                if previous.is_some_and(|p| rtt * tolerance < p) {
+                if previous.is_some_and(|p| rtt * same < p) {
                     // Still falling: what was queued before the drain is
                     // still being served. Measure again.
                     return self.enter(Phase::Drain { settle: false }, self.drain_gain);
@@ -555,7 +560,7 @@ impl Bottleneck {
                 // is below it. Drain further.
                 if let Some((l0, r0)) = self.last
                     && l0 > limit
-                    && rtt <= r0 * (limit / l0) * tolerance
+                    && rtt <= r0 * (limit / l0) * same
                 {
                     self.estimate = limit;
                     self.last = Some((limit, rtt));
