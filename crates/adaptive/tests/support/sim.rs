@@ -223,13 +223,17 @@ impl Run {
             .map_or(0, |&(_, l)| l)
     }
 
+    /// The `(time, limit)` ticks in `[from, to)`.
+    fn ticks(&self, from: Duration, to: Duration) -> impl Iterator<Item = (Duration, usize)> + '_ {
+        self.limits
+            .iter()
+            .copied()
+            .filter(move |(at, _)| *at >= from && *at < to)
+    }
+
     /// The least and greatest limit in `[from, to)`.
     pub(crate) fn limit_range(&self, from: Duration, to: Duration) -> (usize, usize) {
-        let mut it = self
-            .limits
-            .iter()
-            .filter(|(at, _)| *at >= from && *at < to)
-            .map(|&(_, l)| l);
+        let mut it = self.ticks(from, to).map(|(_, l)| l);
         let first = it.next().unwrap_or(0);
         it.fold((first, first), |(lo, hi), l| (lo.min(l), hi.max(l)))
     }
@@ -243,13 +247,8 @@ impl Run {
         ideal: f64,
         band: f64,
     ) -> Option<Duration> {
-        let ticks: Vec<_> = self
-            .limits
-            .iter()
-            .filter(|(at, _)| *at >= from && *at < to)
-            .collect();
-        let inside = |l: usize| (l as f64 - ideal).abs() <= band * ideal;
-        let first_bad = ticks.iter().rposition(|&&(_, l)| !inside(l));
+        let ticks: Vec<_> = self.ticks(from, to).collect();
+        let first_bad = ticks.iter().rposition(|&(_, l)| !within(l, ideal, band));
         match first_bad {
             None => Some(Duration::ZERO),
             Some(i) if i + 1 < ticks.len() => Some(ticks[i + 1].0 - from),
@@ -259,12 +258,7 @@ impl Run {
 
     /// The median limit of the ticks in `[from, to)`.
     pub(crate) fn median_limit(&self, from: Duration, to: Duration) -> usize {
-        let mut ticks: Vec<usize> = self
-            .limits
-            .iter()
-            .filter(|(at, _)| *at >= from && *at < to)
-            .map(|&(_, l)| l)
-            .collect();
+        let mut ticks: Vec<usize> = self.ticks(from, to).map(|(_, l)| l).collect();
         ticks.sort_unstable();
         ticks.get(ticks.len() / 2).copied().unwrap_or(0)
     }
@@ -272,17 +266,12 @@ impl Run {
     /// The share of ticks in `[from, to)` whose limit was within
     /// `ideal ± band`.
     pub(crate) fn share_within(&self, from: Duration, to: Duration, ideal: f64, band: f64) -> f64 {
-        let ticks: Vec<usize> = self
-            .limits
-            .iter()
-            .filter(|(at, _)| *at >= from && *at < to)
-            .map(|&(_, l)| l)
-            .collect();
-        let inside = ticks
-            .iter()
-            .filter(|&&l| (l as f64 - ideal).abs() <= band * ideal)
-            .count();
-        inside as f64 / ticks.len().max(1) as f64
+        let (mut inside, mut all) = (0, 0);
+        for (_, l) in self.ticks(from, to) {
+            all += 1;
+            inside += usize::from(within(l, ideal, band));
+        }
+        inside as f64 / all.max(1) as f64
     }
 
     /// The 99th percentile latency of the successful requests sent in
@@ -310,6 +299,11 @@ impl Run {
             .count();
         ok as f64 / (to - from).as_secs_f64()
     }
+}
+
+/// Whether `limit` is within `ideal ± band` (a share of `ideal`).
+fn within(limit: usize, ideal: f64, band: f64) -> bool {
+    (limit as f64 - ideal).abs() <= band * ideal
 }
 
 type Classifier = fn(Result<&(), &Infallible>) -> Outcome;
@@ -435,8 +429,7 @@ pub(crate) struct PhaseReport {
 impl PhaseReport {
     /// Whether `limit` is within ±25 % of the ideal (the worker count).
     pub(crate) fn within_25(&self, limit: usize) -> bool {
-        let ideal = self.servers as f64;
-        (limit as f64 - ideal).abs() <= 0.25 * ideal
+        within(limit, self.servers as f64, 0.25)
     }
 }
 
