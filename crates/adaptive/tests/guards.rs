@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use support::plant::Plant;
 use tokio::time::Instant;
-use tower_pressure_adaptive::{Aimd, Gradient2, GradientController, LimitAlgorithm, Sample, Vegas};
+use tower_pressure_adaptive::{
+    Aimd, Gradient2, GradientController, LimitAlgorithm, Sample, Vegas, VegasBuilder,
+};
 
 const BASE: Duration = Duration::from_millis(50);
 const SERVERS: usize = 60;
@@ -35,18 +37,21 @@ fn gradient2_does_not_creep_up_under_sustained_modest_overload() {
     );
 }
 
+/// Vegas from 20, probing every 10 s, seeded.
+fn probing_vegas() -> VegasBuilder {
+    Vegas::builder()
+        .initial_limit(20)
+        .probe_interval(Duration::from_secs(10))
+        .seed(3)
+}
+
 /// Netflix issue 165: Vegas's probe takes the current (loaded) latency as
 /// the new no-load latency, so under sustained load the no-load latency and
 /// the limit drift up. Here probes measure at the probe limit (3): after
 /// twenty probes under overload the no-load latency is still the base.
 #[test]
 fn vegas_no_load_latency_does_not_drift_up_under_sustained_load() {
-    let mut v = Vegas::builder()
-        .initial_limit(20)
-        .probe_interval(Duration::from_secs(10))
-        .seed(3)
-        .build()
-        .unwrap();
+    let mut v = probing_vegas().build().unwrap();
     let mut plant = Plant::new(BASE, SERVERS, v.limit());
     // 300 s of saturated windows: about twenty probes.
     let limits = plant.drive(&mut v, 3_000);
@@ -63,12 +68,7 @@ fn vegas_no_load_latency_does_not_drift_up_under_sustained_load() {
 /// estimate then says "overloaded" forever. A probe replaces it.
 #[test]
 fn vegas_forgets_a_stale_minimum_when_the_baseline_moves_up() {
-    let mut v = Vegas::builder()
-        .initial_limit(20)
-        .probe_interval(Duration::from_secs(10))
-        .seed(3)
-        .build()
-        .unwrap();
+    let mut v = probing_vegas().build().unwrap();
     let mut plant = Plant::new(BASE, SERVERS, v.limit());
     plant.drive(&mut v, 200);
     // Every request now takes twice as long; capacity in requests in flight
@@ -189,23 +189,12 @@ fn gradient2_stuck_at_min_takes_the_new_baseline_and_grows_back() {
 /// 0 or above `max_limit` is refused.
 #[test]
 fn a_vegas_probe_pins_three_requests_not_one() {
-    let mut v = Vegas::builder()
-        .initial_limit(20)
-        .probe_interval(Duration::from_secs(10))
-        .seed(3)
-        .build()
-        .unwrap();
+    let mut v = probing_vegas().build().unwrap();
     let mut plant = Plant::new(BASE, SERVERS, v.limit());
     let limits = plant.drive(&mut v, 600);
     assert!(limits.contains(&3), "no probe at 3: {:?}", &limits[..40]);
     assert!(!limits.contains(&1), "a probe pinned 1");
-    let mut one = Vegas::builder()
-        .initial_limit(20)
-        .probe_interval(Duration::from_secs(10))
-        .probe_limit(1)
-        .seed(3)
-        .build()
-        .unwrap();
+    let mut one = probing_vegas().probe_limit(1).build().unwrap();
     let mut plant = Plant::new(BASE, SERVERS, one.limit());
     assert!(plant.drive(&mut one, 600).contains(&1));
     for bad in [0, 1001] {
