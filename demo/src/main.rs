@@ -404,14 +404,7 @@ fn capacity_step(
     let part = opts.step.mul_f64(1.5);
     let (addr, limiter, slots) = server_rt.block_on(async {
         let (app, limiter, slots) = voice_gateway::app_with_slots(capacity, protection);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("a loopback port");
-        let addr = listener.local_addr().expect("a bound address");
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        (addr, limiter, slots)
+        (listen(app).await, limiter, slots)
     });
     let limiter = limiter.expect("a tower-pressure system has a limiter");
     let rate = 1.5 * capacity.per_second();
@@ -456,6 +449,11 @@ fn capacity_step(
 /// Starts the gateway behind `protection` on a loopback port.
 async fn serve(protection: Protection) -> (SocketAddr, Option<tower_pressure::PriorityLimiter>) {
     let (app, limiter) = voice_gateway::app(CAPACITY, protection);
+    (listen(app).await, limiter)
+}
+
+/// Serves `app` on a loopback port, in the background.
+async fn listen(app: axum::Router) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("a loopback port");
@@ -463,7 +461,7 @@ async fn serve(protection: Protection) -> (SocketAddr, Option<tower_pressure::Pr
     tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
     });
-    (addr, limiter)
+    addr
 }
 
 /// The step phase: 0.5× capacity, then 5×, then 0.5× again, each for
