@@ -163,6 +163,8 @@ fn gradient_controller_stuck_at_min_measures_again_and_grows_back() {
 
 /// The same for Gradient2: at the minimum, the window's latency is the
 /// latency at the least concurrency allowed, so it becomes the baseline.
+/// (A limit cut to the minimum by a storm of timeouts, not by latency: the
+/// latency guard keeps a rise alone from getting there.)
 #[test]
 fn gradient2_stuck_at_min_takes_the_new_baseline_and_grows_back() {
     let mut g = Gradient2::builder()
@@ -174,11 +176,15 @@ fn gradient2_stuck_at_min_takes_the_new_baseline_and_grows_back() {
         .unwrap();
     let mut plant = Plant::new(BASE, SERVERS, g.limit());
     plant.drive(&mut g, 200);
-    // Latency at every concurrency is now four times the old: the gradient
-    // floors at 0.5 and the limit falls to the minimum.
+    let t = Instant::now() + Duration::from_secs(60);
+    for i in 0..20 {
+        g.update(&Sample::all_dropped(t + BASE * i, 50, g.limit()));
+    }
+    assert_eq!(g.limit(), 5, "the timeouts did not reach the minimum");
+    // Latency at every concurrency is now four times the old.
     plant.base = BASE * 4;
+    let mut plant = Plant::new(plant.base, SERVERS, g.limit());
     let limits = plant.drive(&mut g, 400);
-    assert!(limits.contains(&5), "never reached the minimum");
     let last = *limits.last().unwrap();
     assert!(last >= SERVERS * 3 / 4, "stuck at {last}");
 }
@@ -201,4 +207,59 @@ fn a_vegas_probe_pins_three_requests_not_one() {
         let err = Vegas::builder().probe_limit(bad).build().unwrap_err();
         assert_eq!(err.field(), "vegas.probe_limit", "{bad}");
     }
+}
+
+/// Issue 22: Gradient2's long-term latency only ever fell under load, so a
+/// load-independent rise (every request now twice as slow: a slower
+/// dependency, same 60 workers) read as queueing forever and cut the limit
+/// towards its minimum of 1. A rise that does not fall when the limit is
+/// cut is not queueing at this limit: it is learned as the new baseline
+/// while the limit is still within reach of capacity, and the limit grows
+/// back.
+#[test]
+fn gradient2_learns_a_load_independent_latency_rise_without_collapsing() {
+    let mut g = Gradient2::builder().initial_limit(20).build().unwrap();
+    let mut plant = Plant::new(BASE, SERVERS, g.limit());
+    plant.count = 0;
+    plant.drive(&mut g, 600);
+    plant.base = BASE * 2;
+    let after = plant.drive(&mut g, 1_200);
+    let low = after.iter().copied().min().unwrap();
+    assert!(low >= SERVERS / 2, "the limit collapsed to {low}");
+    let late = &after[600..];
+    assert!(
+        late.iter()
+            .all(|&l| (SERVERS..=SERVERS * 3 / 2 + 5).contains(&l)),
+        "{:?}",
+        &late[..20]
+    );
+    let long = g.long_rtt().unwrap();
+    assert!(long >= BASE.as_secs_f64() * 1.8, "long RTT {long}");
+}
+
+/// Issue 22: with noisy latency (each window's mean off by up to ±50 %,
+/// no queueing below 60 in flight) a long-term latency that only ever falls
+/// becomes the lowest window ever seen, and the limit sits far below
+/// capacity. It must stay at or above capacity.
+#[test]
+fn gradient2_under_latency_noise_stays_at_capacity() {
+    let mut g = Gradient2::builder().initial_limit(60).build().unwrap();
+    let plant = Plant::new(BASE, SERVERS, g.limit());
+    let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
+    let t = Instant::now();
+    let mut limits = Vec::new();
+    for i in 0..6_000u32 {
+        seed = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        let noise = 0.5 + ((seed >> 11) as f64 / (1u64 << 53) as f64);
+        let limit = g.limit();
+        let rtt = plant.rtt(limit).mul_f64(noise);
+        limits.push(g.update(&Sample::new(t + plant.window * i, rtt, 100, limit)));
+    }
+    let late = &limits[1_000..];
+    let mean = late.iter().sum::<usize>() as f64 / late.len() as f64;
+    assert!(mean >= SERVERS as f64, "mean limit {mean:.1} under noise");
+    let low = late.iter().copied().min().unwrap();
+    assert!(low >= SERVERS / 2, "the limit fell to {low} under noise");
 }

@@ -53,11 +53,30 @@ use crate::Sample;
 ///   still grows the limit, so a steady drop rate `p` holds it near
 ///   `queue_size / p` while a rising one (drops that grow with the load)
 ///   brings it down.
+/// - **A rise that is not queueing** (issue 22): holding the baseline under
+///   load makes it a running minimum, so a load-independent rise (a slower
+///   dependency) or plain latency noise reads as queueing for ever and cuts
+///   the limit towards `min_limit`. Little's law tells them apart: latency
+///   from queueing at this limit falls in proportion when the limit is cut,
+///   a load-independent one does not. So over each run of limited windows
+///   in which the limit falls, every window that sees queueing (raw
+///   gradient below 1) adds a point `(ln in-flight, ln latency)`, in-flight
+///   being the window's mean by Little's law (throughput × latency). Once
+///   the limit has fallen by `max(tolerance, 1.25)` (enough spread to read
+///   a slope through noise), the least-squares slope of latency on
+///   in-flight decides: queueing gives 1, a load-independent rise 0, and a
+///   capacity drop during the run (latency rising while the limit falls)
+///   dilutes a queueing slope towards ½, so only a slope within ±¼ counts
+///   as flat. Flat: the long average takes the fitted latency at the
+///   window's in-flight (if higher, and never above the window's own) and
+///   the limit grows again. Otherwise a new run starts from here. A baseline
+///   that moved is so learned after the limit fell by that factor, instead
+///   of at `min_limit`.
 /// - **Stuck at the minimum**: at `min_limit` the window's latency *is* the
 ///   latency at the least concurrency allowed, so the long average is reset
-///   to it; a baseline that really moved up (a slower dependency) is learned
-///   and the limit can grow again. This assumes `min_limit` is below the
-///   service's real capacity.
+///   to it. `min_limit` defaults to 1 (Netflix: 20): the guard above keeps
+///   the limit from collapsing, and a floor of 20 would stop protecting a
+///   service whose capacity is below 20.
 ///
 /// ```
 /// use std::time::Duration;
@@ -83,7 +102,53 @@ pub struct Gradient2 {
     queue_size: f64,
     long: Ewma,
     limit: f64,
+    episode: Episode,
 }
+
+/// The queueing windows since the limit last started falling: enough to
+/// tell a latency rise that follows the limit (queueing) from one that does
+/// not.
+#[derive(Debug, Clone, Default)]
+struct Episode {
+    /// The limit when the episode started; growing past it ends it.
+    start: f64,
+    n: f64,
+    sx: f64,
+    sy: f64,
+    sxx: f64,
+    sxy: f64,
+}
+
+impl Episode {
+    fn restart(&mut self, limit: f64) {
+        *self = Episode {
+            start: limit,
+            ..Episode::default()
+        };
+    }
+
+    fn add(&mut self, x: f64, y: f64) {
+        self.n += 1.0;
+        self.sx += x;
+        self.sy += y;
+        self.sxx += x * x;
+        self.sxy += x * y;
+    }
+
+    /// The least-squares slope of `y` on `x`, if `x` spread at all.
+    fn slope(&self) -> Option<f64> {
+        let var = self.sxx - self.sx * self.sx / self.n;
+        (var > 1e-12).then(|| (self.sxy - self.sx * self.sy / self.n) / var)
+    }
+}
+
+/// The largest slope of ln latency on ln in-flight read as "latency does
+/// not follow the limit": a quarter of queueing's 1 (see the guards).
+const FLAT: f64 = 0.25;
+
+/// The least factor the limit must have fallen by within an episode before
+/// its slope is read: below it noise swamps the slope.
+const MIN_EPISODE_SPAN: f64 = 1.25;
 
 /// Default RTT tolerance of [`Gradient2`] (Netflix: 1.5).
 pub const DEFAULT_GRADIENT2_TOLERANCE: f64 = 1.5;
@@ -202,6 +267,7 @@ impl Gradient2Builder {
             queue_size: self.queue_size as f64,
             long: Ewma::new(self.long_window, LONG_WARMUP.min(self.long_window)),
             limit: bounds.initial as f64,
+            episode: Episode::default(),
         })
     }
 }
@@ -216,6 +282,46 @@ impl Gradient2 {
     #[must_use]
     pub fn long_rtt(&self) -> Option<f64> {
         self.long.get()
+    }
+
+    /// Keeps a limited window in the episode; once the limit has fallen far
+    /// enough within it, returns the new long latency if the latency did
+    /// not follow the limit down (see the type's guards).
+    fn learn_rise(&mut self, sample: &Sample, short: f64, long: f64) -> Option<f64> {
+        if self.episode.n == 0.0 || self.limit > self.episode.start {
+            self.episode.restart(self.limit);
+        }
+        if self.tolerance * long >= short {
+            // No queueing seen: nothing to explain.
+            return None;
+        }
+        // The window's mean in flight by Little's law (throughput × latency):
+        // it moves with the latency the window measured, where the peak in
+        // flight leads it by up to a latency when the limit changes.
+        let secs = sample.duration.as_secs_f64();
+        let in_flight = if secs > 0.0 && sample.successes > 0 {
+            sample.successes as f64 / secs * short
+        } else {
+            sample.max_in_flight as f64
+        };
+        let x = in_flight.max(1.0).ln();
+        self.episode.add(x, short.ln());
+        if self.episode.start < self.limit * self.tolerance.max(MIN_EPISODE_SPAN) {
+            return None;
+        }
+        let e = &self.episode;
+        let slope = e.slope()?;
+        // The fitted latency at this window's in-flight: the episode may
+        // begin before the rise did.
+        // Never above the latency just measured.
+        let fitted = (e.sy / e.n + slope * (x - e.sx / e.n)).exp().min(short);
+        self.episode.restart(self.limit);
+        if slope.abs() < FLAT && fitted > long {
+            self.long.set(fitted);
+            Some(fitted)
+        } else {
+            None
+        }
     }
 
     /// Cuts the limit by the window's drops, if it had any.
@@ -278,6 +384,7 @@ impl LimitAlgorithm for Gradient2 {
         if app_limited {
             return self.cut(sample, kept);
         }
+        let long = self.learn_rise(sample, short, long).unwrap_or(long);
         let raw = self.tolerance * long / short;
         let gradient = raw.clamp(0.5, 1.0).min(kept);
         let queue = if raw >= 1.0 { self.queue_size } else { 0.0 };

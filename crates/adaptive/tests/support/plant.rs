@@ -38,10 +38,19 @@ impl Plant {
             .mul_f64((in_flight as f64 / self.servers as f64).max(1.0))
     }
 
-    /// The next window under the current limit.
+    /// The next window under the current limit: `count` requests (or, if
+    /// `count` is 0, as many as the limit completes in a window by Little's
+    /// law).
     pub(crate) fn window(&mut self) -> Sample {
         self.at += self.window;
-        Sample::new(self.at, self.rtt(self.limit), self.count, self.limit)
+        let rtt = self.rtt(self.limit);
+        let count = match self.count {
+            0 => {
+                (self.limit as f64 * self.window.as_secs_f64() / rtt.as_secs_f64()).round() as usize
+            }
+            n => n,
+        };
+        Sample::new(self.at, rtt, count, self.limit).with_duration(self.window)
     }
 
     /// Runs `windows` windows through `algorithm`; returns the limits.
