@@ -11,8 +11,14 @@ pub const DEFAULT_AGGRESSIVE_DELAY: Duration = Duration::from_millis(500);
 /// The default base delay at `emergency` ([`PressureLevel::Critical`]), 1 s.
 pub const DEFAULT_EMERGENCY_DELAY: Duration = Duration::from_millis(1000);
 /// The default delay multipliers, indexed by [`Priority`] (`Bulk` first):
-/// 2.0, 1.5, 1.0, 0.5, 0.1. Lower priority, longer delay.
-pub const DEFAULT_MULTIPLIERS: [f64; 5] = [2.0, 1.5, 1.0, 0.5, 0.1];
+/// 2.0, 1.5, 1.0, 0, 0. Lower priority, longer delay; High and Critical are
+/// never delayed by default. (The design's first draft had 0.5 and 0.1
+/// for them; but a saturated, healthy server reads the top CPU level, and
+/// delaying its High work whenever a Critical health check is in the
+/// service sheds nothing and only adds latency to work that cannot wait.
+/// Set them with [`multiplier`](CpuThrottleConfigBuilder::multiplier) if
+/// High work can wait in your service.)
+pub const DEFAULT_MULTIPLIERS: [f64; 5] = [2.0, 1.5, 1.0, 0.0, 0.0];
 /// The default cap on any one delay, 2 s (the emergency delay of `Bulk`).
 pub const DEFAULT_MAX_DELAY: Duration = Duration::from_secs(2);
 /// The default bound on requests waiting out a delay at once, 1024: past
@@ -45,11 +51,12 @@ pub const MAX_MULTIPLIER: f64 = 100.0;
 ///
 /// # fn main() -> Result<(), tower_pressure_core::ConfigError> {
 /// let config = CpuThrottleConfig::builder()
-///     .multiplier(Priority::Critical, 0.0) // never delay Critical
+///     .multiplier(Priority::High, 0.2) // High may wait a little
 ///     .max_delay(Duration::from_millis(800))
 ///     .build()?;
 /// assert_eq!(config.delay(PressureLevel::Medium, Priority::Bulk), Duration::from_millis(200));
 /// assert_eq!(config.delay(PressureLevel::Critical, Priority::Bulk), Duration::from_millis(800));
+/// assert_eq!(config.delay(PressureLevel::Critical, Priority::High), Duration::from_millis(200));
 /// assert_eq!(config.delay(PressureLevel::Critical, Priority::Critical), Duration::ZERO);
 /// assert_eq!(config.delay(PressureLevel::Low, Priority::Bulk), Duration::ZERO);
 ///
@@ -69,7 +76,7 @@ pub const MAX_MULTIPLIER: f64 = 100.0;
 /// shed_bulk_at_emergency = false
 /// max_delayed = 1024
 /// delay_uncontended = false
-/// multipliers = { bulk = 2.0, low = 1.5, normal = 1.0, high = 0.5, critical = 0.1 }
+/// multipliers = { bulk = 2.0, low = 1.5, normal = 1.0, high = 0.0, critical = 0.0 }
 /// ```
 ///
 /// [`Signal`]: tower_pressure_core::Signal

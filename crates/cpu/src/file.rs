@@ -23,8 +23,8 @@ use crate::{CpuSignalConfig, CpuThrottleConfig};
 /// bulk = 2.0
 /// low = 1.5
 /// normal = 1.0
-/// high = 0.5
-/// critical = 0.1
+/// high = 0.0
+/// critical = 0.0
 /// ```
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

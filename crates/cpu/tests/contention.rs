@@ -138,3 +138,38 @@ async fn a_delayed_request_is_checked_again_when_it_wakes() {
     let res = assert_ready!(bulk.poll()).unwrap();
     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
 }
+
+/// Issue 22: a saturated but healthy server sits at the top CPU level (a
+/// busy CPU reads 100 %), and its fast Critical health checks are in the
+/// service now and then. High work must not be delayed there by default:
+/// High and Critical are the work that cannot wait, and a delay of theirs
+/// sheds nothing. (A user who wants the design's old 0.5/0.1 sets them.)
+#[tokio::test(start_paused = true)]
+async fn high_is_not_delayed_while_a_health_check_is_served() {
+    let layer = CpuThrottleLayer::new(signal_at(PressureLevel::Critical));
+    let mut svc = layer.layer(worker());
+    let mut check = task::spawn(svc.call(working(Priority::Critical, 20)));
+    assert_pending!(check.poll());
+    for priority in [Priority::High, Priority::Critical] {
+        let t0 = Instant::now();
+        let res = svc
+            .ready()
+            .await
+            .unwrap()
+            .call(working(priority, 0))
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        assert_eq!(t0.elapsed(), Duration::ZERO, "{priority} was delayed");
+    }
+    // Normal, work that can wait, still gives way to the health check.
+    let t0 = Instant::now();
+    svc.ready()
+        .await
+        .unwrap()
+        .call(working(Priority::Normal, 0))
+        .await
+        .unwrap();
+    assert_eq!(t0.elapsed(), Duration::from_secs(1));
+    drop(check);
+}

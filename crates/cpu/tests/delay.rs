@@ -40,11 +40,12 @@ async fn delay_of(layer: &CpuThrottleLayer, priority: Priority) -> Duration {
 #[tokio::test(start_paused = true)]
 async fn delay_scales_with_level_and_priority_as_the_defaults_say() {
     // Rows: levels; columns: Bulk, Low, Normal, High, Critical (ms). The
-    // Critical row of Bulk is capped at the default 2 s.
+    // Critical row of Bulk is capped at the default 2 s; High and Critical
+    // are never delayed by default.
     let table: [(PressureLevel, [u64; 5]); 3] = [
-        (PressureLevel::Medium, [200, 150, 100, 50, 10]),
-        (PressureLevel::High, [1000, 750, 500, 250, 50]),
-        (PressureLevel::Critical, [2000, 1500, 1000, 500, 100]),
+        (PressureLevel::Medium, [200, 150, 100, 0, 0]),
+        (PressureLevel::High, [1000, 750, 500, 0, 0]),
+        (PressureLevel::Critical, [2000, 1500, 1000, 0, 0]),
     ];
     for (level, row) in table {
         let layer = CpuThrottleLayer::with_config(signal_at(level), support::uncontended());
@@ -84,6 +85,19 @@ async fn delay_is_capped_at_max_delay() {
         delay_of(&layer, Priority::Bulk).await,
         Duration::from_millis(300)
     );
+    // Normal's 1 s emergency delay is capped too; under the cap, untouched.
+    assert_eq!(
+        delay_of(&layer, Priority::Normal).await,
+        Duration::from_millis(300)
+    );
+    let config = CpuThrottleConfig::builder()
+        .delay_uncontended(true)
+        .multiplier(Priority::Critical, 0.1)
+        .multiplier(Priority::High, 0.1)
+        .max_delay(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let layer = CpuThrottleLayer::with_config(signal_at(PressureLevel::Critical), config);
     assert_eq!(
         delay_of(&layer, Priority::Critical).await,
         Duration::from_millis(100)

@@ -79,10 +79,10 @@ async fn generic_refusal_is_a_box_error_holding_overloaded() {
     // Without a deadline it is delayed, then served.
     let t0 = tokio::time::Instant::now();
     assert_eq!(
-        svc.oneshot(Job(Priority::High, None)).await.unwrap(),
-        Priority::High
+        svc.oneshot(Job(Priority::Normal, None)).await.unwrap(),
+        Priority::Normal
     );
-    assert_eq!(t0.elapsed(), Duration::from_millis(500));
+    assert_eq!(t0.elapsed(), Duration::from_millis(1000));
 }
 
 #[test]
