@@ -9,7 +9,7 @@ use pin_project_lite::pin_project;
 use tower_pressure_core::http::Rejection;
 use tower_service::Service;
 
-use crate::throttle::{Outcome, Slow};
+use crate::throttle::{Entered, Outcome, Slow};
 
 pin_project! {
     /// The response future of [`CpuThrottle`](crate::CpuThrottle): waits out
@@ -30,10 +30,14 @@ pin_project! {
 pin_project! {
     #[project = KindProj]
     enum Kind<S, Req, F> {
-        /// The inner service was called.
+        /// The inner service was called; `guard`, on the pressed path,
+        /// counts the request among its class (and in the capacity gate)
+        /// until it completes. Inline: passing under pressure allocates
+        /// nothing.
         Called {
             #[pin]
             fut: F,
+            guard: Option<Entered>,
         },
         /// Delayed, refused, or counted by the capacity gate. Boxed: it
         /// holds a timer, the request and a clone of the service, and inline
@@ -48,7 +52,18 @@ impl<S, Req, F> ResponseFuture<S, Req, F> {
     #[inline]
     pub(crate) fn called(fut: F, rejection: Rejection) -> Self {
         ResponseFuture {
-            kind: Kind::Called { fut },
+            kind: Kind::Called { fut, guard: None },
+            rejection,
+        }
+    }
+
+    /// Called on the pressed path: `guard` counts it until it completes.
+    pub(crate) fn counted(fut: F, guard: Entered, rejection: Rejection) -> Self {
+        ResponseFuture {
+            kind: Kind::Called {
+                fut,
+                guard: Some(guard),
+            },
             rejection,
         }
     }
@@ -75,7 +90,13 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         match this.kind.project() {
-            KindProj::Called { fut } => fut.poll(cx),
+            KindProj::Called { fut, guard } => {
+                let out = ready!(fut.poll(cx));
+                if let Some(g) = guard.take() {
+                    g.complete();
+                }
+                Poll::Ready(out)
+            }
             KindProj::Slow { slow } => Poll::Ready(match ready!(slow.as_mut().poll_outcome(cx)) {
                 Outcome::Inner(out) => out,
                 Outcome::Refused(err, req) => Ok(this.rejection.respond(&err, req.headers())),

@@ -13,7 +13,7 @@ use tower_service::Service;
 
 use crate::gate::CapacityGate;
 use crate::service::fast_path_below;
-use crate::throttle::{Decision, Outcome, Settings, Slow};
+use crate::throttle::{Decision, Entered, Outcome, Settings, Slow};
 use crate::{CapacityGateConfig, CpuThrottleConfig};
 
 /// The boxed error of the generic service, as tower's `BoxError`.
@@ -171,7 +171,7 @@ impl<S> GenericCpuThrottle<S> {
         match s.decide(level, priority, req.deadline()) {
             Decision::Pass => {
                 let guard = s.enter(priority);
-                GenericResponseFuture::slow(Slow::calling(self.inner.call(req), guard))
+                GenericResponseFuture::counted(self.inner.call(req), guard)
             }
             Decision::Delay(d, parked) => {
                 let svc = self.inner.clone();
@@ -203,6 +203,7 @@ pin_project! {
         Called {
             #[pin]
             fut: F,
+            guard: Option<Entered>,
         },
         Slow {
             slow: Pin<Box<Slow<S, Req, F>>>,
@@ -214,7 +215,16 @@ impl<S, Req, F> GenericResponseFuture<S, Req, F> {
     #[inline]
     fn called(fut: F) -> Self {
         GenericResponseFuture {
-            kind: Kind::Called { fut },
+            kind: Kind::Called { fut, guard: None },
+        }
+    }
+
+    fn counted(fut: F, guard: Entered) -> Self {
+        GenericResponseFuture {
+            kind: Kind::Called {
+                fut,
+                guard: Some(guard),
+            },
         }
     }
 
@@ -238,7 +248,13 @@ where
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project().kind.project() {
-            KindProj::Called { fut } => fut.poll(cx).map_err(Into::into),
+            KindProj::Called { fut, guard } => {
+                let out = ready!(fut.poll(cx));
+                if let Some(g) = guard.take() {
+                    g.complete();
+                }
+                Poll::Ready(out.map_err(Into::into))
+            }
             KindProj::Slow { slow } => Poll::Ready(match ready!(slow.as_mut().poll_outcome(cx)) {
                 Outcome::Inner(out) => out.map_err(Into::into),
                 Outcome::Refused(err, _req) => Err(err.into()),

@@ -103,8 +103,7 @@ impl<S> CpuThrottle<S> {
         match s.decide(level, priority, req.deadline()) {
             Decision::Pass => {
                 let guard = s.enter(priority);
-                let slow = Slow::calling(self.inner.call(req), guard);
-                ResponseFuture::slow(slow, self.rejection)
+                ResponseFuture::counted(self.inner.call(req), guard, self.rejection)
             }
             // A clone, not the ready service: the ready one stays here for
             // the next call, and the clone holds nothing while it waits.

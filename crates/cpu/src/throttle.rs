@@ -96,7 +96,7 @@ pub(crate) struct Entered {
 
 impl Entered {
     /// The request completed: the gate records its latency.
-    fn complete(self) {
+    pub(crate) fn complete(self) {
         if let Some(g) = self.gate {
             g.complete();
         }
