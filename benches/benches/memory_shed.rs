@@ -1,5 +1,5 @@
 //! The memory shedder's per-request cost: `ready().await` + `call(req).await`
-//! through `GenericMemoryShedLayer` and `MemoryShedLayer` over a no-op
+//! through `MemoryShedLayer` refusing with an error and with a response over a no-op
 //! service, at level `None` (nothing refused: one atomic load), at `High`
 //! with an admitted request (the priority is read too) and with a refused one
 //! (an `Overloaded` error, or a 503 response), against tower's `LoadShed` on
@@ -17,8 +17,9 @@ use tokio::time::Instant;
 use tower::load_shed::LoadShed;
 use tower::{Layer, Service, ServiceExt};
 use tower_pressure_benches::{Job, current_thread, noop_http, noop_job};
+use tower_pressure_core::AsError;
 use tower_pressure_core::{PressureLevel, Priority, Signal};
-use tower_pressure_memory::{GenericMemoryShedLayer, MemoryShedLayer, memory_signal_config};
+use tower_pressure_memory::{MemoryShedLayer, memory_signal_config};
 
 /// `iters` calls of `svc`, timed inside one `block_on` so that entering the
 /// runtime is not measured. Refusals are results like any other.
@@ -63,7 +64,9 @@ fn generic(c: &mut Criterion) {
         ("high_refused", PressureLevel::High, Priority::Bulk),
     ] {
         g.bench_function(name, |b| {
-            let mut svc = GenericMemoryShedLayer::new(signal_at(level)).layer(noop_job());
+            let mut svc = MemoryShedLayer::new(signal_at(level))
+                .refusal(AsError)
+                .layer(noop_job());
             b.iter_custom(|iters| calls(&rt, &mut svc, || Job(priority), iters));
         });
     }

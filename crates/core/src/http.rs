@@ -4,7 +4,7 @@
 use http::header::{CONTENT_TYPE, RETRY_AFTER};
 use http::{HeaderMap, HeaderValue, Response, StatusCode};
 
-use crate::Overloaded;
+use crate::{Overloaded, Refusal};
 
 /// The metadata key through which gRPC clients learn how long to back off
 /// (gRPC A6 retry design).
@@ -152,6 +152,16 @@ impl Rejection {
         } else {
             err.to_http_response_with(self.http_status)
         }
+    }
+}
+
+/// Answers a refused HTTP request with [`respond`](Rejection::respond)'s
+/// response; the wrapped service's errors pass unchanged.
+impl<ReqB, ResB: Default, E> Refusal<http::Request<ReqB>, Response<ResB>, E> for Rejection {
+    type Error = E;
+
+    fn refuse(&self, err: Overloaded, req: &http::Request<ReqB>) -> Result<Response<ResB>, E> {
+        Ok(self.respond(&err, req.headers()))
     }
 }
 

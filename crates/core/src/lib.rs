@@ -81,6 +81,7 @@ mod level;
 mod limit;
 mod overloaded;
 mod priority;
+mod refusal;
 mod signal;
 mod source;
 
@@ -101,6 +102,7 @@ pub use level::{
 pub use limit::{LimitControl, LimitHandle};
 pub use overloaded::{MIN_RETRY_AFTER, Overloaded, Reason};
 pub use priority::{Cohort, CohortOutOfRange, ParsePriorityError, Priority, PriorityOf};
+pub use refusal::{AsError, BoxError, Refusal};
 pub use signal::{
     DEFAULT_EWMA_ALPHA, DEFAULT_INTERVAL, DEFAULT_STALE_AFTER, Signal, SignalConfig,
     SignalConfigBuilder, SignalState,

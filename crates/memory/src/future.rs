@@ -5,70 +5,70 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use http::Response;
 use pin_project_lite::pin_project;
 
 pin_project! {
     /// The response future of [`MemoryShed`](crate::MemoryShed): the inner
-    /// service's future, or a rejection response ready at once.
-    pub struct ResponseFuture<F, B> {
+    /// service's future, or the refusal, ready at once.
+    pub struct ResponseFuture<F, Res, Err> {
         #[pin]
-        kind: Kind<F, B>,
+        kind: Kind<F, Res, Err>,
     }
 }
 
 pin_project! {
     #[project = KindProj]
-    enum Kind<F, B> {
+    enum Kind<F, Res, Err> {
         Inner {
             #[pin]
             fut: F,
         },
         /// Boxed: a response inline would make every admitted request's
         /// future that much larger to move.
-        Rejected {
-            res: Option<Box<Response<B>>>,
+        Refused {
+            out: Option<Box<Result<Res, Err>>>,
         },
     }
 }
 
-impl<F, B> ResponseFuture<F, B> {
+impl<F, Res, Err> ResponseFuture<F, Res, Err> {
     pub(crate) fn inner(fut: F) -> Self {
         ResponseFuture {
             kind: Kind::Inner { fut },
         }
     }
 
-    pub(crate) fn rejected(res: Response<B>) -> Self {
+    pub(crate) fn refused(out: Result<Res, Err>) -> Self {
         ResponseFuture {
-            kind: Kind::Rejected {
-                res: Some(Box::new(res)),
+            kind: Kind::Refused {
+                out: Some(Box::new(out)),
             },
         }
     }
 }
 
-impl<F, B, E> Future for ResponseFuture<F, B>
+impl<F, Res, E, Err> Future for ResponseFuture<F, Res, Err>
 where
-    F: Future<Output = Result<Response<B>, E>>,
+    F: Future<Output = Result<Res, E>>,
+    Err: From<E>,
 {
-    type Output = Result<Response<B>, E>;
+    type Output = Result<Res, Err>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project().kind.project() {
-            KindProj::Inner { fut } => fut.poll(cx),
-            KindProj::Rejected { res } => Poll::Ready(Ok(*res
-                .take()
-                .expect("ResponseFuture polled after completion"))),
+            KindProj::Inner { fut } => fut.poll(cx).map_err(Into::into),
+            KindProj::Refused { out } => {
+                Poll::Ready(*out.take().expect("ResponseFuture polled after completion"))
+            }
         }
     }
 }
 
-impl<F, B> fmt::Debug for ResponseFuture<F, B> {
+impl<F, Res, Err> fmt::Debug for ResponseFuture<F, Res, Err> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = match self.kind {
             Kind::Inner { .. } => "inner",
-            Kind::Rejected { .. } => "rejected",
+            Kind::Refused { .. } => "refused",
         };
         f.debug_struct("ResponseFuture")
             .field("state", &state)

@@ -1,4 +1,4 @@
-//! [`MemoryShedLayer`]: memory shedding for HTTP services.
+//! [`MemoryShedLayer`]: memory shedding for any tower service.
 
 use std::sync::Arc;
 
@@ -10,7 +10,7 @@ use tower_pressure_core::{
 
 use crate::{MemoryPressure, MemoryShed, MemoryShedConfig};
 
-/// Refuses the less important requests to an HTTP service while memory is
+/// Refuses the less important requests to a service while memory is
 /// pressed.
 ///
 /// Per [`PressureLevel`] of the memory [`Signal`], the lowest priority still
@@ -24,12 +24,16 @@ use crate::{MemoryPressure, MemoryShed, MemoryShedConfig};
 /// refuses anything, the request's priority: no lock, no allocation, no
 /// waiting. `poll_ready` forwards the inner service's readiness.
 ///
-/// A refused request gets a response, not an error, so the layer sits under
-/// `axum::Router::layer` with no `HandleErrorLayer`: `503` with
-/// `Retry-After`, or a trailers-only gRPC reply for a gRPC request (see
-/// [`Rejection`]), with the [`Overloaded`] in the response extensions and an
-/// empty body. The inner service's response body must implement `Default`
-/// (axum's, tonic's and `String`/`Full` bodies do).
+/// How a refusal is delivered is the layer's [`Refusal`] `R`. By default
+/// ([`Rejection`]) a refused HTTP request gets a response, not an error, so
+/// the layer sits under `axum::Router::layer` with no `HandleErrorLayer`:
+/// `503` with `Retry-After`, or a trailers-only gRPC reply for a gRPC
+/// request, with the [`Overloaded`] in the response extensions and an empty
+/// body (the inner service's response body must implement `Default`, as
+/// axum's, tonic's and `String`/`Full` bodies do). With
+/// [`refusal(AsError)`](Self::refusal) it serves any request type that
+/// implements [`PriorityOf`], and a refusal is a [`BoxError`] holding the
+/// [`Overloaded`].
 ///
 /// Every service made by the layer shares its settings; the signal is shared
 /// by all layers given clones of it. The layer starts no task: the signal's
@@ -47,9 +51,39 @@ use crate::{MemoryPressure, MemoryShed, MemoryShedConfig};
 ///     .layer(MemoryShedLayer::new(memory));
 /// # }
 /// ```
+///
+/// Any service, a refusal as an error:
+///
+/// ```
+/// use tower::{ServiceBuilder, ServiceExt, service_fn};
+/// use tower_pressure_core::{AsError, Overloaded, PressureLevel, Priority, PriorityOf, Signal};
+/// use tower_pressure_memory::{MemoryShedLayer, memory_signal_config};
+///
+/// struct Job(Priority);
+/// impl PriorityOf for Job {
+///     fn priority(&self) -> Priority { self.0 }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower::BoxError> {
+/// let memory = Signal::new(memory_signal_config().build()?);
+/// let svc = ServiceBuilder::new()
+///     .layer(MemoryShedLayer::new(memory.clone()).refusal(AsError))
+///     .service(service_fn(|job: Job| async move { Ok::<_, tower::BoxError>(job.0) }));
+///
+/// memory.set_override(Some(PressureLevel::High));
+/// assert_eq!(svc.clone().oneshot(Job(Priority::High)).await?, Priority::High);
+/// let err = svc.oneshot(Job(Priority::Low)).await.unwrap_err();
+/// assert!(err.is::<Overloaded>());
+/// # Ok(()) }
+/// ```
+///
+/// [`Refusal`]: tower_pressure_core::Refusal
+/// [`AsError`]: tower_pressure_core::AsError
+/// [`BoxError`]: tower_pressure_core::BoxError
 #[derive(Debug, Clone)]
-pub struct MemoryShedLayer {
+pub struct MemoryShedLayer<R = Rejection> {
     shared: Arc<Shared>,
+    refusal: R,
 }
 
 impl MemoryShedLayer {
@@ -64,6 +98,19 @@ impl MemoryShedLayer {
     pub fn with_config(signal: Signal, config: MemoryShedConfig) -> Self {
         MemoryShedLayer {
             shared: Arc::new(Shared::new(signal, config)),
+            refusal: Rejection::default(),
+        }
+    }
+}
+
+impl<R> MemoryShedLayer<R> {
+    /// How refusals are delivered: a [`Rejection`] (the default, HTTP and
+    /// gRPC responses) or [`AsError`](tower_pressure_core::AsError).
+    #[must_use]
+    pub fn refusal<R2>(self, refusal: R2) -> MemoryShedLayer<R2> {
+        MemoryShedLayer {
+            shared: self.shared,
+            refusal,
         }
     }
 
@@ -72,13 +119,6 @@ impl MemoryShedLayer {
     #[must_use]
     pub fn events(mut self, bus: EventBus) -> Self {
         Arc::make_mut(&mut self.shared).events = Some(bus);
-        self
-    }
-
-    /// The HTTP status and gRPC code of the rejection responses.
-    #[must_use]
-    pub fn rejection(mut self, rejection: Rejection) -> Self {
-        Arc::make_mut(&mut self.shared).rejection = rejection;
         self
     }
 
@@ -100,17 +140,13 @@ impl MemoryShedLayer {
     pub fn pressure(&self) -> MemoryPressure {
         MemoryPressure::new(self.shared.signal.clone())
     }
-
-    pub(crate) fn shared(&self) -> &Arc<Shared> {
-        &self.shared
-    }
 }
 
-impl<S> Layer<S> for MemoryShedLayer {
-    type Service = MemoryShed<S>;
+impl<S, R: Clone> Layer<S> for MemoryShedLayer<R> {
+    type Service = MemoryShed<S, R>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        MemoryShed::new(inner, self.clone())
+        MemoryShed::new(inner, self.shared.clone(), self.refusal.clone())
     }
 }
 
@@ -121,7 +157,6 @@ pub(crate) struct Shared {
     pub(crate) signal: Signal,
     pub(crate) config: MemoryShedConfig,
     pub(crate) events: Option<EventBus>,
-    pub(crate) rejection: Rejection,
 }
 
 impl Shared {
@@ -130,7 +165,6 @@ impl Shared {
             signal,
             config,
             events: None,
-            rejection: Rejection::default(),
         }
     }
 

@@ -14,10 +14,10 @@
 //! - **Signal**: [`spawn_memory_signal`] samples every 50 ms without
 //!   smoothing, so a reading that crosses a threshold is acted on within
 //!   100 ms ([`memory_signal_config`] to change it).
-//! - **Shedding**: [`MemoryShedLayer`] (HTTP: refusals are `503`/gRPC
-//!   responses) and [`GenericMemoryShedLayer`] (any service: refusals are
-//!   errors) admit, per pressure level, only the priorities the
-//!   [`MemoryShedConfig`] table allows. One atomic load per request.
+//! - **Shedding**: [`MemoryShedLayer`] admits, per pressure level, only the
+//!   priorities the [`MemoryShedConfig`] table allows; refusals are
+//!   `503`/gRPC responses, or errors for any service with
+//!   `.refusal(AsError)`. One atomic load per request.
 //! - **Hooks**: [`MemoryHooks`] run on level changes, off the request path:
 //!   callbacks, [`Shrink`] for caches, an allocator purge.
 //!   [`MemoryPressure`] tells a handler to degrade instead of refusing.
@@ -61,7 +61,6 @@
 
 mod config;
 mod future;
-mod generic;
 mod hooks;
 mod layer;
 mod pressure;
@@ -73,7 +72,6 @@ pub use config::{
     DEFAULT_MIN_PRIORITY, DEFAULT_RETRY_AFTER, MemoryShedConfig, MemoryShedConfigBuilder,
 };
 pub use future::ResponseFuture;
-pub use generic::{BoxError, GenericMemoryShed, GenericMemoryShedLayer, GenericResponseFuture};
 pub use hooks::{
     DEFAULT_PURGE_AT, DEFAULT_REARM_AFTER, DEFAULT_SHRINK_FACTORS, HooksHandle, LevelChange,
     MemoryHooks, MemoryHooksBuilder, Shrink,

@@ -1,31 +1,32 @@
-//! [`MemoryShed`]: the HTTP service made by [`MemoryShedLayer`].
+//! [`MemoryShed`]: the service made by [`MemoryShedLayer`](crate::MemoryShedLayer).
 
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use http::{Request, Response};
+use tower_pressure_core::http::Rejection;
+use tower_pressure_core::{PriorityOf, Refusal};
 use tower_service::Service;
 
-use crate::MemoryShedLayer;
 use crate::future::ResponseFuture;
 use crate::layer::Shared;
 
-/// Refuses the less important HTTP requests to `inner` while memory is
-/// pressed; see [`MemoryShedLayer`].
+/// Refuses the less important requests to `inner` while memory is pressed;
+/// see [`MemoryShedLayer`](crate::MemoryShedLayer).
 ///
 /// Clones share the layer's settings; the service holds no per-call state.
 #[derive(Debug, Clone)]
-pub struct MemoryShed<S> {
+pub struct MemoryShed<S, R = Rejection> {
     inner: S,
     shared: Arc<Shared>,
+    refusal: R,
 }
 
-impl<S> MemoryShed<S> {
-    /// Wraps `inner` with the settings of `layer`.
-    pub fn new(inner: S, layer: MemoryShedLayer) -> Self {
+impl<S, R> MemoryShed<S, R> {
+    pub(crate) fn new(inner: S, shared: Arc<Shared>, refusal: R) -> Self {
         MemoryShed {
             inner,
-            shared: layer.shared().clone(),
+            shared,
+            refusal,
         }
     }
 
@@ -45,25 +46,24 @@ impl<S> MemoryShed<S> {
     }
 }
 
-impl<S, ReqB, ResB> Service<Request<ReqB>> for MemoryShed<S>
+impl<S, Req, R> Service<Req> for MemoryShed<S, R>
 where
-    S: Service<Request<ReqB>, Response = Response<ResB>>,
-    ResB: Default,
+    S: Service<Req>,
+    Req: PriorityOf,
+    R: Refusal<Req, S::Response, S::Error>,
 {
-    type Response = Response<ResB>;
-    type Error = S::Error;
-    type Future = ResponseFuture<S::Future, ResB>;
+    type Response = S::Response;
+    type Error = R::Error;
+    type Future = ResponseFuture<S::Future, S::Response, R::Error>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
+        self.inner.poll_ready(cx).map_err(Into::into)
     }
 
-    fn call(&mut self, req: Request<ReqB>) -> Self::Future {
+    fn call(&mut self, req: Req) -> Self::Future {
         match self.shared.check(&req) {
             Ok(()) => ResponseFuture::inner(self.inner.call(req)),
-            Err(err) => {
-                ResponseFuture::rejected(self.shared.rejection.respond(&err, req.headers()))
-            }
+            Err(err) => ResponseFuture::refused(self.refusal.refuse(err, &req)),
         }
     }
 }

@@ -11,10 +11,9 @@ use metrics::{
     Unit,
 };
 use tower::{Layer, Service, service_fn};
+use tower_pressure_core::AsError;
 use tower_pressure_core::{PressureLevel, Priority, PriorityOf, Signal};
-use tower_pressure_memory::{
-    GenericMemoryShedLayer, LevelChange, MemoryHooks, memory_signal_config,
-};
+use tower_pressure_memory::{LevelChange, MemoryHooks, MemoryShedLayer, memory_signal_config};
 
 type Values = Arc<Mutex<BTreeMap<String, f64>>>;
 
@@ -94,9 +93,11 @@ fn refusals_and_level_changes_are_exported_with_bounded_labels() {
     let values = recorder.0.clone();
     let memory = Signal::new(memory_signal_config().build().unwrap());
     memory.set_override(Some(PressureLevel::High));
-    let mut svc = GenericMemoryShedLayer::new(memory).layer(service_fn(|job: Job| async move {
-        Ok::<_, Infallible>(job.0)
-    }));
+    let mut svc = MemoryShedLayer::new(memory)
+        .refusal(AsError)
+        .layer(service_fn(
+            |job: Job| async move { Ok::<_, Infallible>(job.0) },
+        ));
     let hooks = MemoryHooks::builder().build().unwrap();
     metrics::with_local_recorder(&recorder, || {
         // The decision is taken in `call`; the futures need not be polled.

@@ -5,9 +5,8 @@ use std::future::Ready;
 
 use http::Response;
 use tower_pressure_memory::{
-    GenericMemoryShed, GenericMemoryShedLayer, GenericResponseFuture, HeapBudget, HooksHandle,
-    MemoryHooks, MemoryPressure, MemoryShed, MemoryShedConfig, MemoryShedLayer, MemorySource,
-    ResponseFuture,
+    HeapBudget, HooksHandle, MemoryHooks, MemoryPressure, MemoryShed, MemoryShedConfig,
+    MemoryShedLayer, MemorySource, ResponseFuture,
 };
 
 fn send_sync<T: Send + Sync>() {}
@@ -16,15 +15,14 @@ fn send<T: Send>() {}
 #[test]
 fn public_types_are_send_and_sync_where_it_matters() {
     send_sync::<MemoryShedLayer>();
-    send_sync::<GenericMemoryShedLayer>();
+    send_sync::<MemoryShedLayer<tower_pressure_core::AsError>>();
     send_sync::<MemoryShed<()>>();
-    send_sync::<GenericMemoryShed<()>>();
+    send_sync::<MemoryShed<(), tower_pressure_core::AsError>>();
     send_sync::<MemoryShedConfig>();
     send_sync::<MemoryPressure>();
     send_sync::<HooksHandle>();
     send_sync::<MemoryHooks>();
     send::<MemorySource>();
     send::<HeapBudget>();
-    send::<ResponseFuture<Ready<Result<Response<()>, Infallible>>, ()>>();
-    send::<GenericResponseFuture<Ready<Result<(), Infallible>>>>();
+    send::<ResponseFuture<Ready<Result<Response<()>, Infallible>>, Response<()>, Infallible>>();
 }

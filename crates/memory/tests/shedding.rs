@@ -9,12 +9,11 @@ use http::{HeaderValue, Request, Response, StatusCode, header};
 use proptest::prelude::*;
 use tokio_test::{assert_pending, assert_ready_ok, task};
 use tower::{Layer, Service, ServiceExt, service_fn};
+use tower_pressure_core::AsError;
 use tower_pressure_core::{
     Cohort, Event, EventBus, Overloaded, PressureLevel, Priority, PriorityOf, Reason, Signal,
 };
-use tower_pressure_memory::{
-    GenericMemoryShedLayer, MemoryShedConfig, MemoryShedLayer, memory_signal_config,
-};
+use tower_pressure_memory::{MemoryShedConfig, MemoryShedLayer, memory_signal_config};
 
 fn signal_at(level: PressureLevel) -> Signal {
     let s = Signal::new(memory_signal_config().build().unwrap());
@@ -266,9 +265,11 @@ impl PriorityOf for Job {
 #[tokio::test]
 async fn the_generic_service_fails_with_an_overloaded_error() {
     let signal = signal_at(PressureLevel::High);
-    let svc = GenericMemoryShedLayer::new(signal).layer(service_fn(|job: Job| async move {
-        Ok::<_, Infallible>(job.0)
-    }));
+    let svc = MemoryShedLayer::new(signal)
+        .refusal(AsError)
+        .layer(service_fn(
+            |job: Job| async move { Ok::<_, Infallible>(job.0) },
+        ));
     assert_eq!(
         svc.clone().oneshot(Job(Priority::Normal)).await.unwrap(),
         Priority::Normal
@@ -281,9 +282,11 @@ async fn the_generic_service_fails_with_an_overloaded_error() {
 
 #[tokio::test]
 async fn the_generic_service_passes_inner_errors_through() {
-    let svc = GenericMemoryShedLayer::new(signal_at(PressureLevel::None)).layer(service_fn(
-        |_job: Job| async { Err::<(), _>(std::io::Error::other("inner failed")) },
-    ));
+    let svc = MemoryShedLayer::new(signal_at(PressureLevel::None))
+        .refusal(AsError)
+        .layer(service_fn(|_job: Job| async {
+            Err::<(), _>(std::io::Error::other("inner failed"))
+        }));
     let err = svc.oneshot(Job(Priority::Critical)).await.unwrap_err();
     assert!(err.is::<std::io::Error>());
 }
