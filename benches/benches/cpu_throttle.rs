@@ -1,6 +1,6 @@
 //! The CPU throttle's fast path (the signal is below `start`, so nothing is
 //! delayed): `ready().await` + `call(req).await` through `CpuThrottleLayer`
-//! (HTTP) and `GenericCpuThrottleLayer` over a no-op service, against the
+//! (HTTP) and `CpuThrottleLayer<AsError>` over a no-op service, against the
 //! bare no-op service and tower's `LoadShed` on the same service, on a
 //! current-thread runtime. The fast path is one atomic load; target ≤ 100 ns.
 //! With the capacity gate on, every request is counted in and out and timed.
@@ -14,10 +14,10 @@ use http::Request;
 use tower::Layer;
 use tower::load_shed::LoadShed;
 use tower_pressure_benches::{Job, calls, current_thread, noop_http, noop_job};
+use tower_pressure_core::AsError;
 use tower_pressure_core::{Priority, Signal, Source};
 use tower_pressure_cpu::{
-    CapacityGateConfig, CpuSource, CpuThrottleLayer, GenericCpuThrottleLayer, ProcStat,
-    RuntimeBusy, cpu_signal_config,
+    CapacityGateConfig, CpuSource, CpuThrottleLayer, ProcStat, RuntimeBusy, cpu_signal_config,
 };
 
 /// A CPU signal with no sampler and no reading: level `None`, below `start`.
@@ -63,11 +63,14 @@ fn below_start_generic(c: &mut Criterion) {
         b.iter_custom(|iters| calls(&rt, &mut svc, job, iters));
     });
     g.bench_function("cpu_throttle_below_start", |b| {
-        let mut svc = GenericCpuThrottleLayer::new(idle_cpu()).layer(noop_job());
+        let mut svc = CpuThrottleLayer::new(idle_cpu())
+            .refusal(AsError)
+            .layer(noop_job());
         b.iter_custom(|iters| calls(&rt, &mut svc, job, iters));
     });
     g.bench_function("cpu_throttle_below_start_with_gate", |b| {
-        let mut svc = GenericCpuThrottleLayer::new(idle_cpu())
+        let mut svc = CpuThrottleLayer::new(idle_cpu())
+            .refusal(AsError)
             .capacity_gate(CapacityGateConfig::default())
             .layer(noop_job());
         b.iter_custom(|iters| calls(&rt, &mut svc, job, iters));

@@ -4,9 +4,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
-use http::{Request, Response};
 use pin_project_lite::pin_project;
-use tower_pressure_core::http::Rejection;
+use tower_pressure_core::Refusal;
 use tower_service::Service;
 
 use crate::throttle::{Entered, Outcome, Slow};
@@ -20,10 +19,10 @@ pin_project! {
     /// Dropping it while it waits drops the request and the clone of the
     /// inner service: nothing is held, and the inner service never saw the
     /// request.
-    pub struct ResponseFuture<S, Req, F> {
+    pub struct ResponseFuture<S, Req, F, R> {
         #[pin]
         kind: Kind<S, Req, F>,
-        rejection: Rejection,
+        refusal: R,
     }
 }
 
@@ -48,43 +47,43 @@ pin_project! {
     }
 }
 
-impl<S, Req, F> ResponseFuture<S, Req, F> {
+impl<S, Req, F, R> ResponseFuture<S, Req, F, R> {
     #[inline]
-    pub(crate) fn called(fut: F, rejection: Rejection) -> Self {
+    pub(crate) fn called(fut: F, refusal: R) -> Self {
         ResponseFuture {
             kind: Kind::Called { fut, guard: None },
-            rejection,
+            refusal,
         }
     }
 
     /// Called on the pressed path: `guard` counts it until it completes.
-    pub(crate) fn counted(fut: F, guard: Entered, rejection: Rejection) -> Self {
+    pub(crate) fn counted(fut: F, guard: Entered, refusal: R) -> Self {
         ResponseFuture {
             kind: Kind::Called {
                 fut,
                 guard: Some(guard),
             },
-            rejection,
+            refusal,
         }
     }
 
-    pub(crate) fn slow(slow: Slow<S, Req, F>, rejection: Rejection) -> Self {
+    pub(crate) fn slow(slow: Slow<S, Req, F>, refusal: R) -> Self {
         ResponseFuture {
             kind: Kind::Slow {
                 slow: Box::pin(slow),
             },
-            rejection,
+            refusal,
         }
     }
 }
 
-impl<S, ReqB, ResB, F> Future for ResponseFuture<S, Request<ReqB>, F>
+impl<S, Req, F, R> Future for ResponseFuture<S, Req, F, R>
 where
-    S: Service<Request<ReqB>, Response = Response<ResB>, Future = F>,
-    F: Future<Output = Result<Response<ResB>, S::Error>>,
-    ResB: Default,
+    S: Service<Req, Future = F>,
+    F: Future<Output = Result<S::Response, S::Error>>,
+    R: Refusal<Req, S::Response, S::Error>,
 {
-    type Output = Result<Response<ResB>, S::Error>;
+    type Output = Result<S::Response, R::Error>;
 
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
@@ -95,17 +94,17 @@ where
                 if let Some(g) = guard.take() {
                     g.complete();
                 }
-                Poll::Ready(out)
+                Poll::Ready(out.map_err(Into::into))
             }
             KindProj::Slow { slow } => Poll::Ready(match ready!(slow.as_mut().poll_outcome(cx)) {
-                Outcome::Inner(out) => out,
-                Outcome::Refused(err, req) => Ok(this.rejection.respond(&err, req.headers())),
+                Outcome::Inner(out) => out.map_err(Into::into),
+                Outcome::Refused(err, req) => this.refusal.refuse(err, &req),
             }),
         }
     }
 }
 
-impl<S, Req, F> std::fmt::Debug for ResponseFuture<S, Req, F> {
+impl<S, Req, F, R> std::fmt::Debug for ResponseFuture<S, Req, F, R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ResponseFuture").finish_non_exhaustive()
     }

@@ -1,4 +1,4 @@
-//! [`CpuThrottleLayer`]: priority-scaled delays for HTTP services.
+//! [`CpuThrottleLayer`]: priority-scaled delays for any tower service.
 
 use std::sync::Arc;
 
@@ -24,11 +24,16 @@ use crate::{CapacityGateConfig, CpuThrottle, CpuThrottleConfig, GateSnapshot};
 /// [`Overloaded`](tower_pressure_core::Overloaded) (`Reason::Cpu(level)`), as
 /// is `Bulk` at `emergency` when
 /// [`shed_bulk_at_emergency`](crate::CpuThrottleConfigBuilder::shed_bulk_at_emergency)
-/// is on. A refusal is a response, not an error — a trailers-only gRPC reply
-/// for gRPC requests, else `503` with `Retry-After`, with the `Overloaded` in
-/// the response extensions — so the layer sits under `axum::Router::layer`
-/// with no `HandleErrorLayer`. The response body type must implement
-/// `Default` (axum's and tonic's do): a refusal has an empty body.
+/// is on. How a refusal is delivered is the layer's
+/// [`Refusal`](tower_pressure_core::Refusal) `R`: by default
+/// ([`Rejection`]) a response, not an error — a trailers-only gRPC reply for
+/// gRPC requests, else `503` with `Retry-After`, with the `Overloaded` in the
+/// response extensions — so the layer sits under `axum::Router::layer` with
+/// no `HandleErrorLayer` (the response body type must implement `Default`,
+/// as axum's and tonic's do: a refusal has an empty body). With
+/// [`refusal(AsError)`](Self::refusal) it serves any request type that
+/// implements [`PriorityOf`](tower_pressure_core::PriorityOf), and a refusal
+/// is a `BoxError` holding the `Overloaded`.
 ///
 /// The inner service is called only after the delay, on a clone driven to
 /// readiness then: a request that waits holds none of the inner service's
@@ -47,11 +52,32 @@ use crate::{CapacityGateConfig, CpuThrottle, CpuThrottleConfig, GateSnapshot};
 ///     .layer(CpuThrottleLayer::new(cpu));
 /// # }
 /// ```
+///
+/// Any service, a refusal as an error:
+///
+/// ```
+/// use tower::{ServiceBuilder, ServiceExt, service_fn};
+/// use tower_pressure_core::{AsError, ManualSource, Priority, PriorityOf};
+/// use tower_pressure_cpu::{CpuSignal, CpuThrottleLayer};
+///
+/// struct Job(Priority);
+/// impl PriorityOf for Job {
+///     fn priority(&self) -> Priority { self.0 }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower::BoxError> {
+/// let cpu = CpuSignal::spawn(ManualSource::new(0.1));
+/// let svc = ServiceBuilder::new()
+///     .layer(CpuThrottleLayer::new(cpu).refusal(AsError))
+///     .service(service_fn(|job: Job| async move { Ok::<_, tower::BoxError>(job.0) }));
+/// assert_eq!(svc.oneshot(Job(Priority::Low)).await?, Priority::Low);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
-pub struct CpuThrottleLayer {
+pub struct CpuThrottleLayer<R = Rejection> {
     signal: Signal,
     settings: Arc<Settings>,
-    rejection: Rejection,
+    refusal: R,
 }
 
 impl CpuThrottleLayer {
@@ -67,7 +93,20 @@ impl CpuThrottleLayer {
         CpuThrottleLayer {
             signal,
             settings: Arc::new(Settings::new(config)),
-            rejection: Rejection::default(),
+            refusal: Rejection::default(),
+        }
+    }
+}
+
+impl<R> CpuThrottleLayer<R> {
+    /// How refusals are delivered: a [`Rejection`] (the default, HTTP and
+    /// gRPC responses) or [`AsError`](tower_pressure_core::AsError).
+    #[must_use]
+    pub fn refusal<R2>(self, refusal: R2) -> CpuThrottleLayer<R2> {
+        CpuThrottleLayer {
+            signal: self.signal,
+            settings: self.settings,
+            refusal,
         }
     }
 
@@ -95,13 +134,6 @@ impl CpuThrottleLayer {
         self
     }
 
-    /// The HTTP status and gRPC code of refusals.
-    #[must_use]
-    pub fn rejection(mut self, rejection: Rejection) -> Self {
-        self.rejection = rejection;
-        self
-    }
-
     /// The signal read.
     #[must_use]
     pub fn signal(&self) -> &Signal {
@@ -121,28 +153,15 @@ impl CpuThrottleLayer {
     }
 }
 
-impl<S> Layer<S> for CpuThrottleLayer {
-    type Service = CpuThrottle<S>;
+impl<S, R: Clone> Layer<S> for CpuThrottleLayer<R> {
+    type Service = CpuThrottle<S, R>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        CpuThrottle::new(inner, self.clone())
-    }
-}
-
-/// What every service keeps of the layer.
-#[derive(Debug, Clone)]
-pub(crate) struct Parts {
-    pub(crate) signal: Signal,
-    pub(crate) settings: Arc<Settings>,
-    pub(crate) rejection: Rejection,
-}
-
-impl From<CpuThrottleLayer> for Parts {
-    fn from(l: CpuThrottleLayer) -> Self {
-        Parts {
-            signal: l.signal,
-            settings: l.settings,
-            rejection: l.rejection,
-        }
+        CpuThrottle::new(
+            inner,
+            self.signal.clone(),
+            self.settings.clone(),
+            self.refusal.clone(),
+        )
     }
 }

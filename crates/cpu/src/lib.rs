@@ -14,9 +14,10 @@
 //!   4 samples, so a threshold breach becomes a level within 200 ms
 //!   ([`CpuSignalConfig`] has the trade-off). Levels: `start` (0.70) is
 //!   `Medium`, `aggressive` (0.85) `High`, `emergency` (0.95) `Critical`.
-//! - [`CpuThrottleLayer`] (HTTP) and [`GenericCpuThrottleLayer`] (any
-//!   service) delay a request by `base_delay(level) × multiplier(priority)`:
-//!   100/500/1000 ms × 2.0 (`Bulk`) … 0.1 (`Critical`), capped — while a
+//! - [`CpuThrottleLayer`] (HTTP responses by default, or errors for any
+//!   service) delays a request by `base_delay(level) × multiplier(priority)`:
+//!   100/500/1000 ms × 2.0 (`Bulk`), 1.5, 1.0 (`Normal`), capped; High and
+//!   Critical are not delayed by default — while a
 //!   request of a higher class is in the service (the delay gives the CPU to
 //!   work that matters more; a service busy with one class is not slowed);
 //!   a request whose deadline would pass is refused at once instead, and at
@@ -87,7 +88,6 @@ mod config;
 mod file;
 mod future;
 mod gate;
-mod generic;
 mod highest;
 mod layer;
 mod service;
@@ -106,7 +106,6 @@ pub use gate::{
     CapacityGateConfig, CapacityGateConfigBuilder, DEFAULT_GATE_BUCKETS, DEFAULT_GATE_COOL_OFF,
     DEFAULT_GATE_WINDOW, GateSnapshot,
 };
-pub use generic::{BoxError, GenericCpuThrottle, GenericCpuThrottleLayer, GenericResponseFuture};
 pub use highest::Highest;
 pub use layer::CpuThrottleLayer;
 pub use service::CpuThrottle;

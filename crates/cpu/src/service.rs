@@ -1,21 +1,19 @@
-//! [`CpuThrottle`]: the HTTP service made by [`CpuThrottleLayer`].
+//! [`CpuThrottle`]: the service made by [`CpuThrottleLayer`](crate::CpuThrottleLayer).
 
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use http::{Request, Response};
 use tower_pressure_core::http::Rejection;
-use tower_pressure_core::{PressureLevel, PriorityOf, Signal};
+use tower_pressure_core::{PressureLevel, PriorityOf, Refusal, Signal};
 use tower_service::Service;
 
-use crate::CpuThrottleLayer;
 use crate::future::ResponseFuture;
 use crate::throttle::{Decision, Settings, Slow};
 
-/// Delays HTTP requests to `inner` while the CPU is pressed; see
-/// [`CpuThrottleLayer`].
+/// Delays requests to `inner` while the CPU is pressed; see
+/// [`CpuThrottleLayer`](crate::CpuThrottleLayer).
 #[derive(Debug, Clone)]
-pub struct CpuThrottle<S> {
+pub struct CpuThrottle<S, R = Rejection> {
     inner: S,
     signal: Signal,
     /// Requests below this level take the fast path: the first level that
@@ -23,19 +21,17 @@ pub struct CpuThrottle<S> {
     /// gate is on and must count every request.
     start: PressureLevel,
     settings: Arc<Settings>,
-    rejection: Rejection,
+    refusal: R,
 }
 
-impl<S> CpuThrottle<S> {
-    /// Wraps `inner` with the settings of `layer`.
-    pub fn new(inner: S, layer: CpuThrottleLayer) -> Self {
-        let parts = crate::layer::Parts::from(layer);
+impl<S, R> CpuThrottle<S, R> {
+    pub(crate) fn new(inner: S, signal: Signal, settings: Arc<Settings>, refusal: R) -> Self {
         CpuThrottle {
             inner,
-            start: fast_path_below(&parts.settings),
-            signal: parts.signal,
-            settings: parts.settings,
-            rejection: parts.rejection,
+            start: fast_path_below(&settings),
+            signal,
+            settings,
+            refusal,
         }
     }
 
@@ -60,59 +56,63 @@ impl<S> CpuThrottle<S> {
     }
 }
 
-impl<S, ReqB, ResB> Service<Request<ReqB>> for CpuThrottle<S>
+impl<S, Req, R> Service<Req> for CpuThrottle<S, R>
 where
-    S: Service<Request<ReqB>, Response = Response<ResB>> + Clone,
-    ResB: Default,
+    S: Service<Req> + Clone,
+    Req: PriorityOf,
+    R: Refusal<Req, S::Response, S::Error> + Clone,
 {
-    type Response = Response<ResB>;
-    type Error = S::Error;
-    type Future = ResponseFuture<S, Request<ReqB>, S::Future>;
+    type Response = S::Response;
+    type Error = R::Error;
+    type Future = ResponseFuture<S, Req, S::Future, R>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
+        self.inner.poll_ready(cx).map_err(Into::into)
     }
 
     #[inline]
-    fn call(&mut self, req: Request<ReqB>) -> Self::Future {
+    fn call(&mut self, req: Req) -> Self::Future {
         let level = self.signal.level();
         if level < self.start {
             // Fast path: one atomic load, then the inner service, which is
             // ready (we forwarded its readiness).
-            return ResponseFuture::called(self.inner.call(req), self.rejection);
+            return ResponseFuture::called(self.inner.call(req), self.refusal.clone());
         }
         self.call_pressed(level, req)
     }
 }
 
-impl<S> CpuThrottle<S> {
+impl<S, R: Clone> CpuThrottle<S, R> {
     /// The call at or above the start level, kept out of line so that the
     /// fast path stays small enough to inline.
     #[cold]
     #[inline(never)]
-    fn call_pressed<ReqB>(
+    fn call_pressed<Req>(
         &mut self,
         level: PressureLevel,
-        req: Request<ReqB>,
-    ) -> ResponseFuture<S, Request<ReqB>, S::Future>
+        req: Req,
+    ) -> ResponseFuture<S, Req, S::Future, R>
     where
-        S: Service<Request<ReqB>> + Clone,
+        S: Service<Req> + Clone,
+        Req: PriorityOf,
     {
         let s = &self.settings;
         let priority = req.priority();
         match s.decide(level, priority, req.deadline()) {
             Decision::Pass => {
                 let guard = s.enter(priority);
-                ResponseFuture::counted(self.inner.call(req), guard, self.rejection)
+                ResponseFuture::counted(self.inner.call(req), guard, self.refusal.clone())
             }
             // A clone, not the ready service: the ready one stays here for
             // the next call, and the clone holds nothing while it waits.
             Decision::Delay(d, parked) => {
                 let svc = self.inner.clone();
                 let slow = Slow::sleeping(d, parked, svc, req, s, &self.signal, priority);
-                ResponseFuture::slow(slow, self.rejection)
+                ResponseFuture::slow(slow, self.refusal.clone())
             }
-            Decision::Shed(err) => ResponseFuture::slow(Slow::refused(err, req), self.rejection),
+            Decision::Shed(err) => {
+                ResponseFuture::slow(Slow::refused(err, req), self.refusal.clone())
+            }
         }
     }
 }

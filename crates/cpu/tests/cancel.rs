@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use tokio_test::{assert_pending, task};
 use tower::{Layer, Service};
+use tower_pressure_core::AsError;
 use tower_pressure_core::{PressureLevel, Priority};
-use tower_pressure_cpu::{CpuThrottleLayer, GenericCpuThrottleLayer};
+use tower_pressure_cpu::CpuThrottleLayer;
 
 use support::{Counting, request, signal_at};
 
@@ -70,11 +71,10 @@ async fn dropped_generic_delayed_future_holds_nothing() {
         let _held = t.clone();
         async move { Ok::<_, std::convert::Infallible>(job.0) }
     });
-    let mut svc = GenericCpuThrottleLayer::with_config(
-        signal_at(PressureLevel::Medium),
-        support::uncontended(),
-    )
-    .layer(inner);
+    let mut svc =
+        CpuThrottleLayer::with_config(signal_at(PressureLevel::Medium), support::uncontended())
+            .refusal(AsError)
+            .layer(inner);
     let before = std::sync::Arc::strong_count(&token);
     let mut fut = task::spawn(svc.call(Job(Priority::Bulk)));
     assert_pending!(fut.poll());

@@ -8,10 +8,11 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tokio_test::{assert_pending, assert_ready, task};
 use tower::{BoxError, Layer, Service, ServiceExt, service_fn};
+use tower_pressure_core::AsError;
 use tower_pressure_core::{
     Event, EventBus, Overloaded, PressureLevel, Priority, PriorityOf, Reason,
 };
-use tower_pressure_cpu::{CapacityGateConfig, GenericCpuThrottleLayer};
+use tower_pressure_cpu::{CapacityGateConfig, CpuThrottleLayer};
 
 use support::signal_at;
 
@@ -35,13 +36,13 @@ fn worker() -> impl Service<Job, Response = Priority, Error = BoxError, Future: 
 /// Runs `streams` concurrent loops of 10 ms jobs for one second, so that
 /// each 100 ms bucket sees `streams × 10` completions of 10 ms: the
 /// estimate becomes `streams × 10 × 10 ms / 100 ms = streams`.
-async fn warm_up(layer: &GenericCpuThrottleLayer, streams: usize) {
+async fn warm_up(layer: &CpuThrottleLayer<AsError>, streams: usize) {
     warm_up_with(layer, streams, Priority::Normal, Duration::from_millis(10)).await;
 }
 
 /// `streams` loops of `priority` jobs of `work` for one second.
 async fn warm_up_with(
-    layer: &GenericCpuThrottleLayer,
+    layer: &CpuThrottleLayer<AsError>,
     streams: usize,
     priority: Priority,
     work: Duration,
@@ -65,11 +66,10 @@ async fn warm_up_with(
 
 #[tokio::test(start_paused = true)]
 async fn the_gate_estimates_throughput_times_latency() {
-    let layer = GenericCpuThrottleLayer::with_config(
-        signal_at(PressureLevel::None),
-        support::uncontended(),
-    )
-    .capacity_gate(CapacityGateConfig::default());
+    let layer =
+        CpuThrottleLayer::with_config(signal_at(PressureLevel::None), support::uncontended())
+            .refusal(AsError)
+            .capacity_gate(CapacityGateConfig::default());
     assert_eq!(layer.capacity().unwrap().max_in_flight, None);
     warm_up(&layer, 4).await;
     let seen = layer.capacity().unwrap();
@@ -82,7 +82,8 @@ async fn under_cpu_pressure_the_excess_over_capacity_is_refused_at_once() {
     let signal = signal_at(PressureLevel::None);
     let bus = EventBus::new(16);
     let mut events = bus.subscribe();
-    let layer = GenericCpuThrottleLayer::with_config(signal.clone(), support::uncontended())
+    let layer = CpuThrottleLayer::with_config(signal.clone(), support::uncontended())
+        .refusal(AsError)
         .capacity_gate(CapacityGateConfig::default())
         .events(bus);
     warm_up(&layer, 4).await;
@@ -126,7 +127,8 @@ async fn under_cpu_pressure_the_excess_over_capacity_is_refused_at_once() {
 #[tokio::test(start_paused = true)]
 async fn below_capacity_a_pressed_cpu_only_delays() {
     let signal = signal_at(PressureLevel::None);
-    let layer = GenericCpuThrottleLayer::with_config(signal.clone(), support::uncontended())
+    let layer = CpuThrottleLayer::with_config(signal.clone(), support::uncontended())
+        .refusal(AsError)
         .capacity_gate(CapacityGateConfig::default());
     warm_up(&layer, 4).await;
     signal.set_override(Some(PressureLevel::Medium));
@@ -145,11 +147,10 @@ async fn below_capacity_a_pressed_cpu_only_delays() {
 
 #[tokio::test(start_paused = true)]
 async fn without_an_estimate_the_gate_refuses_nothing() {
-    let layer = GenericCpuThrottleLayer::with_config(
-        signal_at(PressureLevel::Critical),
-        support::uncontended(),
-    )
-    .capacity_gate(CapacityGateConfig::default());
+    let layer =
+        CpuThrottleLayer::with_config(signal_at(PressureLevel::Critical), support::uncontended())
+            .refusal(AsError)
+            .capacity_gate(CapacityGateConfig::default());
     let mut svc = layer.layer(worker());
     let mut f = task::spawn(svc.call(Job(Priority::Low, Duration::ZERO)));
     assert_pending!(f.poll());
@@ -158,7 +159,8 @@ async fn without_an_estimate_the_gate_refuses_nothing() {
 #[tokio::test(start_paused = true)]
 async fn delayed_and_dropped_requests_leave_the_in_flight_count_at_zero() {
     let signal = signal_at(PressureLevel::Medium);
-    let layer = GenericCpuThrottleLayer::with_config(signal, support::uncontended())
+    let layer = CpuThrottleLayer::with_config(signal, support::uncontended())
+        .refusal(AsError)
         .capacity_gate(CapacityGateConfig::default());
     let mut svc = layer.layer(worker());
     // Delayed: not in flight while it waits.
@@ -177,7 +179,8 @@ async fn delayed_and_dropped_requests_leave_the_in_flight_count_at_zero() {
 #[tokio::test(start_paused = true)]
 async fn refusals_during_the_cool_off_do_not_extend_it() {
     let signal = signal_at(PressureLevel::None);
-    let layer = GenericCpuThrottleLayer::with_config(signal.clone(), support::uncontended())
+    let layer = CpuThrottleLayer::with_config(signal.clone(), support::uncontended())
+        .refusal(AsError)
         .capacity_gate(CapacityGateConfig::default());
     warm_up(&layer, 4).await;
     let mut svc = layer.layer(worker());
@@ -212,8 +215,9 @@ async fn a_lone_request_is_never_refused() {
     let signal = signal_at(PressureLevel::None);
     // The default settings: one class alone is not delayed, so both
     // requests meet the gate while its estimate is fresh.
-    let layer =
-        GenericCpuThrottleLayer::new(signal.clone()).capacity_gate(CapacityGateConfig::default());
+    let layer = CpuThrottleLayer::new(signal.clone())
+        .refusal(AsError)
+        .capacity_gate(CapacityGateConfig::default());
     warm_up(&layer, 1).await;
     assert_eq!(layer.capacity().unwrap().max_in_flight, Some(1));
     signal.set_override(Some(PressureLevel::Critical));
@@ -232,11 +236,10 @@ async fn a_lone_request_is_never_refused() {
 
 #[tokio::test(start_paused = true)]
 async fn fast_critical_work_does_not_set_the_estimate() {
-    let layer = GenericCpuThrottleLayer::with_config(
-        signal_at(PressureLevel::None),
-        support::uncontended(),
-    )
-    .capacity_gate(CapacityGateConfig::default());
+    let layer =
+        CpuThrottleLayer::with_config(signal_at(PressureLevel::None), support::uncontended())
+            .refusal(AsError)
+            .capacity_gate(CapacityGateConfig::default());
     let normal = warm_up(&layer, 4);
     // Health checks of a microsecond, all the while.
     let checks = warm_up_with(&layer, 1, Priority::Critical, Duration::from_micros(1));

@@ -11,8 +11,9 @@ use axum::body::Body;
 use axum::routing::get;
 use http::{Request, StatusCode};
 use tower::{Layer, ServiceExt};
+use tower_pressure_core::AsError;
 use tower_pressure_core::{Deadline, Overloaded, PressureLevel, Priority, PriorityOf, Reason};
-use tower_pressure_cpu::{CpuThrottleLayer, GenericCpuThrottleLayer};
+use tower_pressure_cpu::CpuThrottleLayer;
 
 use support::signal_at;
 
@@ -62,13 +63,12 @@ impl PriorityOf for Job {
 
 #[tokio::test(start_paused = true)]
 async fn generic_refusal_is_a_box_error_holding_overloaded() {
-    let svc = GenericCpuThrottleLayer::with_config(
-        signal_at(PressureLevel::Critical),
-        support::uncontended(),
-    )
-    .layer(tower::service_fn(|job: Job| async move {
-        Ok::<_, std::convert::Infallible>(job.0)
-    }));
+    let svc =
+        CpuThrottleLayer::with_config(signal_at(PressureLevel::Critical), support::uncontended())
+            .refusal(AsError)
+            .layer(tower::service_fn(|job: Job| async move {
+                Ok::<_, std::convert::Infallible>(job.0)
+            }));
     let job = Job(
         Priority::Normal,
         Some(Deadline::after(Duration::from_millis(10))),
@@ -89,7 +89,7 @@ async fn generic_refusal_is_a_box_error_holding_overloaded() {
 fn public_types_are_send_and_sync() {
     fn send_sync<T: Send + Sync>() {}
     send_sync::<CpuThrottleLayer>();
-    send_sync::<GenericCpuThrottleLayer>();
+    send_sync::<CpuThrottleLayer<AsError>>();
     send_sync::<tower_pressure_cpu::CpuThrottle<support::Counting>>();
     send_sync::<tower_pressure_cpu::CpuThrottleConfig>();
     send_sync::<tower_pressure_cpu::CpuSignalConfig>();
@@ -100,6 +100,7 @@ fn public_types_are_send_and_sync() {
             support::Counting,
             Request<()>,
             <support::Counting as tower::Service<Request<()>>>::Future,
+            tower_pressure_core::http::Rejection,
         >,
     >();
 }
