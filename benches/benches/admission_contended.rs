@@ -2,7 +2,7 @@
 //! current-thread runtime, hammer one shared limiter with `try_acquire` +
 //! drop (or a call through the layer); the limit is never reached, so
 //! nothing queues. `PriorityLimiter` against `tokio::sync::Semaphore`,
-//! `GenericAdmissionLayer` against tower's `ConcurrencyLimit`, over the same
+//! `AdmissionLayer` with `AsError` against tower's `ConcurrencyLimit`, over the same
 //! no-op service. Each iteration is one operation; time per iteration is
 //! total elapsed time over all operations, so a lower time with 2 threads is
 //! higher throughput.
@@ -17,8 +17,9 @@ use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use tower::limit::ConcurrencyLimit;
 use tower::{Layer, Service, ServiceExt};
-use tower_pressure_admission::GenericAdmissionLayer;
+use tower_pressure_admission::AdmissionLayer;
 use tower_pressure_benches::{Job, limiter, noop_job};
+use tower_pressure_core::AsError;
 use tower_pressure_core::Priority;
 
 /// The concurrency limit of every limiter here; never reached.
@@ -98,7 +99,7 @@ fn contended_try_acquire(c: &mut Criterion) {
     g.finish();
 }
 
-/// Calls through `GenericAdmissionLayer` and through tower's
+/// Calls through `AdmissionLayer` with `AsError` and through tower's
 /// `ConcurrencyLimit` over the same inner service, on 1 and 2 threads.
 fn layer_group<S>(c: &mut Criterion, name: &str, inner: S)
 where
@@ -108,7 +109,9 @@ where
     let mut g = c.benchmark_group(name);
     g.throughput(Throughput::Elements(1));
     for threads in THREADS {
-        let svc = GenericAdmissionLayer::new(limiter(LIMIT)).layer(inner.clone());
+        let svc = AdmissionLayer::new(limiter(LIMIT))
+            .refusal(AsError)
+            .layer(inner.clone());
         let task = |ops: u64| {
             let mut svc = svc.clone();
             async move {

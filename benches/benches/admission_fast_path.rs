@@ -1,5 +1,5 @@
 //! The uncontended fast path of admission (a permit is free, nobody waits):
-//! `ready().await` + `call(req).await` through `GenericAdmissionLayer` and
+//! `ready().await` + `call(req).await` through `AdmissionLayer` with `AsError` and
 //! `AdmissionLayer` over a no-op service, against tower's
 //! `ConcurrencyLimit` and `LoadShed` + `ConcurrencyLimit` on the same no-op
 //! service, and against the bare no-op service, on a current-thread runtime.
@@ -9,8 +9,9 @@ use http::Request;
 use tower::Layer;
 use tower::limit::ConcurrencyLimit;
 use tower::load_shed::LoadShed;
-use tower_pressure_admission::{AdmissionLayer, GenericAdmissionLayer};
+use tower_pressure_admission::AdmissionLayer;
 use tower_pressure_benches::{Job, calls, current_thread, limiter, noop_http, noop_job};
+use tower_pressure_core::AsError;
 use tower_pressure_core::Priority;
 
 /// The concurrency limit of every limiter here; never reached.
@@ -33,7 +34,9 @@ fn fast_path_generic(c: &mut Criterion) {
         b.iter_custom(|iters| calls(&rt, &mut svc, job, iters));
     });
     g.bench_function("admission_generic", |b| {
-        let mut svc = GenericAdmissionLayer::new(limiter(LIMIT)).layer(noop_job());
+        let mut svc = AdmissionLayer::new(limiter(LIMIT))
+            .refusal(AsError)
+            .layer(noop_job());
         b.iter_custom(|iters| calls(&rt, &mut svc, job, iters));
     });
     g.finish();

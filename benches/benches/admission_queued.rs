@@ -1,7 +1,7 @@
 //! The queued path, one hand-off per iteration: with a limit of 1 and the one
 //! permit held, start an acquire (it queues), drop the held permit (which
 //! grants and wakes the waiter), await the acquire. `PriorityLimiter` against
-//! `tokio::sync::Semaphore`, then the same through `GenericAdmissionLayer`
+//! `tokio::sync::Semaphore`, then the same through `AdmissionLayer` with `AsError`
 //! against tower's `ConcurrencyLimit`, on a current-thread runtime with time
 //! enabled (a queued acquire arms its queue timeout).
 
@@ -16,8 +16,9 @@ use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use tower::limit::ConcurrencyLimit;
 use tower::{Layer, Service, ServiceExt};
-use tower_pressure_admission::{GenericAdmissionLayer, PriorityLimiter};
+use tower_pressure_admission::{AdmissionLayer, PriorityLimiter};
 use tower_pressure_benches::{Job, current_thread, noop_job};
+use tower_pressure_core::AsError;
 use tower_pressure_core::Priority;
 
 /// A limiter of one permit.
@@ -88,7 +89,9 @@ fn handoff_layer(c: &mut Criterion) {
     let mut g = c.benchmark_group("queued_handoff_layer");
     g.bench_function("admission_generic", |b| {
         let limiter = limiter();
-        let mut svc = GenericAdmissionLayer::new(limiter.clone()).layer(noop_job());
+        let mut svc = AdmissionLayer::new(limiter.clone())
+            .refusal(AsError)
+            .layer(noop_job());
         b.iter_custom(|iters| {
             rt.block_on(async {
                 let start = Instant::now();

@@ -1,7 +1,7 @@
 //! Many tasks on a multi-thread runtime: 64 tasks on 2 worker threads each
 //! make their share of the calls through one shared limit, with a limit that
 //! never waits (1024, group `contended_no_wait`) and one that does (8, group
-//! `contended_wait`: 56 tasks queue). `GenericAdmissionLayer` against tower's
+//! `contended_wait`: 56 tasks queue). `AdmissionLayer` with `AsError` against tower's
 //! `ConcurrencyLimit` with the same limit, and the bare service, over the
 //! same service.
 //!
@@ -25,8 +25,9 @@ use tokio::runtime::Runtime;
 use tokio::time::Instant;
 use tower::limit::ConcurrencyLimit;
 use tower::{Layer, Service, ServiceExt, service_fn};
-use tower_pressure_admission::{GenericAdmissionLayer, PriorityLimiter};
+use tower_pressure_admission::{AdmissionLayer, PriorityLimiter};
 use tower_pressure_benches::Job;
+use tower_pressure_core::AsError;
 use tower_pressure_core::Priority;
 
 /// The tasks sharing the limit.
@@ -120,7 +121,9 @@ fn contended(c: &mut Criterion) {
             &mut g,
             &rt,
             "admission_generic",
-            GenericAdmissionLayer::new(limiter(limit)).layer(yielding_job()),
+            AdmissionLayer::new(limiter(limit))
+                .refusal(AsError)
+                .layer(yielding_job()),
         );
         g.finish();
     }

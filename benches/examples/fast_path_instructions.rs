@@ -15,8 +15,9 @@ use std::hint::black_box;
 use http::Request;
 use tower::limit::ConcurrencyLimit;
 use tower::{Layer, Service, ServiceExt};
-use tower_pressure_admission::{AdmissionLayer, GenericAdmissionLayer};
+use tower_pressure_admission::AdmissionLayer;
 use tower_pressure_benches::{Job, current_thread, limiter, noop_http, noop_job};
+use tower_pressure_core::AsError;
 use tower_pressure_core::Priority;
 
 /// The concurrency limit of every limiter here; never reached.
@@ -60,7 +61,9 @@ fn main() {
             calls(ConcurrencyLimit::new(noop_job(), LIMIT), job, iters);
         }
         "admission_generic" => calls(
-            GenericAdmissionLayer::new(limiter(LIMIT)).layer(noop_job()),
+            AdmissionLayer::new(limiter(LIMIT))
+                .refusal(AsError)
+                .layer(noop_job()),
             job,
             iters,
         ),

@@ -1,24 +1,23 @@
-//! Response futures of the admission services.
+//! [`ResponseFuture`]: the response future of [`Admission`](crate::Admission).
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
-use http::{Request, Response};
 use pin_project_lite::pin_project;
 use tower_service::Service;
 
-use crate::layer::RejectFn;
+use crate::Permit;
+use crate::layer::Delivery;
 use crate::phase::{Outcome, Phase};
-use crate::{Permit, ResponseBody};
 
 pin_project! {
     /// The response future of [`Admission`](crate::Admission): waits for a
     /// permit, then for the inner service.
-    pub struct ResponseFuture<S, Req, F> {
+    pub struct ResponseFuture<S, Req, F, D> {
         #[pin]
         kind: Kind<S, Req, F>,
+        delivery: D,
     }
 }
 
@@ -27,90 +26,73 @@ pin_project! {
     enum Kind<S, Req, F> {
         /// Admitted at once: the inner future under its permit, which goes
         /// back when this future is dropped (as in tower's `ConcurrencyLimit`)
-        /// or moves into the response body (`Permit::with_body`).
+        /// or with what the delivery moves it into.
         Admitted {
             #[pin]
             fut: F,
             permit: Option<Permit>,
         },
-        /// Waiting for a permit, then for the inner service. Only a request
-        /// that queues can be refused, so only it carries the responder.
-        /// Boxed: the waiting state holds the request and a timer, and
-        /// inline it would make every fast-path future that large to move.
+        /// Waiting for a permit, then for the inner service. Boxed: the
+        /// waiting state holds the request and a timer, and inline it would
+        /// make every fast-path future that large to move.
         Queued {
             phase: Pin<Box<Phase<S, Req, F>>>,
-            reject: Arc<RejectFn>,
-            hold_body: bool,
         },
     }
 }
 
-impl<S, Req, F> ResponseFuture<S, Req, F> {
+impl<S, Req, F, D> ResponseFuture<S, Req, F, D> {
     #[inline]
-    pub(crate) fn admitted(fut: F, mut permit: Permit, hold_body: bool) -> Self {
-        permit.with_body = hold_body;
+    pub(crate) fn admitted(fut: F, permit: Permit, delivery: D) -> Self {
         ResponseFuture {
             kind: Kind::Admitted {
                 fut,
                 permit: Some(permit),
             },
+            delivery,
         }
     }
 
-    pub(crate) fn queued(phase: Phase<S, Req, F>, hold_body: bool, reject: Arc<RejectFn>) -> Self {
+    pub(crate) fn queued(phase: Phase<S, Req, F>, delivery: D) -> Self {
         ResponseFuture {
             kind: Kind::Queued {
                 phase: Box::pin(phase),
-                reject,
-                hold_body,
             },
+            delivery,
         }
     }
 }
 
-impl<S, ReqB, ResB, F> Future for ResponseFuture<S, Request<ReqB>, F>
+impl<S, Req, F, D> Future for ResponseFuture<S, Req, F, D>
 where
-    S: Service<Request<ReqB>, Response = Response<ResB>, Future = F>,
-    F: Future<Output = Result<Response<ResB>, S::Error>>,
+    S: Service<Req, Future = F>,
+    F: Future<Output = Result<S::Response, S::Error>>,
+    D: Delivery<Req, S::Response, S::Error>,
 {
-    type Output = Result<Response<ResponseBody<ResB>>, S::Error>;
+    type Output = Result<D::Response, D::Error>;
 
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let (phase, reject, hold_body) = match self.project().kind.project() {
+        let this = self.project();
+        let phase = match this.kind.project() {
             KindProj::Admitted { fut, permit } => {
                 let out = ready!(fut.poll(cx));
-                // Without `with_body` the permit goes back with the head, as
-                // this future is dropped.
-                let permit = if permit.as_ref().is_some_and(|p| p.with_body) {
-                    permit.take()
-                } else {
-                    None
-                };
-                return Poll::Ready(
-                    out.map(|res| res.map(|body| ResponseBody::inner(body, permit))),
-                );
+                return Poll::Ready(match out {
+                    Ok(res) => Ok(this.delivery.answer(res, permit.take())),
+                    Err(e) => Err(e.into()),
+                });
             }
-            KindProj::Queued {
-                phase,
-                reject,
-                hold_body,
-            } => (phase, reject, *hold_body),
+            KindProj::Queued { phase } => phase,
         };
         Poll::Ready(match ready!(phase.as_mut().poll_outcome(cx)) {
-            Outcome::Answered(res, permit) => {
-                let permit = permit.filter(|_| hold_body);
-                Ok(res.map(|body| ResponseBody::inner(body, permit)))
-            }
-            Outcome::Refused(err, req) => {
-                Ok(reject(&err, req.headers()).map(ResponseBody::rejected))
-            }
-            Outcome::Failed(e) => Err(e),
+            Outcome::Answered(res, permit) => Ok(this.delivery.answer(res, permit)),
+            Outcome::Refused(err, req) => this.delivery.refuse(err, &req),
+            Outcome::Failed(e) => Err(e.into()),
         })
     }
 }
 
-impl<S, Req, F> std::fmt::Debug for ResponseFuture<S, Req, F> {
+impl<S, Req, F, D> std::fmt::Debug for ResponseFuture<S, Req, F, D> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ResponseFuture").finish_non_exhaustive()
     }

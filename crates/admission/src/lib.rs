@@ -1,7 +1,7 @@
 //! Priority-queue admission for tower-pressure: a concurrency limit with a
 //! bounded priority wait queue, as a mechanism ([`PriorityLimiter`]) and as
-//! tower layers ([`AdmissionLayer`] for HTTP, [`GenericAdmissionLayer`] for
-//! any service).
+//! a tower layer ([`AdmissionLayer`]: HTTP responses by default, or errors
+//! for any service).
 //!
 //! # Overview
 //!
@@ -81,7 +81,6 @@
 
 mod body;
 mod future;
-mod generic;
 mod layer;
 mod limiter;
 mod phase;
@@ -90,8 +89,7 @@ mod sync;
 
 pub use body::ResponseBody;
 pub use future::ResponseFuture;
-pub use generic::{BoxError, GenericAdmission, GenericAdmissionLayer, GenericResponseFuture};
-pub use layer::AdmissionLayer;
+pub use layer::{AdmissionLayer, Delivery, HttpRefusal};
 pub use limiter::config::{
     DEFAULT_CODEL_INTERVAL, DEFAULT_CODEL_TARGET, DEFAULT_LIMIT, DEFAULT_MAX_QUEUE,
     DEFAULT_QUEUE_TIMEOUTS, DEFAULT_WEIGHTS,

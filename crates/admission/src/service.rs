@@ -1,35 +1,30 @@
-//! [`Admission`]: the HTTP service made by [`AdmissionLayer`].
+//! [`Admission`]: the service made by [`AdmissionLayer`](crate::AdmissionLayer).
 
-use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use http::{Request, Response};
+use tower_pressure_core::PriorityOf;
 use tower_service::Service;
 
 use crate::future::ResponseFuture;
-use crate::layer::{AdmissionLayer, RejectFn};
+use crate::layer::{Delivery, HttpRefusal};
 use crate::phase::Phase;
-use crate::{AdmitRequest, PriorityLimiter, ResponseBody};
+use crate::{AdmitRequest, PriorityLimiter};
 
-/// Admits HTTP requests to `inner` through a [`PriorityLimiter`]; see
-/// [`AdmissionLayer`].
-#[derive(Clone)]
-pub struct Admission<S> {
+/// Admits requests to `inner` through a [`PriorityLimiter`]; see
+/// [`AdmissionLayer`](crate::AdmissionLayer).
+#[derive(Debug, Clone)]
+pub struct Admission<S, D = HttpRefusal> {
     inner: S,
     limiter: PriorityLimiter,
-    hold_body: bool,
-    reject: Arc<RejectFn>,
+    delivery: D,
 }
 
-impl<S> Admission<S> {
-    /// Wraps `inner` with the settings of `layer`.
-    pub fn new(inner: S, layer: AdmissionLayer) -> Self {
-        let parts = crate::layer::Parts::from(layer);
+impl<S, D> Admission<S, D> {
+    pub(crate) fn new(inner: S, limiter: PriorityLimiter, delivery: D) -> Self {
         Admission {
             inner,
-            limiter: parts.limiter,
-            hold_body: parts.hold_body,
-            reject: parts.reject,
+            limiter,
+            delivery,
         }
     }
 
@@ -54,56 +49,49 @@ impl<S> Admission<S> {
     }
 }
 
-impl<S, ReqB, ResB> Service<Request<ReqB>> for Admission<S>
+impl<S, Req, D> Service<Req> for Admission<S, D>
 where
-    S: Service<Request<ReqB>, Response = Response<ResB>> + Clone,
+    S: Service<Req> + Clone,
+    Req: PriorityOf,
+    D: Delivery<Req, S::Response, S::Error> + Clone,
 {
-    type Response = Response<ResponseBody<ResB>>;
-    type Error = S::Error;
-    type Future = ResponseFuture<S, Request<ReqB>, S::Future>;
+    type Response = D::Response;
+    type Error = D::Error;
+    type Future = ResponseFuture<S, Req, S::Future, D>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         // Reserve nothing here: hyper polls readiness on idle connections.
-        self.inner.poll_ready(cx)
+        self.inner.poll_ready(cx).map_err(Into::into)
     }
 
-    // Inlined, so that the future is built where it is awaited (see
-    // `GenericAdmission::call`).
+    // Inlined, so that the future is built where it is awaited: returned
+    // from a call, its small fields are stored one by one and copied as
+    // wide words, which the CPU cannot forward from its store buffer.
     #[inline]
-    fn call(&mut self, req: Request<ReqB>) -> Self::Future {
+    fn call(&mut self, req: Req) -> Self::Future {
         match self.limiter.try_admit_now(&req) {
             // Fast path: the inner service is ready (we forwarded its
             // readiness), so call it now.
-            Some(permit) => ResponseFuture::admitted(self.inner.call(req), permit, self.hold_body),
+            Some(permit) => {
+                ResponseFuture::admitted(self.inner.call(req), permit, self.delivery.clone())
+            }
             None => self.queue(req),
         }
     }
 }
 
-impl<S> Admission<S> {
+impl<S, D: Clone> Admission<S, D> {
     /// The slow path: the request waits with a fresh clone of the service,
     /// driven to readiness once admitted.
     #[cold]
-    fn queue<ReqB, ResB>(
-        &mut self,
-        req: Request<ReqB>,
-    ) -> ResponseFuture<S, Request<ReqB>, S::Future>
+    fn queue<Req>(&mut self, req: Req) -> ResponseFuture<S, Req, S::Future, D>
     where
-        S: Service<Request<ReqB>, Response = Response<ResB>> + Clone,
+        S: Service<Req> + Clone,
+        Req: PriorityOf,
     {
         let svc = crate::phase::unready(&mut self.inner);
         let ask = AdmitRequest::of(&req);
         let phase = Phase::waiting(self.limiter.acquire(ask), svc, req);
-        ResponseFuture::queued(phase, self.hold_body, self.reject.clone())
-    }
-}
-
-impl<S: std::fmt::Debug> std::fmt::Debug for Admission<S> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Admission")
-            .field("inner", &self.inner)
-            .field("limiter", &self.limiter)
-            .field("hold_body", &self.hold_body)
-            .finish_non_exhaustive()
+        ResponseFuture::queued(phase, self.delivery.clone())
     }
 }

@@ -16,9 +16,9 @@ use tokio_test::task::{Spawn, spawn};
 use tokio_test::{assert_pending, assert_ready_err, assert_ready_ok};
 use tower::{Layer, ServiceExt, service_fn};
 use tower_pressure_admission::{
-    Acquire, AdmitRequest, BoxError, GenericAdmissionLayer, Permit, PriorityLimiter,
-    PriorityLimiterBuilder,
+    Acquire, AdmissionLayer, AdmitRequest, Permit, PriorityLimiter, PriorityLimiterBuilder,
 };
+use tower_pressure_core::AsError;
 use tower_pressure_core::metrics::LAYER_ADMISSION;
 use tower_pressure_core::{Deadline, Event, EventBus, Overloaded, Priority, Reason};
 
@@ -730,17 +730,19 @@ async fn a_class_queue_cap_refuses_that_class_while_others_still_queue() {
     assert_idle(&l);
 }
 
-// ---- GenericAdmissionLayer ----
+// ---- AdmissionLayer<AsError> ----
 
 #[tokio::test(start_paused = true)]
 async fn a_generic_refusal_is_a_box_error_holding_overloaded() {
     let l = limiter(1, 0);
     let calls = Arc::new(AtomicUsize::new(0));
     let counted = calls.clone();
-    let svc = GenericAdmissionLayer::new(l.clone()).layer(service_fn(move |job: Job| {
-        counted.fetch_add(1, Ordering::SeqCst);
-        async move { Ok::<_, BoxError>(job.1) }
-    }));
+    let svc = AdmissionLayer::new(l.clone())
+        .refusal(AsError)
+        .layer(service_fn(move |job: Job| {
+            counted.fetch_add(1, Ordering::SeqCst);
+            async move { Ok::<_, tower::BoxError>(job.1) }
+        }));
     let held = l.try_acquire(Priority::Critical).unwrap();
     let err = svc
         .clone()

@@ -8,7 +8,8 @@ mod support;
 use support::{Job, assert_idle, limiter};
 use tokio_test::{assert_pending, assert_ready, assert_ready_ok, task};
 use tower::{Layer, Service};
-use tower_pressure_admission::{AdmissionLayer, GenericAdmissionLayer};
+use tower_pressure_admission::AdmissionLayer;
+use tower_pressure_core::AsError;
 use tower_pressure_core::Priority;
 use tower_test::mock;
 
@@ -17,7 +18,7 @@ async fn ready_clones_hold_no_permit_and_a_call_still_gets_the_only_one() {
     let l = limiter(1, 4);
     let (svc, mut handle) = mock::pair::<Job, &'static str>();
     handle.allow(10);
-    let layered = GenericAdmissionLayer::new(l.clone()).layer(svc);
+    let layered = AdmissionLayer::new(l.clone()).refusal(AsError).layer(svc);
     // Ten idle "connections", each polled ready.
     let mut idle: Vec<_> = (0..10).map(|_| layered.clone()).collect();
     for s in &mut idle {
@@ -62,9 +63,9 @@ async fn a_queued_request_holds_no_reservation_of_the_service_below() {
     handle.allow(10);
     // Two slots below; one permit above.
     let below = tower::limit::ConcurrencyLimitLayer::new(2).layer(svc);
-    let layered = GenericAdmissionLayer::new(l.clone()).layer(below);
+    let layered = AdmissionLayer::new(l.clone()).refusal(AsError).layer(below);
     let (mut first, mut bulk_conn, mut critical_conn) = (layered.clone(), layered.clone(), layered);
-    let ready = |s: &mut tower_pressure_admission::GenericAdmission<_>| {
+    let ready = |s: &mut tower_pressure_admission::Admission<_, AsError>| {
         let mut r = task::spawn(std::future::poll_fn(|cx| s.poll_ready(cx)));
         r.poll()
     };

@@ -12,7 +12,8 @@ use http_body_util::BodyExt;
 use support::{Job, assert_idle, http_request, limiter};
 use tokio_test::{assert_pending, assert_ready, assert_ready_ok, task};
 use tower::{Layer, Service, ServiceExt, service_fn};
-use tower_pressure_admission::{AdmissionLayer, GenericAdmissionLayer};
+use tower_pressure_admission::AdmissionLayer;
+use tower_pressure_core::AsError;
 use tower_pressure_core::{Overloaded, Priority, Reason};
 use tower_test::mock;
 
@@ -21,9 +22,12 @@ type Handle = mock::Handle<Job, &'static str>;
 
 fn generic(
     l: &tower_pressure_admission::PriorityLimiter,
-) -> (tower_pressure_admission::GenericAdmission<Mock>, Handle) {
+) -> (tower_pressure_admission::Admission<Mock, AsError>, Handle) {
     let (svc, handle) = mock::pair::<Job, &'static str>();
-    (GenericAdmissionLayer::new(l.clone()).layer(svc), handle)
+    (
+        AdmissionLayer::new(l.clone()).refusal(AsError).layer(svc),
+        handle,
+    )
 }
 
 fn reason(err: &tower::BoxError) -> Reason {

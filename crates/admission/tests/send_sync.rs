@@ -3,11 +3,10 @@
 //! manner of tokio's `tests/async_send_sync.rs`). A failure is a build error.
 
 use tower_pressure_admission::{
-    Acquire, Admission, AdmissionLayer, AdmitRequest, BoxError, ClassCounts, GenericAdmission,
-    GenericAdmissionLayer, GenericResponseFuture, Permit, PriorityLimiter, PriorityLimiterBuilder,
-    ResponseBody, ResponseFuture, Snapshot,
+    Acquire, Admission, AdmissionLayer, AdmitRequest, ClassCounts, HttpRefusal, Permit,
+    PriorityLimiter, PriorityLimiterBuilder, ResponseBody, ResponseFuture, Snapshot,
 };
-use tower_pressure_core::{LimitHandle, Overloaded};
+use tower_pressure_core::{AsError, BoxError, LimitHandle, Overloaded};
 
 fn is_send<T: Send>() {}
 fn is_sync<T: Sync>() {}
@@ -34,7 +33,7 @@ fn the_limiter_and_its_permits_are_send_and_sync() {
 #[test]
 fn the_layers_are_send_and_sync() {
     is_send_sync::<AdmissionLayer>();
-    is_send_sync::<GenericAdmissionLayer>();
+    is_send_sync::<AdmissionLayer<AsError>>();
     is_static::<AdmissionLayer>();
 }
 
@@ -43,17 +42,17 @@ fn the_layers_are_send_and_sync() {
 fn the_services_bodies_and_futures_are_send_and_sync_when_what_they_wrap_is() {
     fn services<S: Send + Sync>() {
         is_send_sync::<Admission<S>>();
-        is_send_sync::<GenericAdmission<S>>();
+        is_send_sync::<Admission<S, AsError>>();
     }
     fn bodies<B: Send + Sync>() {
         is_send_sync::<ResponseBody<B>>();
     }
     fn send_futures<S: Send, B: Send, F: Send>() {
-        is_send::<ResponseFuture<S, http::Request<B>, F>>();
-        is_send::<GenericResponseFuture<S, http::Request<B>, F>>();
+        is_send::<ResponseFuture<S, http::Request<B>, F, HttpRefusal>>();
+        is_send::<ResponseFuture<S, http::Request<B>, F, AsError>>();
     }
     fn sync_futures<S: Sync, B: Sync, F: Sync>() {
-        is_sync::<ResponseFuture<S, http::Request<B>, F>>();
+        is_sync::<ResponseFuture<S, http::Request<B>, F, HttpRefusal>>();
     }
     services::<()>();
     bodies::<()>();

@@ -34,7 +34,8 @@ use tower::{ServiceBuilder, ServiceExt};
 use tower_pressure_adaptive::{
     AdaptiveLimit, Aimd, Bottleneck, Gradient2, GradientController, LimitAlgorithm, Outcome, Vegas,
 };
-use tower_pressure_admission::{GenericAdmissionLayer, PriorityLimiter};
+use tower_pressure_admission::{AdmissionLayer, PriorityLimiter};
+use tower_pressure_core::AsError;
 use tower_pressure_core::{Priority, PriorityOf};
 
 /// One request of the simulated client.
@@ -342,7 +343,7 @@ pub(crate) async fn run(scenario: &Scenario, control: Control) -> Run {
         .as_ref()
         .map(|a| a.layer().classifier(classify as Classifier));
     let stack = ServiceBuilder::new()
-        .layer(GenericAdmissionLayer::new(limiter.clone()))
+        .layer(AdmissionLayer::new(limiter.clone()).refusal(AsError))
         .option_layer(layer)
         .service(service.clone());
 

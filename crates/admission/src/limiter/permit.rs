@@ -18,10 +18,6 @@ pub struct Permit {
     granted_us: u32,
     /// Whether this permit's hold time is measured.
     measured: bool,
-    /// Whether the admission layer moves it into the response body (kept
-    /// here, where a spare byte costs nothing, rather than beside it in the
-    /// response future).
-    pub(crate) with_body: bool,
     priority: Priority,
 }
 
@@ -41,7 +37,6 @@ impl Permit {
             shared,
             granted_us,
             measured: measure,
-            with_body: false,
             priority,
         }
     }
