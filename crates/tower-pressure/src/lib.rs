@@ -84,8 +84,9 @@
 //!
 //! # Features
 //!
-//! - `admission` (default): [`PriorityLimiter`], [`AdmissionLayer`],
-//!   [`GenericAdmissionLayer`].
+//! - `admission` (default): [`PriorityLimiter`], [`AdmissionLayer`]. Every
+//!   layer answers a refusal with an HTTP or gRPC response by default, or,
+//!   with `.refusal(AsError)`, with a [`BoxError`] for any service.
 //! - `classify` (default): [`ClassifyLayer`], [`Rules`], [`Trust`].
 //! - `memory`: `MemoryShedLayer`, memory sources, pressure hooks.
 //! - `cpu`: `CpuThrottleLayer`, CPU sources.
@@ -104,8 +105,7 @@ pub use tower_pressure_classify::{self as classify, ClassifyLayer, Rules, Trust}
 
 #[cfg(feature = "admission")]
 pub use tower_pressure_admission::{
-    self as admission, AdmissionLayer, AdmitRequest, Drain, GenericAdmissionLayer, Permit,
-    PriorityLimiter,
+    self as admission, AdmissionLayer, AdmitRequest, Drain, Permit, PriorityLimiter,
 };
 
 #[cfg(feature = "memory")]
