@@ -8,6 +8,7 @@
 //! minute). Writes `report/demo.json`.
 
 mod load;
+mod model;
 mod progress;
 mod report;
 mod svg;
@@ -21,8 +22,8 @@ use tokio::runtime::Runtime;
 use voice_gateway::{Capacity, Protection, SLO};
 
 use crate::load::{Arrivals, HttpClient, MIX, Rng};
+use crate::model::{CapacityPart, CapacityStep, Level, Refusals, Run, Step};
 use crate::progress::Progress;
-use crate::report::{CapacityPart, CapacityStep, Level, Run, Step};
 use tower_pressure::Priority;
 
 struct Options {
@@ -366,7 +367,7 @@ impl Phase<'_> {
                 .server_rt
                 .block_on(warm)
                 .ok()
-                .map(|before| report::Refusals::between(&before, &after.counts)),
+                .map(|before| Refusals::between(&before, &after.counts)),
             _ => None,
         };
         Level {
@@ -411,12 +412,12 @@ fn capacity_step(
     let schedule = opts
         .arrivals
         .schedule(rate, Duration::ZERO, part * 3, MIX, rng);
-    let per_part = (part.as_millis() / report::BUCKET.as_millis()) as usize;
+    let per_part = (part.as_millis() / model::BUCKET.as_millis()) as usize;
     let sampler = server_rt.spawn(async move {
         let mut parts = Vec::new();
         // The generator starts 20 ms after it is called.
         tokio::time::sleep(Duration::from_millis(20)).await;
-        let mut tick = tokio::time::interval(report::BUCKET);
+        let mut tick = tokio::time::interval(model::BUCKET);
         for &n in &STEP_SLOTS {
             // Not awaited in line: taking slots away waits for them to
             // come free, and the clock must go on.
@@ -485,10 +486,10 @@ fn step_phase(
     let sampler = limiter.cloned().map(|l| {
         server_rt.spawn(async move {
             let mut queue = Vec::new();
-            let mut tick = tokio::time::interval(report::BUCKET);
+            let mut tick = tokio::time::interval(model::BUCKET);
             // The generator starts 20 ms after it is called.
             tokio::time::sleep(Duration::from_millis(20)).await;
-            for _ in 0..(3 * d.as_millis() / report::BUCKET.as_millis()) {
+            for _ in 0..(3 * d.as_millis() / model::BUCKET.as_millis()) {
                 tick.tick().await;
                 let s = l.snapshot();
                 queue.push((s.queue_len(), s.limit));
