@@ -7,6 +7,7 @@
 //! Run with `cargo xtask demo` (or `cargo xtask demo --quick`, under a
 //! minute). Writes `report/demo.json`.
 
+mod baselines;
 mod load;
 mod model;
 mod progress;
@@ -19,8 +20,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use tokio::runtime::Runtime;
-use voice_gateway::{Capacity, Protection, SLO};
+use voice_gateway::{Capacity, SLO};
 
+use crate::baselines::Protection;
 use crate::load::{Arrivals, HttpClient, MIX, Rng};
 use crate::model::{CapacityPart, CapacityStep, Level, Refusals, Run, Step};
 use crate::progress::Progress;
@@ -404,7 +406,7 @@ fn capacity_step(
     };
     let part = opts.step.mul_f64(1.5);
     let (addr, limiter, slots) = server_rt.block_on(async {
-        let (app, limiter, slots) = voice_gateway::app_with_slots(capacity, protection);
+        let (app, limiter, slots) = baselines::app_with_slots(capacity, protection);
         (listen(app).await, limiter, slots)
     });
     let limiter = limiter.expect("a tower-pressure system has a limiter");
@@ -449,7 +451,7 @@ fn capacity_step(
 
 /// Starts the gateway behind `protection` on a loopback port.
 async fn serve(protection: Protection) -> (SocketAddr, Option<tower_pressure::PriorityLimiter>) {
-    let (app, limiter) = voice_gateway::app(CAPACITY, protection);
+    let (app, limiter) = baselines::app(CAPACITY, protection);
     (listen(app).await, limiter)
 }
 
