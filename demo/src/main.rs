@@ -7,7 +7,9 @@
 //! Run with `cargo xtask demo` (or `cargo xtask demo --quick`, under a
 //! minute). Writes `report/demo.json`.
 
+mod baselines;
 mod load;
+mod model;
 mod progress;
 mod report;
 mod svg;
@@ -18,11 +20,12 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use tokio::runtime::Runtime;
-use voice_gateway::{Capacity, Protection, SLO};
+use voice_gateway::{Capacity, SLO};
 
+use crate::baselines::Protection;
 use crate::load::{Arrivals, HttpClient, MIX, Rng};
+use crate::model::{CapacityPart, CapacityStep, Level, Refusals, Run, Step};
 use crate::progress::Progress;
-use crate::report::{CapacityPart, CapacityStep, Level, Run, Step};
 use tower_pressure::Priority;
 
 struct Options {
@@ -366,7 +369,7 @@ impl Phase<'_> {
                 .server_rt
                 .block_on(warm)
                 .ok()
-                .map(|before| report::Refusals::between(&before, &after.counts)),
+                .map(|before| Refusals::between(&before, &after.counts)),
             _ => None,
         };
         Level {
@@ -403,7 +406,7 @@ fn capacity_step(
     };
     let part = opts.step.mul_f64(1.5);
     let (addr, limiter, slots) = server_rt.block_on(async {
-        let (app, limiter, slots) = voice_gateway::app_with_slots(capacity, protection);
+        let (app, limiter, slots) = baselines::app_with_slots(capacity, protection);
         (listen(app).await, limiter, slots)
     });
     let limiter = limiter.expect("a tower-pressure system has a limiter");
@@ -411,12 +414,12 @@ fn capacity_step(
     let schedule = opts
         .arrivals
         .schedule(rate, Duration::ZERO, part * 3, MIX, rng);
-    let per_part = (part.as_millis() / report::BUCKET.as_millis()) as usize;
+    let per_part = (part.as_millis() / model::BUCKET.as_millis()) as usize;
     let sampler = server_rt.spawn(async move {
         let mut parts = Vec::new();
         // The generator starts 20 ms after it is called.
         tokio::time::sleep(Duration::from_millis(20)).await;
-        let mut tick = tokio::time::interval(report::BUCKET);
+        let mut tick = tokio::time::interval(model::BUCKET);
         for &n in &STEP_SLOTS {
             // Not awaited in line: taking slots away waits for them to
             // come free, and the clock must go on.
@@ -448,7 +451,7 @@ fn capacity_step(
 
 /// Starts the gateway behind `protection` on a loopback port.
 async fn serve(protection: Protection) -> (SocketAddr, Option<tower_pressure::PriorityLimiter>) {
-    let (app, limiter) = voice_gateway::app(CAPACITY, protection);
+    let (app, limiter) = baselines::app(CAPACITY, protection);
     (listen(app).await, limiter)
 }
 
@@ -485,10 +488,10 @@ fn step_phase(
     let sampler = limiter.cloned().map(|l| {
         server_rt.spawn(async move {
             let mut queue = Vec::new();
-            let mut tick = tokio::time::interval(report::BUCKET);
+            let mut tick = tokio::time::interval(model::BUCKET);
             // The generator starts 20 ms after it is called.
             tokio::time::sleep(Duration::from_millis(20)).await;
-            for _ in 0..(3 * d.as_millis() / report::BUCKET.as_millis()) {
+            for _ in 0..(3 * d.as_millis() / model::BUCKET.as_millis()) {
                 tick.tick().await;
                 let s = l.snapshot();
                 queue.push((s.queue_len(), s.limit));

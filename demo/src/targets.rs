@@ -4,7 +4,7 @@
 use serde::Serialize;
 use tower_pressure::Priority;
 
-use crate::report::{Level, Report, Run};
+use crate::model::{Level, Run};
 
 /// One target for one system.
 #[derive(Debug, Clone, Serialize)]
@@ -20,17 +20,17 @@ const OVERLOADED: [f64; 3] = [2.0, 5.0, 10.0];
 /// Loads at which High latency must stay near its unloaded value.
 const HIGH_LATENCY_AT: [f64; 2] = [2.0, 5.0];
 
-pub(crate) fn checks(report: &Report) -> Vec<Check> {
-    let named = |name: &str| report.runs.iter().find(|r| r.system == name);
+/// Every target for every system of `runs`, against a gateway of
+/// `capacity_per_s` requests per second.
+pub(crate) fn checks(runs: &[Run], capacity_per_s: f64) -> Vec<Check> {
+    let named = |name: &str| runs.iter().find(|r| r.system == name);
     let baselines = Baselines {
         unprotected: named("unprotected"),
         buffer: named("tower-buffer"),
         fixed: named("tower-pressure"),
     };
-    report
-        .runs
-        .iter()
-        .flat_map(|run| checks_of(run, report.capacity_per_s, &baselines))
+    runs.iter()
+        .flat_map(|run| checks_of(run, capacity_per_s, &baselines))
         .collect()
 }
 

@@ -1,6 +1,5 @@
 //! The voice-processing gateway of the original design, with a simulated
-//! capacity, behind tower-pressure or behind one of the baselines the demo
-//! compares it to.
+//! capacity, behind tower-pressure.
 //!
 //! Every route does the same simulated work: it takes one of `slots` worker
 //! slots and holds it for `work`, so the gateway serves at most
@@ -15,16 +14,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use axum::Router;
-use axum::error_handling::HandleErrorLayer;
-use axum::http::StatusCode;
-use axum::response::IntoResponse;
 use axum::routing::{any, get};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use tower::ServiceBuilder;
-use tower_pressure::AdaptiveLimit;
-use tower_pressure::adaptive::{Bottleneck, Vegas};
-use tower_pressure::admission::Codel;
 use tower_pressure::classify::RulesBuilder;
 use tower_pressure::{AdmissionLayer, ClassifyLayer, Priority, PriorityLimiter, Rules};
 
@@ -41,77 +34,6 @@ impl Capacity {
     /// Requests per second the gateway serves when every slot is busy.
     pub fn per_second(&self) -> f64 {
         self.slots as f64 / self.work.as_secs_f64()
-    }
-}
-
-/// What stands in front of the gateway.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Protection {
-    /// Nothing: every request waits for a slot, however long.
-    None,
-    /// tower's `GlobalConcurrencyLimit` + `LoadShed`: one global limit, the
-    /// excess refused at once whatever its class.
-    TowerLimit,
-    /// tower's `LoadShed` + `Buffer` + `ConcurrencyLimit`: a bounded FIFO queue.
-    TowerBuffer,
-    /// tower-pressure as its docs tell a user to set it up: classify, then
-    /// a priority queue with a limit (the gateway's slots) and each class's
-    /// queue timeout from its latency objective ([`queue_timeouts`]).
-    TowerPressure,
-    /// tower-pressure with only the limit set: classify, then the priority
-    /// queue with its default queue timeouts.
-    TowerPressureDefaults,
-    /// tower-pressure with CoDel and adaptive LIFO on the queue: lower
-    /// latency for what is served, less of it served.
-    TowerPressureCodel,
-    /// tower-pressure started with a limit eight times too high, which an
-    /// adaptive limit (`Vegas`) tunes from the latency of the work that got
-    /// in: it must find the gateway's capacity on its own.
-    TowerPressureAdaptive,
-    /// tower-pressure as the README's "every layer at once" builds it: the
-    /// limiter of [`Protection::TowerPressure`] under the facade's
-    /// `stack()` with the automatic memory and CPU sources and an adaptive
-    /// limit (`Bottleneck`, defaults) starting from the gateway's slots.
-    TowerPressureStack,
-}
-
-impl Protection {
-    /// The systems `cargo xtask demo` runs by default: all but the CoDel
-    /// variant, which `--systems` still runs.
-    pub const DEMO: [Protection; 7] = [
-        Protection::None,
-        Protection::TowerLimit,
-        Protection::TowerBuffer,
-        Protection::TowerPressure,
-        Protection::TowerPressureDefaults,
-        Protection::TowerPressureAdaptive,
-        Protection::TowerPressureStack,
-    ];
-
-    /// All of them, baselines first.
-    pub const ALL: [Protection; 8] = [
-        Protection::None,
-        Protection::TowerLimit,
-        Protection::TowerBuffer,
-        Protection::TowerPressure,
-        Protection::TowerPressureDefaults,
-        Protection::TowerPressureCodel,
-        Protection::TowerPressureAdaptive,
-        Protection::TowerPressureStack,
-    ];
-
-    /// A short name for tables and files.
-    pub fn name(self) -> &'static str {
-        match self {
-            Protection::None => "unprotected",
-            Protection::TowerLimit => "tower-limit+shed",
-            Protection::TowerBuffer => "tower-buffer",
-            Protection::TowerPressure => "tower-pressure",
-            Protection::TowerPressureDefaults => "tower-pressure-defaults",
-            Protection::TowerPressureCodel => "tower-pressure+codel",
-            Protection::TowerPressureAdaptive => "tower-pressure+adaptive",
-            Protection::TowerPressureStack => "tower-pressure-stack",
-        }
     }
 }
 
@@ -153,12 +75,8 @@ pub fn queue_timeouts(capacity: Capacity) -> [Duration; 5] {
     SLO.map(|objective| objective.saturating_sub(capacity.work * 2))
 }
 
-/// How long a waiter other than `Critical` may wait once the queue has stood
-/// for 100 ms (CoDel's target).
-pub const CODEL_TARGET: Duration = Duration::from_millis(5);
-
 /// Changes how many worker slots a running gateway has (made by
-/// [`app_with_slots`]): a machine that lost workers, or got them back.
+/// [`routes`]): a machine that lost workers, or got them back.
 #[derive(Clone)]
 pub struct SlotsHandle(Arc<Slots>);
 
@@ -281,8 +199,11 @@ impl Drop for SlotBack<'_> {
     }
 }
 
-/// The gateway's routes with the simulated work.
-fn routes(slots: Arc<Slots>) -> Router {
+/// The gateway's routes with the simulated work, unprotected, and a handle
+/// that changes their slots while they run.
+pub fn routes(capacity: Capacity) -> (Router, SlotsHandle) {
+    let slots = Arc::new(Slots::new(capacity));
+    let handle = SlotsHandle(slots.clone());
     let work = move || {
         let slots = slots.clone();
         async move {
@@ -290,143 +211,48 @@ fn routes(slots: Arc<Slots>) -> Router {
             "ok"
         }
     };
-    Router::new()
+    let router = Router::new()
         .route("/health", get(work.clone()))
-        .route("/{class}/{name}", any(work))
+        .route("/{class}/{name}", any(work));
+    (router, handle)
 }
 
-/// A refusal from a tower baseline, as `503` (tower's own layers fail
-/// with errors, which axum requires turned into responses).
-async fn overloaded(_err: tower::BoxError) -> impl IntoResponse {
-    (StatusCode::SERVICE_UNAVAILABLE, "overloaded")
-}
-
-/// The gateway behind `protection`; with tower-pressure, also its limiter.
-pub fn app(capacity: Capacity, protection: Protection) -> (Router, Option<PriorityLimiter>) {
-    let (router, limiter, _) = app_with_slots(capacity, protection);
-    (router, limiter)
-}
-
-/// [`app`], and a handle that changes the gateway's slots while it runs
-/// (the protection keeps what it was built with: its limit is for the
-/// slots it was given, unless an adaptive limit finds the new ones).
-pub fn app_with_slots(
-    capacity: Capacity,
-    protection: Protection,
-) -> (Router, Option<PriorityLimiter>, SlotsHandle) {
-    let slots = Arc::new(Slots::new(capacity));
-    let handle = SlotsHandle(slots.clone());
-    let (router, limiter) = protect(routes(slots), capacity, protection);
-    (router, limiter, handle)
-}
-
-/// `router` behind `protection`, sized for `capacity`.
-fn protect(
-    router: Router,
-    capacity: Capacity,
-    protection: Protection,
-) -> (Router, Option<PriorityLimiter>) {
-    let n = capacity.slots;
-    match protection {
-        Protection::None => (router, None),
-        Protection::TowerLimit => {
-            let limit = Arc::new(Semaphore::new(n));
-            let app = router.layer(
-                ServiceBuilder::new()
-                    .layer(HandleErrorLayer::new(overloaded))
-                    .load_shed()
-                    .layer(tower::limit::GlobalConcurrencyLimitLayer::with_semaphore(
-                        limit,
-                    )),
-            );
-            (app, None)
-        }
-        Protection::TowerBuffer => {
-            // One buffer worker for the whole router: built here, once.
-            let svc = ServiceBuilder::new()
-                .layer(HandleErrorLayer::new(overloaded))
-                .load_shed()
-                .buffer(n * 8)
-                .concurrency_limit(n)
-                .service(router);
-            (Router::new().fallback_service(svc), None)
-        }
-        Protection::TowerPressure
-        | Protection::TowerPressureDefaults
-        | Protection::TowerPressureCodel
-        | Protection::TowerPressureAdaptive
-        | Protection::TowerPressureStack => {
-            let adaptive = protection == Protection::TowerPressureAdaptive;
-            // The limit: the requests the gateway serves at once. The
-            // adaptive variant starts eight times too high and must find it.
-            let mut b = PriorityLimiter::builder().limit(if adaptive { n * 8 } else { n });
-            if protection != Protection::TowerPressureDefaults {
-                // Each class waits at most as long as its objective allows.
-                let timeouts = queue_timeouts(capacity);
-                for p in Priority::ALL {
-                    b = b.queue_timeout(p, timeouts[p.index()]);
-                }
-            }
-            if protection == Protection::TowerPressureCodel {
-                // Once the queue has stood for 100 ms, a waiter other than
-                // Critical gives up after `CODEL_TARGET`, and each class but
-                // Critical is served newest first: what is served is served
-                // while its caller still waits for it.
-                b = b.codel(Codel {
-                    interval: Duration::from_millis(100),
-                    target: CODEL_TARGET,
-                });
-            }
-            let limiter = b.build().expect("the gateway's limiter settings are valid");
-            if protection == Protection::TowerPressureStack {
-                // The README's "every layer at once", word for word but the
-                // rules (the gateway's own).
-                use tower_pressure::cpu::{CpuSignal, CpuSource};
-                use tower_pressure::memory::{MemorySource, spawn_memory_signal};
-                let memory = spawn_memory_signal(MemorySource::auto());
-                let cpu = CpuSignal::spawn(CpuSource::auto());
-                let adaptive = AdaptiveLimit::new(Bottleneck::default(), limiter.limit_handle());
-                let app = router.layer(
-                    tower_pressure::stack(limiter.clone())
-                        .rules(rules())
-                        .memory(memory)
-                        .cpu(cpu)
-                        .adaptive(adaptive),
-                );
-                return (app, Some(limiter));
-            }
-            // 3. With the adaptive variant, the latency of what got in tunes
-            //    the limit: Vegas, windows of 100 ms, between 1 and 8× slots.
-            let tuner = adaptive.then(|| {
-                let vegas = Vegas::builder()
-                    .initial_limit(n * 8)
-                    .max_limit(n * 8)
-                    .build()
-                    .expect("valid Vegas settings");
-                AdaptiveLimit::builder(vegas, limiter.limit_handle())
-                    .min_window(Duration::from_millis(100))
-                    .build()
-                    .expect("valid adaptive settings")
-                    .layer()
-            });
-            let app = router.layer(
-                ServiceBuilder::new()
-                    // 1. Who are you: the class of the request.
-                    .layer(ClassifyLayer::new(rules()))
-                    // 2. The priority queue: one global limit.
-                    .layer(AdmissionLayer::new(limiter.clone()))
-                    .option_layer(tuner),
-            );
-            (app, Some(limiter))
-        }
+/// The gateway's limiter: its slots as the limit, and each class's queue
+/// timeout from its latency objective ([`queue_timeouts`]).
+pub fn limiter(capacity: Capacity) -> PriorityLimiter {
+    // The limit: the requests the gateway serves at once.
+    let mut b = PriorityLimiter::builder().limit(capacity.slots);
+    // Each class waits at most as long as its objective allows.
+    let timeouts = queue_timeouts(capacity);
+    for p in Priority::ALL {
+        b = b.queue_timeout(p, timeouts[p.index()]);
     }
+    b.build().expect("the gateway's limiter settings are valid")
+}
+
+/// `routes` behind tower-pressure: classified, then admitted by `limiter`.
+pub fn protect(routes: Router, limiter: &PriorityLimiter) -> Router {
+    routes.layer(
+        ServiceBuilder::new()
+            // 1. Who are you: the class of the request.
+            .layer(ClassifyLayer::new(rules()))
+            // 2. The priority queue: one global limit.
+            .layer(AdmissionLayer::new(limiter.clone())),
+    )
+}
+
+/// The gateway behind tower-pressure, and its limiter.
+pub fn app(capacity: Capacity) -> (Router, PriorityLimiter) {
+    let (routes, _slots) = routes(capacity);
+    let limiter = limiter(capacity);
+    (protect(routes, &limiter), limiter)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use axum::body::Body;
-    use axum::http::Request;
+    use axum::http::{Request, StatusCode};
     use tower::ServiceExt;
 
     fn capacity() -> Capacity {
@@ -437,28 +263,12 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn every_variant_serves_a_request_when_idle() {
-        for protection in Protection::ALL {
-            let (app, _) = app(capacity(), protection);
-            for path in PATHS {
-                let res = app
-                    .clone()
-                    .oneshot(Request::get(path).body(Body::empty()).unwrap())
-                    .await
-                    .unwrap();
-                assert_eq!(res.status(), StatusCode::OK, "{} {path}", protection.name());
-            }
-        }
-    }
-
-    #[tokio::test(start_paused = true)]
     async fn tower_pressure_serves_health_first_then_bulk() {
         let quick = Capacity {
             slots: 1,
             work: Duration::from_millis(20),
         };
-        let (app, limiter) = app(quick, Protection::TowerPressure);
-        let limiter = limiter.unwrap();
+        let (app, limiter) = app(quick);
         let call = |path: &'static str| {
             let app = app.clone();
             tokio::spawn(async move {

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use voice_gateway::{Capacity, Protection, app};
+use voice_gateway::{Capacity, app};
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
@@ -14,7 +14,7 @@ async fn main() -> std::io::Result<()> {
         slots: 4,
         work: Duration::from_millis(25),
     };
-    let (app, _limiter) = app(capacity, Protection::TowerPressure);
+    let (app, _limiter) = app(capacity);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
     println!(
         "voice gateway on http://{} ({:.0} requests/s capacity)",

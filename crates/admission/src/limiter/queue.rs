@@ -9,6 +9,12 @@
 //! changes the limit drains the queue, so nobody waits while a permit is
 //! free. A refusal for load happens only to a request that would have to
 //! wait.
+//!
+//! Each policy has a file of its own under `queue/`: the drain order and
+//! adaptive LIFO (`drain`), push-out eviction (`evict`), emergency mode
+//! (`emergency`), CoDel's mode (`codel`), and the measured waits and
+//! standing queues that refuse at once what would only time out
+//! (`estimate`).
 
 use std::task::Waker;
 use std::time::Duration;
@@ -19,15 +25,19 @@ use tokio::time::Instant;
 use crate::sync::Arc;
 use tower_pressure_core::{Deadline, Priority, Reason};
 
-use super::config::{Config, Drain};
+use super::config::Config;
 use super::gate::Gate;
 use super::list::{Link, Linked, List, Which};
 use super::stats::Stats;
 
 mod codel;
+mod drain;
+mod emergency;
 mod estimate;
+mod evict;
 
 use codel::CodelMode;
+use drain::Credit;
 use estimate::{Rates, Standing, Waiting};
 
 /// The most a `retry_after` estimate advises.
@@ -104,8 +114,8 @@ pub(crate) struct State {
     nodes: Slab<Node>,
     classes: [List; 5],
     all: List,
-    /// Smooth weighted round-robin credit per class.
-    credit: [f64; 5],
+    /// The weighted-fair drain's credit per class.
+    credit: Credit,
     /// Admissions made under the lock, by class; the rest of the gate's
     /// counts came through the lock-free fast path.
     locked_admissions: [u64; 5],
@@ -137,7 +147,7 @@ impl State {
             nodes: Slab::new(),
             classes: [List::default(); 5],
             all: List::default(),
-            credit: [0.0; 5],
+            credit: Credit::default(),
             locked_admissions: [0; 5],
             codel: CodelMode::default(),
             standing: [Standing::default(); 5],
@@ -165,14 +175,6 @@ impl State {
 
     pub(crate) fn limit(&self) -> usize {
         self.gate.limit()
-    }
-
-    pub(crate) fn emergency(&self) -> bool {
-        self.gate.emergency()
-    }
-
-    fn allowed(&self, p: Priority) -> bool {
-        p == Priority::Critical || !self.gate.emergency()
     }
 
     /// Whether a newcomer would wait: no permit is free, or somebody waits.
@@ -282,23 +284,6 @@ impl State {
         Err(self.refuse(p, Reason::QueueFull))
     }
 
-    /// Refuses the newest waiter of the lowest class below `p` to make room.
-    fn evict_for(&mut self, p: Priority, now: Instant, wake: &mut Vec<Waker>) -> bool {
-        let victim = Priority::ALL
-            .into_iter()
-            .take_while(|&q| q < p)
-            .find_map(|q| self.classes[q.index()].tail());
-        match victim {
-            Some(key) => {
-                let victim = self.nodes[key].priority;
-                self.last_eviction = Some((victim, p));
-                self.refused_waiter(key, Reason::Evicted, now, wake);
-                true
-            }
-            None => false,
-        }
-    }
-
     /// Counts and describes a refusal of a `p` request that says nothing of
     /// the load: emergency mode, the request's own deadline, a caller that
     /// would not wait.
@@ -405,26 +390,6 @@ impl State {
         old
     }
 
-    /// Turns emergency mode on (refusing every waiting non-critical request)
-    /// or off. Returns the previous setting.
-    pub(crate) fn set_emergency(&mut self, on: bool, now: Instant, wake: &mut Vec<Waker>) -> bool {
-        let was = self.gate.emergency();
-        self.gate.set_emergency(on);
-        if on {
-            for p in Priority::ALL
-                .into_iter()
-                .filter(|&p| p != Priority::Critical)
-            {
-                while let Some(key) = self.classes[p.index()].head() {
-                    self.stats.refused(p, Reason::Emergency);
-                    self.finish(key, Status::Refused(Reason::Emergency), now, wake);
-                }
-            }
-        }
-        self.drain(now, wake);
-        was
-    }
-
     /// Grants free permits to waiters, in drain order.
     fn drain(&mut self, now: Instant, wake: &mut Vec<Waker>) {
         self.expire_codel(now, wake);
@@ -453,14 +418,6 @@ impl State {
         self.waited_past(p, waited, now);
     }
 
-    /// A `p` request left the queue (or skipped it) after `waited`: what
-    /// tells whether the class's queue stands.
-    fn waited_past(&mut self, p: Priority, waited: Duration, now: Instant) {
-        let target = Standing::target(self.config.timeouts[p.index()]);
-        let counts = self.episode_counts(p);
-        self.standing[p.index()].sojourn(waited, target, now, counts);
-    }
-
     /// Admissions through the lock-free fast path so far, all classes.
     fn fast_admissions(&self) -> u64 {
         self.gate.admitted_total() - self.locked_admissions.iter().sum::<u64>()
@@ -469,42 +426,6 @@ impl State {
     /// Admissions of class `p` through the lock-free fast path so far.
     fn fast_admissions_of(&self, p: Priority) -> u64 {
         self.gate.admitted(p) - self.locked_admissions[p.index()]
-    }
-
-    /// The next waiter to admit.
-    fn pick(&mut self) -> Option<usize> {
-        if self.all.is_empty() {
-            return None;
-        }
-        let lifo = self.codel.on();
-        let from_class = |list: &List| if lifo { list.tail() } else { list.head() };
-        match self.config.drain {
-            // `Critical` stays first come, first served: with its timeout
-            // kept, LIFO would only let new Critical requests starve old ones.
-            Drain::Priority => self.classes[Priority::Critical.index()]
-                .head()
-                .or_else(|| self.classes.iter().rev().skip(1).find_map(from_class)),
-            Drain::Fifo if !lifo => self.all.head(),
-            Drain::Fifo | Drain::Lifo => self.all.tail(),
-            Drain::WeightedFair => {
-                // Smooth weighted round-robin over the classes that wait.
-                let mut total = 0.0;
-                let mut best: Option<usize> = None;
-                for i in 0..self.classes.len() {
-                    if self.classes[i].is_empty() {
-                        continue;
-                    }
-                    self.credit[i] += self.config.weights[i];
-                    total += self.config.weights[i];
-                    if best.is_none_or(|b| self.credit[i] > self.credit[b]) {
-                        best = Some(i);
-                    }
-                }
-                let b = best?;
-                self.credit[b] -= total;
-                from_class(&self.classes[b])
-            }
-        }
     }
 
     /// Takes waiter `key` out of the queue with its outcome and collects its waker.
@@ -525,9 +446,9 @@ impl State {
         if self.all.is_empty() {
             self.gate.clear_waiters();
             // A class that stops waiting starts afresh next time.
-            self.credit = [0.0; 5];
+            self.credit.reset();
         } else if self.classes[p.index()].is_empty() {
-            self.credit[p.index()] = 0.0;
+            self.credit.class_emptied(p);
         }
     }
 

@@ -7,7 +7,7 @@ use tokio::time::Instant;
 use tower_pressure_core::{Priority, Reason};
 
 use super::State;
-use crate::limiter::config::{Codel, Drain};
+use crate::limiter::config::Codel;
 
 /// CoDel's standing-queue mode: entered once the service has been behind
 /// (no permit free with nobody waiting) for the interval; left once it is
@@ -71,13 +71,6 @@ impl CodelMode {
 }
 
 impl State {
-    /// Whether a newcomer of `p` is served newest first: always under
-    /// [`Drain::Lifo`]; under CoDel's mode, every class but `Critical`
-    /// (which stays first come, first served).
-    pub(super) fn lifo_for(&self, p: Priority) -> bool {
-        self.config.drain == Drain::Lifo || (self.codel.on() && p != Priority::Critical)
-    }
-
     /// Whether CoDel's short timeout applies to a newcomer of `p` now.
     pub(super) fn codel_timeout_for(&self, p: Priority) -> Option<Codel> {
         self.config

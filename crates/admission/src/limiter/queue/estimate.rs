@@ -305,6 +305,14 @@ impl State {
         on
     }
 
+    /// A `p` request left the queue (or skipped it) after `waited`: what
+    /// tells whether the class's queue stands.
+    pub(super) fn waited_past(&mut self, p: Priority, waited: Duration, now: Instant) {
+        let target = Standing::target(self.config.timeouts[p.index()]);
+        let counts = self.episode_counts(p);
+        self.standing[p.index()].sojourn(waited, target, now, counts);
+    }
+
     /// How long a newcomer of `p` may expect to wait and still queue: its
     /// class's queue timeout, or the standing target while its queue stands.
     pub(super) fn budget(&self, p: Priority, standing: bool) -> Duration {
