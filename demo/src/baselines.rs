@@ -11,9 +11,9 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use tokio::sync::Semaphore;
 use tower::ServiceBuilder;
-use tower_pressure::AdaptiveLimit;
 use tower_pressure::adaptive::{Bottleneck, Vegas};
 use tower_pressure::admission::Codel;
+use tower_pressure::{AdaptiveLayer, AdaptiveLimit};
 use tower_pressure::{AdmissionLayer, ClassifyLayer, Priority, PriorityLimiter};
 use voice_gateway::{Capacity, SlotsHandle, queue_timeouts, rules};
 
@@ -216,7 +216,7 @@ fn protect(
                     .layer(ClassifyLayer::new(rules()))
                     // 2. The priority queue: one global limit.
                     .layer(AdmissionLayer::new(limiter.clone()))
-                    .option_layer(tuner),
+                    .layer(tuner.unwrap_or_else(AdaptiveLayer::disabled)),
             );
             (app, Some(limiter))
         }

@@ -7,15 +7,20 @@ use std::io;
 use http::Response;
 
 use crate::Outcome;
+use crate::body::RecordingBody;
+use crate::future::Pending;
 
 /// The boxed error of tower's generic services.
 type BoxError = Box<dyn Error + Send + Sync>;
 
-/// Decides the [`Outcome`] of a completed request from its result.
+/// Decides the [`Outcome`] of a completed request from its result, and what
+/// the recording layer answers with.
 ///
-/// Implemented by [`HttpClassifier`] (the default) and by every
-/// `Fn(Result<&T, &E>) -> Outcome`, so any request/response type can be
-/// classified with a closure:
+/// Implemented by [`HttpClassifier`] (the default, for `http` services: it
+/// can time a response to the end of its body) and by every
+/// `Fn(Result<&T, &E>) -> Outcome` (any service: the response is passed on
+/// as it is), so any request/response type can be classified with a
+/// closure:
 ///
 /// ```
 /// use tower_pressure_adaptive::{Classify, Outcome};
@@ -33,16 +38,35 @@ type BoxError = Box<dyn Error + Send + Sync>;
 /// and cheap to clone (each response future holds a clone; wrap state in an
 /// `Arc`).
 pub trait Classify<T, E> {
+    /// What the recording service answers: `T`, or `T` with its body timed.
+    type Response;
+
     /// The outcome of a request that completed with `result`.
     fn classify(&self, result: Result<&T, &E>) -> Outcome;
+
+    /// The answer for a response. `pending` is the request's recording
+    /// when the layer times successes to the end of the body
+    /// ([`until_body_end`](crate::AdaptiveLayer::until_body_end)): it is
+    /// recorded when finished or dropped.
+    fn respond(&self, response: T, pending: Option<Pending>) -> Self::Response;
 }
 
 impl<F, T, E> Classify<T, E> for F
 where
     F: Fn(Result<&T, &E>) -> Outcome,
 {
+    type Response = T;
+
     fn classify(&self, result: Result<&T, &E>) -> Outcome {
         self(result)
+    }
+
+    /// No body to wait for: a pending success is recorded now.
+    fn respond(&self, response: T, pending: Option<Pending>) -> T {
+        if let Some(p) = pending {
+            p.finish(Outcome::Success);
+        }
+        response
     }
 }
 
@@ -64,12 +88,13 @@ where
 ///   (a reset connection says nothing of latency).
 /// - **Success**: everything else.
 ///
-/// Through [`AdaptiveLayer`](crate::AdaptiveLayer) the latency is measured
-/// to the response head and a gRPC status sent in the trailers at the end of
-/// a streamed body is not seen; [`HttpAdaptiveLayer`](crate::HttpAdaptiveLayer)
-/// with `until_body_end` times to the body's end and reads the trailers. A service that
-/// reports its own overload with another status (a `500` from an exhausted
-/// pool, say) needs a closure that says so.
+/// The latency is measured to the response head, and a gRPC status sent in
+/// the trailers at the end of a streamed body is not seen, unless the layer
+/// times to the body's end
+/// ([`until_body_end`](crate::AdaptiveLayer::until_body_end)): then the
+/// response's body is a [`RecordingBody`] that records at its end and reads
+/// the trailers. A service that reports its own overload with another status
+/// (a `500` from an exhausted pool, say) needs a closure that says so.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct HttpClassifier;
 
@@ -85,6 +110,12 @@ const HTTP_DROPS: [http::StatusCode; 3] = [
 static GRPC_STATUS: http::HeaderName = http::HeaderName::from_static("grpc-status");
 
 impl<B, E: 'static> Classify<Response<B>, E> for HttpClassifier {
+    type Response = Response<RecordingBody<B>>;
+
+    fn respond(&self, response: Response<B>, pending: Option<Pending>) -> Self::Response {
+        response.map(|body| RecordingBody::new(body, pending))
+    }
+
     fn classify(&self, result: Result<&Response<B>, &E>) -> Outcome {
         match result {
             Ok(response) => {

@@ -1,4 +1,5 @@
-//! [`ResponseFuture`] of the recording service.
+//! [`ResponseFuture`] of the recording service, and [`Pending`], a
+//! request's recording still open.
 
 use std::fmt;
 use std::future::Future;
@@ -67,25 +68,51 @@ impl Drop for Recording {
     }
 }
 
+/// A request's recording still open, handed to
+/// [`Classify::respond`](crate::Classify::respond) when the layer times
+/// successes to the end of the body: [`finish`](Self::finish) it there, or
+/// drop it (a cancellation: a drop if it ran past its objective).
+pub struct Pending(Recording);
+
+impl Pending {
+    /// Records the request's outcome, timed to now.
+    pub fn finish(self, outcome: Outcome) {
+        self.0.finish(outcome);
+    }
+}
+
+impl fmt::Debug for Pending {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pending").finish_non_exhaustive()
+    }
+}
+
 pin_project! {
     /// The response future of [`Adaptive`](crate::Adaptive): the inner
     /// future, timed. Dropped before completion, it records a drop if the
-    /// request ran past the driver's cancel objective, else nothing.
+    /// request ran past its objective, else nothing.
     pub struct ResponseFuture<F, C> {
         #[pin]
         inner: F,
         recording: Option<Recording>,
         classifier: C,
+        body_end: bool,
     }
 }
 
 impl<F, C> ResponseFuture<F, C> {
     #[inline]
-    pub(crate) fn new(inner: F, recording: Recording, classifier: C) -> Self {
+    pub(crate) fn new(
+        inner: F,
+        recording: Option<Recording>,
+        classifier: C,
+        body_end: bool,
+    ) -> Self {
         ResponseFuture {
             inner,
-            recording: Some(recording),
+            recording,
             classifier,
+            body_end,
         }
     }
 }
@@ -95,16 +122,21 @@ where
     F: Future<Output = Result<T, E>>,
     C: Classify<T, E>,
 {
-    type Output = Result<T, E>;
+    type Output = Result<C::Response, E>;
 
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let result = ready!(this.inner.poll(cx));
+        let mut pending = None;
         if let Some(recording) = this.recording.take() {
-            recording.finish(this.classifier.classify(result.as_ref()));
+            match this.classifier.classify(result.as_ref()) {
+                // A success with a body still to come: timed to its end.
+                Outcome::Success if *this.body_end => pending = Some(Pending(recording)),
+                outcome => recording.finish(outcome),
+            }
         }
-        Poll::Ready(result)
+        Poll::Ready(result.map(|res| this.classifier.respond(res, pending)))
     }
 }
 
@@ -112,6 +144,7 @@ impl<F, C> fmt::Debug for ResponseFuture<F, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ResponseFuture")
             .field("recording", &self.recording.is_some())
+            .field("body_end", &self.body_end)
             .finish_non_exhaustive()
     }
 }

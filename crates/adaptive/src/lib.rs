@@ -91,9 +91,9 @@
 //! The MSRV is 1.88 (edition 2024).
 
 mod algorithm;
+mod body;
 mod classify;
-pub mod future;
-mod http_layer;
+mod future;
 mod layer;
 mod limit;
 mod recovery;
@@ -112,8 +112,9 @@ pub use algorithm::{
     DEFAULT_VEGAS_PROBE_LIMIT, Gradient2, Gradient2Builder, GradientController,
     GradientControllerBuilder, LimitAlgorithm, Vegas, VegasBuilder,
 };
+pub use body::RecordingBody;
 pub use classify::{Classify, HttpClassifier};
-pub use http_layer::{HttpAdaptive, HttpAdaptiveLayer, HttpResponseFuture, RecordingBody};
+pub use future::{Pending, ResponseFuture};
 pub use layer::AdaptiveLayer;
 pub use limit::{
     AdaptiveLimit, AdaptiveLimitBuilder, DEFAULT_CANCEL_OBJECTIVE, DEFAULT_MIN_RTT,

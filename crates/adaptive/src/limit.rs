@@ -168,9 +168,9 @@ impl AdaptiveLimitBuilder {
     /// up, a timeout above fired) after running at least this long counts
     /// as a drop: it was too slow, and leaving it out would censor exactly
     /// the slowest requests of an overload. Cancelled sooner, it is not
-    /// counted. The HTTP layer ([`AdaptiveLimit::http_layer`]) takes the
-    /// request's own deadline instead when it is sooner (the class
-    /// objective, when classification sets per-class deadlines). Default
+    /// counted. The request's own deadline counts instead when it is
+    /// sooner (the class objective, when classification sets per-class
+    /// deadlines). Default
     /// [`DEFAULT_CANCEL_OBJECTIVE`]; `None`: a cancellation never counts.
     pub fn cancel_objective(mut self, objective: Option<Duration>) -> Self {
         self.cancel_objective = objective;
@@ -290,19 +290,12 @@ impl AdaptiveLimit {
         (adaptive.layer(), adaptive)
     }
 
-    /// The recording layer, with the default [`HttpClassifier`](crate::HttpClassifier).
-    /// Every service it makes feeds this one driver.
+    /// The recording layer, with the default [`HttpClassifier`](crate::HttpClassifier)
+    /// (see [`AdaptiveLayer`]). Every service it makes feeds this one
+    /// driver.
     #[must_use]
     pub fn layer(&self) -> AdaptiveLayer {
         AdaptiveLayer::new(self.clone())
-    }
-
-    /// The recording layer for `http` services: cancellations judged by the
-    /// request's own deadline too, and optionally timed to the response
-    /// body's end (see [`HttpAdaptiveLayer`](crate::HttpAdaptiveLayer)).
-    #[must_use]
-    pub fn http_layer(&self) -> crate::HttpAdaptiveLayer {
-        crate::HttpAdaptiveLayer::new(self.clone())
     }
 
     /// The limit in force at the limiter.

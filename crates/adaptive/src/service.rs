@@ -2,34 +2,44 @@
 
 use std::task::{Context, Poll};
 
+use tower_pressure_core::PriorityOf;
 use tower_service::Service;
 
 use crate::future::{Recording, ResponseFuture};
-use crate::{AdaptiveLimit, Classify};
+use crate::{AdaptiveLimit, Classify, HttpClassifier};
 
 /// Records the latency and outcome of the requests through it for an
 /// [`AdaptiveLimit`]; see [`AdaptiveLayer`](crate::AdaptiveLayer).
 ///
 /// `poll_ready` forwards the inner service's readiness; nothing is measured
 /// before `call`. The latency runs from `call` to the response future's
-/// completion (the response head, for HTTP; [`HttpAdaptive`](crate::HttpAdaptive)
-/// can time to the body's end). A response future dropped before it
-/// completes (the client went away) is a drop if it ran past the driver's
-/// [`cancel_objective`](crate::AdaptiveLimitBuilder::cancel_objective),
+/// completion, or to the end of the response body
+/// ([`until_body_end`](crate::AdaptiveLayer::until_body_end)). A request
+/// cancelled before it completes (the client went away) is a drop if it ran
+/// past the driver's
+/// [`cancel_objective`](crate::AdaptiveLimitBuilder::cancel_objective) or
+/// its own [`Deadline`](tower_pressure_core::Deadline), whichever is sooner,
 /// else not counted.
 #[derive(Debug, Clone)]
-pub struct Adaptive<S, C> {
+pub struct Adaptive<S, C = HttpClassifier> {
     inner: S,
-    adaptive: AdaptiveLimit,
+    adaptive: Option<AdaptiveLimit>,
     classifier: C,
+    body_end: bool,
 }
 
 impl<S, C> Adaptive<S, C> {
-    pub(crate) fn new(inner: S, adaptive: AdaptiveLimit, classifier: C) -> Self {
+    pub(crate) fn new(
+        inner: S,
+        adaptive: Option<AdaptiveLimit>,
+        classifier: C,
+        body_end: bool,
+    ) -> Self {
         Adaptive {
             inner,
             adaptive,
             classifier,
+            body_end,
         }
     }
 
@@ -52,9 +62,10 @@ impl<S, C> Adaptive<S, C> {
 impl<S, C, Req> Service<Req> for Adaptive<S, C>
 where
     S: Service<Req>,
+    Req: PriorityOf,
     C: Classify<S::Response, S::Error> + Clone,
 {
-    type Response = S::Response;
+    type Response = C::Response;
     type Error = S::Error;
     type Future = ResponseFuture<S::Future, C>;
 
@@ -68,8 +79,11 @@ where
     fn call(&mut self, req: Req) -> Self::Future {
         // The guard exists before the inner call: a panicking `call` still
         // takes the request back out of the in-flight count.
-        let recording = Recording::start(self.adaptive.shared.clone(), None);
+        let recording = self.adaptive.as_ref().map(|a| {
+            let deadline = req.deadline().map(|d| d.instant());
+            Recording::start(a.shared.clone(), deadline)
+        });
         let fut = self.inner.call(req);
-        ResponseFuture::new(fut, recording, self.classifier.clone())
+        ResponseFuture::new(fut, recording, self.classifier.clone(), self.body_end)
     }
 }

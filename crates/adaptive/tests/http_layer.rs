@@ -89,7 +89,7 @@ fn streaming(
 async fn a_stream_is_timed_to_the_end_of_its_body() {
     let adaptive = driver();
     let svc = adaptive
-        .http_layer()
+        .layer()
         .until_body_end(true)
         .layer(streaming(Duration::from_millis(500), None));
     let res = svc.clone().oneshot(Request::new(())).await.unwrap();
@@ -104,7 +104,7 @@ async fn a_stream_is_timed_to_the_end_of_its_body() {
     // Timed to the head without it.
     let head = driver();
     let svc = head
-        .http_layer()
+        .layer()
         .layer(streaming(Duration::from_millis(500), None));
     let res = svc.oneshot(Request::new(())).await.unwrap();
     assert_eq!(
@@ -120,7 +120,7 @@ async fn an_overload_status_in_the_trailers_is_a_drop() {
     let mut trailers = HeaderMap::new();
     trailers.insert("grpc-status", "14".parse().unwrap());
     let svc = adaptive
-        .http_layer()
+        .layer()
         .until_body_end(true)
         .layer(streaming(Duration::from_millis(50), Some(trailers)));
     let res = svc.oneshot(Request::new(())).await.unwrap();
@@ -157,13 +157,13 @@ async fn a_request_cancelled_past_the_objective_is_a_drop_and_sooner_is_nothing(
 }
 
 #[tokio::test(start_paused = true)]
-async fn the_http_layer_judges_a_cancellation_by_the_requests_own_deadline() {
+async fn the_layer_judges_a_cancellation_by_the_requests_own_deadline() {
     let adaptive = driver();
     let slow = service_fn(|_req: Request<()>| async {
         sleep(Duration::from_secs(10)).await;
         Ok::<_, Infallible>(Response::new(()))
     });
-    let mut svc = adaptive.http_layer().layer(slow);
+    let mut svc = adaptive.layer().layer(slow);
     let mut req = Request::new(());
     req.extensions_mut()
         .insert(Deadline::after(Duration::from_millis(200)));
@@ -179,7 +179,7 @@ async fn the_http_layer_judges_a_cancellation_by_the_requests_own_deadline() {
 async fn a_stream_dropped_by_its_client_after_the_objective_is_a_drop() {
     let adaptive = driver();
     let svc = adaptive
-        .http_layer()
+        .layer()
         .until_body_end(true)
         .layer(streaming(Duration::from_secs(30), None));
     let res = svc.oneshot(Request::new(())).await.unwrap();

@@ -203,18 +203,29 @@ async fn a_closure_classifies_any_response_type() {
         Ok(Reply::Done) => Outcome::Success,
         Ok(Reply::Busy) | Err(_) => Outcome::Dropped,
     };
-    let svc = adaptive
-        .layer()
-        .classifier(classify)
-        .layer(service_fn(|busy: bool| async move {
-            sleep(Duration::from_millis(2)).await;
-            Ok::<_, BoxError>(if busy { Reply::Busy } else { Reply::Done })
-        }));
-    for busy in [false, true, true, false] {
-        svc.clone().oneshot(busy).await.unwrap();
+    let svc =
+        adaptive
+            .layer()
+            .classifier(classify)
+            .layer(service_fn(|Nth(busy): Nth| async move {
+                sleep(Duration::from_millis(2)).await;
+                Ok::<_, BoxError>(if busy == 1 { Reply::Busy } else { Reply::Done })
+            }));
+    for busy in [0, 1, 1, 0] {
+        svc.clone().oneshot(Nth(busy)).await.unwrap();
     }
     let sample = adaptive.last_sample().unwrap();
     assert_eq!((sample.successes, sample.dropped), (2, 2));
+}
+
+/// A request of no class in particular (the recording layer reads a
+/// request's deadline through `PriorityOf`): the `n`th.
+struct Nth(usize);
+
+impl tower_pressure_core::PriorityOf for Nth {
+    fn priority(&self) -> tower_pressure_core::Priority {
+        tower_pressure_core::Priority::Normal
+    }
 }
 
 fn http(status: u16, grpc_status: Option<&str>) -> Response<()> {
@@ -300,7 +311,7 @@ fn windows_closed_from_many_threads_lose_and_double_count_nothing() {
         .min_rtt(Duration::ZERO)
         .build()
         .unwrap();
-    let svc = adaptive.layer().layer(service_fn(|i: usize| async move {
+    let svc = adaptive.layer().layer(service_fn(|Nth(i): Nth| async move {
         // Every fifth request is an overload reply.
         let status = if i.is_multiple_of(5) {
             StatusCode::SERVICE_UNAVAILABLE
@@ -319,7 +330,7 @@ fn windows_closed_from_many_threads_lose_and_double_count_nothing() {
                     .build()
                     .unwrap();
                 for i in 0..PER_THREAD {
-                    rt.block_on(svc.clone().oneshot(i)).unwrap();
+                    rt.block_on(svc.clone().oneshot(Nth(i))).unwrap();
                 }
             })
         })
@@ -331,7 +342,7 @@ fn windows_closed_from_many_threads_lose_and_double_count_nothing() {
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
-    rt.block_on(svc.oneshot(1)).unwrap();
+    rt.block_on(svc.oneshot(Nth(1))).unwrap();
     assert_eq!(seen.load(Ordering::Relaxed), THREADS * PER_THREAD + 1);
     assert_eq!(adaptive.in_flight(), 0);
 }

@@ -6,7 +6,7 @@ use http::{Request, Response};
 use tower::util::BoxCloneSyncService;
 use tower_pressure_adaptive::{
     Adaptive, AdaptiveLayer, AdaptiveLimit, AdaptiveLimitBuilder, Aimd, Gradient2,
-    GradientController, HttpClassifier, Outcome, Sample, Vegas, future::ResponseFuture,
+    GradientController, HttpClassifier, Outcome, ResponseFuture, Sample, Vegas,
 };
 
 fn send_sync<T: Send + Sync>() {}

@@ -5,7 +5,7 @@ use tower::layer::util::{Identity, Stack};
 use tower::util::Either;
 use tower_layer::Layer;
 
-use crate::adaptive::HttpAdaptiveLayer;
+use crate::adaptive::AdaptiveLayer;
 use crate::{
     AdaptiveLimit, AdmissionLayer, ClassifyLayer, CpuThrottleLayer, MemoryShedLayer,
     PriorityLimiter, Rules, Signal,
@@ -14,7 +14,7 @@ use crate::{
 /// The layers of a [`PressureStack`], outermost last (tower's `Stack` nests
 /// inner layers first).
 type Layers = Stack<
-    HttpAdaptiveLayer,
+    AdaptiveLayer,
     Stack<
         AdmissionLayer,
         Stack<
@@ -104,7 +104,7 @@ impl PressureStack {
     }
 
     /// Tunes the limiter's limit from the latency of the work that got in
-    /// (recorded by its [`http_layer`](AdaptiveLimit::http_layer)). `limit`
+    /// (recorded by its [`layer`](AdaptiveLimit::layer)). `limit`
     /// should drive the same limiter (built on its
     /// [`limit_handle`](PriorityLimiter::limit_handle)); it starts from the
     /// limit the limiter was built with.
@@ -122,7 +122,7 @@ impl PressureStack {
             .layer(
                 self.adaptive
                     .as_ref()
-                    .map_or_else(HttpAdaptiveLayer::disabled, AdaptiveLimit::http_layer)
+                    .map_or_else(AdaptiveLayer::disabled, AdaptiveLimit::layer)
                     .until_body_end(self.body_end),
             )
             .into_inner()
