@@ -103,34 +103,20 @@ mod tuner;
 mod window;
 
 pub use algorithm::{
-    Aimd, AimdBuilder, Bottleneck, BottleneckBuilder, DEFAULT_AIMD_BACKOFF,
-    DEFAULT_AIMD_INITIAL_LIMIT, DEFAULT_AIMD_TIMEOUT, DEFAULT_BOTTLENECK_CRUISE_WINDOWS,
-    DEFAULT_BOTTLENECK_DRAIN_GAIN, DEFAULT_BOTTLENECK_PROBE_GAIN, DEFAULT_GRADIENT_BUFFER,
-    DEFAULT_GRADIENT_MIN_LIMIT, DEFAULT_GRADIENT_PROBE_INTERVAL, DEFAULT_GRADIENT_PROBE_JITTER,
-    DEFAULT_GRADIENT2_LONG_WINDOW, DEFAULT_GRADIENT2_QUEUE_SIZE, DEFAULT_GRADIENT2_SMOOTHING,
-    DEFAULT_GRADIENT2_TOLERANCE, DEFAULT_VEGAS_PROBE_INTERVAL, DEFAULT_VEGAS_PROBE_JITTER,
-    DEFAULT_VEGAS_PROBE_LIMIT, Gradient2, Gradient2Builder, GradientController,
-    GradientControllerBuilder, LimitAlgorithm, Vegas, VegasBuilder,
+    Aimd, AimdBuilder, Bottleneck, BottleneckBuilder, Gradient2, Gradient2Builder,
+    GradientController, GradientControllerBuilder, LimitAlgorithm, Vegas, VegasBuilder,
 };
 pub use body::RecordingBody;
 pub use classify::{Classify, HttpClassifier};
 pub use future::{Pending, ResponseFuture};
 pub use layer::AdaptiveLayer;
-pub use limit::{
-    AdaptiveLimit, AdaptiveLimitBuilder, DEFAULT_CANCEL_OBJECTIVE, DEFAULT_MIN_RTT,
-    DEFAULT_MIN_SAMPLES, DEFAULT_MIN_WINDOW,
-};
-pub use recovery::{
-    DEFAULT_STEP_INTERVAL, DEFAULT_STEPS, Recovery, RecoveryBuilder, RecoveryHandle, RecoveryState,
-};
+pub use limit::{AdaptiveLimit, AdaptiveLimitBuilder};
+pub use recovery::{Recovery, RecoveryBuilder, RecoveryHandle, RecoveryState};
 pub use sample::{Outcome, Sample};
 pub use service::Adaptive;
 pub use tuner::{
-    Change, DEFAULT_COOLDOWN, DEFAULT_CPU_BOUNDS, DEFAULT_CPU_WEIGHT, DEFAULT_ERROR_WEIGHT,
-    DEFAULT_LATENCY_TARGET, DEFAULT_LATENCY_WEIGHT, DEFAULT_MEMORY_BOUNDS, DEFAULT_MEMORY_WEIGHT,
-    DEFAULT_QUEUE_BOUNDS, DEFAULT_RELAX_FACTOR, DEFAULT_THROUGHPUT_WEIGHT, DEFAULT_TIGHTEN_FACTOR,
-    DEFAULT_TREND_THRESHOLD, DEFAULT_TUNE_INTERVAL, DEFAULT_WINDOW, Decision, PerformanceSample,
-    PerformanceSource, ScoreWeights, Trend, Tuner, TunerBuilder, TunerHandle,
+    Change, Decision, PerformanceSample, PerformanceSource, ScoreWeights, Trend, Tuner,
+    TunerBuilder, TunerHandle,
 };
 
 /// The longest interval a builder accepts (a day): instants a longer one

@@ -15,17 +15,17 @@ use crate::{AdaptiveLayer, LimitAlgorithm, Outcome, Sample};
 /// Default shortest window, 100 ms (Envoy's adaptive concurrency filter
 /// samples every 100 ms; Netflix's `WindowedLimit` uses 1 s). Short enough
 /// that a limit follows a capacity change in a few seconds; a window also
-/// waits for [`DEFAULT_MIN_SAMPLES`] requests, so a quiet service's windows
+/// waits for 10 requests, so a quiet service's windows
 /// are longer.
-pub const DEFAULT_MIN_WINDOW: Duration = Duration::from_millis(100);
+pub(crate) const DEFAULT_MIN_WINDOW: Duration = Duration::from_millis(100);
 /// Default fewest requests in a window (Netflix's `WindowedLimit`: 10).
-pub const DEFAULT_MIN_SAMPLES: usize = 10;
+pub(crate) const DEFAULT_MIN_SAMPLES: usize = 10;
 /// Default latency below which a success is not a sample (Netflix: 100 µs).
-pub const DEFAULT_MIN_RTT: Duration = Duration::from_micros(100);
+pub(crate) const DEFAULT_MIN_RTT: Duration = Duration::from_micros(100);
 /// The default [`cancel_objective`](AdaptiveLimitBuilder::cancel_objective),
 /// 1 s (the admission limiter's default queue timeout per class): a request
 /// cancelled after running this long counts as a drop.
-pub const DEFAULT_CANCEL_OBJECTIVE: Duration = Duration::from_secs(1);
+pub(crate) const DEFAULT_CANCEL_OBJECTIVE: Duration = Duration::from_secs(1);
 
 /// Drives an admission limiter's concurrency limit from the latencies and
 /// outcomes of the requests it admitted.
@@ -171,7 +171,7 @@ impl AdaptiveLimitBuilder {
     /// counted. The request's own deadline counts instead when it is
     /// sooner (the class objective, when classification sets per-class
     /// deadlines). Default
-    /// [`DEFAULT_CANCEL_OBJECTIVE`]; `None`: a cancellation never counts.
+    /// 1 s; `None`: a cancellation never counts.
     pub fn cancel_objective(mut self, objective: Option<Duration>) -> Self {
         self.cancel_objective = objective;
         self

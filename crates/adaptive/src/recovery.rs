@@ -16,9 +16,9 @@ pub use driver::RecoveryHandle;
 use machine::{Hook, Listener};
 
 /// The default number of ramp steps, 10 (the original design's `recoverySteps`).
-pub const DEFAULT_STEPS: usize = 10;
+pub(crate) const DEFAULT_STEPS: usize = 10;
 /// The default time between ramp steps, 1 s.
-pub const DEFAULT_STEP_INTERVAL: Duration = Duration::from_secs(1);
+pub(crate) const DEFAULT_STEP_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Where recovery is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -241,13 +241,13 @@ impl RecoveryBuilder {
     }
 
     /// How many steps the ramp takes, at least 1 (1 restores the target at
-    /// once). Default [`DEFAULT_STEPS`].
+    /// once). Default 10.
     pub fn steps(mut self, steps: usize) -> Self {
         self.steps = steps;
         self
     }
 
-    /// The time between two steps. Default [`DEFAULT_STEP_INTERVAL`].
+    /// The time between two steps. Default 1 s.
     pub fn step_interval(mut self, interval: Duration) -> Self {
         self.step_interval = interval;
         self

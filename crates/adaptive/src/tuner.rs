@@ -11,16 +11,9 @@ use std::time::Duration;
 
 use tower_pressure_core::{Event, EventBus, Thresholds};
 
-pub use config::{
-    DEFAULT_COOLDOWN, DEFAULT_CPU_BOUNDS, DEFAULT_LATENCY_TARGET, DEFAULT_MEMORY_BOUNDS,
-    DEFAULT_QUEUE_BOUNDS, DEFAULT_RELAX_FACTOR, DEFAULT_TIGHTEN_FACTOR, DEFAULT_TREND_THRESHOLD,
-    DEFAULT_TUNE_INTERVAL, DEFAULT_WINDOW, TunerBuilder,
-};
+pub use config::TunerBuilder;
 pub use driver::{PerformanceSource, TunerHandle};
-pub use score::{
-    DEFAULT_CPU_WEIGHT, DEFAULT_ERROR_WEIGHT, DEFAULT_LATENCY_WEIGHT, DEFAULT_MEMORY_WEIGHT,
-    DEFAULT_THROUGHPUT_WEIGHT, PerformanceSample, ScoreWeights,
-};
+pub use score::{PerformanceSample, ScoreWeights};
 
 use target::{QueueTarget, ThresholdTarget};
 

@@ -62,11 +62,11 @@ pub struct Aimd {
 }
 
 /// Default initial limit of [`Aimd`] (Netflix: 20).
-pub const DEFAULT_AIMD_INITIAL_LIMIT: usize = 20;
+pub(crate) const DEFAULT_AIMD_INITIAL_LIMIT: usize = 20;
 /// Default multiplicative backoff of [`Aimd`] (Netflix: 0.9).
-pub const DEFAULT_AIMD_BACKOFF: f64 = 0.9;
+pub(crate) const DEFAULT_AIMD_BACKOFF: f64 = 0.9;
 /// Default latency above which [`Aimd`] backs off as for a drop (Netflix: 5 s).
-pub const DEFAULT_AIMD_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const DEFAULT_AIMD_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Builds an [`Aimd`]; see its defaults on each method.
 #[derive(Debug, Clone)]

@@ -147,9 +147,9 @@ enum Phase {
 /// Default probe gain of [`Bottleneck`] (BBR's is 1.25 per round trip; a
 /// window here is many round trips and its mean latency varies less, so an
 /// eighth is seen).
-pub const DEFAULT_BOTTLENECK_PROBE_GAIN: f64 = 1.125;
+pub(crate) const DEFAULT_BOTTLENECK_PROBE_GAIN: f64 = 1.125;
 /// Default drain gain of [`Bottleneck`]: empties what a probe queued.
-pub const DEFAULT_BOTTLENECK_DRAIN_GAIN: f64 = 0.875;
+pub(crate) const DEFAULT_BOTTLENECK_DRAIN_GAIN: f64 = 0.875;
 /// A drain (and a fresh no-load latency) every this many probes at least,
 /// and after every cut: BBR re-measures its minimum round trip every 10 s,
 /// here about every 4 s at the default windows.
@@ -157,7 +157,7 @@ const DRAIN_EVERY: u32 = 4;
 
 /// Default cruise windows of [`Bottleneck`] between a drain and the next
 /// probe (BBR's cycle: eight phases, six of them at gain 1).
-pub const DEFAULT_BOTTLENECK_CRUISE_WINDOWS: u32 = 6;
+pub(crate) const DEFAULT_BOTTLENECK_CRUISE_WINDOWS: u32 = 6;
 
 /// Builds a [`Bottleneck`]; see its defaults on each method.
 #[derive(Debug, Clone)]

@@ -72,14 +72,14 @@ pub struct GradientController {
 }
 
 /// Default `min_rtt` buffer of [`GradientController`] (Envoy: 25 %).
-pub const DEFAULT_GRADIENT_BUFFER: f64 = 0.25;
+pub(crate) const DEFAULT_GRADIENT_BUFFER: f64 = 0.25;
 /// Default smallest limit of [`GradientController`], also the limit it
 /// measures `min_rtt` at (Envoy: `min_concurrency` 3).
-pub const DEFAULT_GRADIENT_MIN_LIMIT: usize = 3;
+pub(crate) const DEFAULT_GRADIENT_MIN_LIMIT: usize = 3;
 /// Default interval between `min_rtt` measurements of [`GradientController`].
-pub const DEFAULT_GRADIENT_PROBE_INTERVAL: Duration = Duration::from_secs(60);
+pub(crate) const DEFAULT_GRADIENT_PROBE_INTERVAL: Duration = Duration::from_secs(60);
 /// Default jitter of [`GradientController`]'s measurements (Envoy: 15 %).
-pub const DEFAULT_GRADIENT_PROBE_JITTER: f64 = 0.15;
+pub(crate) const DEFAULT_GRADIENT_PROBE_JITTER: f64 = 0.15;
 
 /// Builds a [`GradientController`]; see its defaults on each method.
 #[derive(Debug, Clone)]

@@ -151,13 +151,13 @@ const FLAT: f64 = 0.25;
 const MIN_EPISODE_SPAN: f64 = 1.25;
 
 /// Default RTT tolerance of [`Gradient2`] (Netflix: 1.5).
-pub const DEFAULT_GRADIENT2_TOLERANCE: f64 = 1.5;
+pub(crate) const DEFAULT_GRADIENT2_TOLERANCE: f64 = 1.5;
 /// Default smoothing of [`Gradient2`] (Netflix: 0.2).
-pub const DEFAULT_GRADIENT2_SMOOTHING: f64 = 0.2;
+pub(crate) const DEFAULT_GRADIENT2_SMOOTHING: f64 = 0.2;
 /// Default long window of [`Gradient2`], in windows (Netflix: 600).
-pub const DEFAULT_GRADIENT2_LONG_WINDOW: u32 = 600;
+pub(crate) const DEFAULT_GRADIENT2_LONG_WINDOW: u32 = 600;
 /// Default queue allowance of [`Gradient2`], in requests (Netflix: 4).
-pub const DEFAULT_GRADIENT2_QUEUE_SIZE: usize = 4;
+pub(crate) const DEFAULT_GRADIENT2_QUEUE_SIZE: usize = 4;
 
 /// Windows the long average is a plain mean of before it turns exponential
 /// (Netflix: 10).

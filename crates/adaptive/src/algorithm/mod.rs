@@ -15,25 +15,11 @@ use tower_pressure_core::ConfigError;
 
 use crate::Sample;
 
-pub use aimd::{
-    Aimd, AimdBuilder, DEFAULT_AIMD_BACKOFF, DEFAULT_AIMD_INITIAL_LIMIT, DEFAULT_AIMD_TIMEOUT,
-};
-pub use bottleneck::{
-    Bottleneck, BottleneckBuilder, DEFAULT_BOTTLENECK_CRUISE_WINDOWS,
-    DEFAULT_BOTTLENECK_DRAIN_GAIN, DEFAULT_BOTTLENECK_PROBE_GAIN,
-};
-pub use gradient::{
-    DEFAULT_GRADIENT_BUFFER, DEFAULT_GRADIENT_MIN_LIMIT, DEFAULT_GRADIENT_PROBE_INTERVAL,
-    DEFAULT_GRADIENT_PROBE_JITTER, GradientController, GradientControllerBuilder,
-};
-pub use gradient2::{
-    DEFAULT_GRADIENT2_LONG_WINDOW, DEFAULT_GRADIENT2_QUEUE_SIZE, DEFAULT_GRADIENT2_SMOOTHING,
-    DEFAULT_GRADIENT2_TOLERANCE, Gradient2, Gradient2Builder,
-};
-pub use vegas::{
-    DEFAULT_VEGAS_PROBE_INTERVAL, DEFAULT_VEGAS_PROBE_JITTER, DEFAULT_VEGAS_PROBE_LIMIT, Vegas,
-    VegasBuilder,
-};
+pub use aimd::{Aimd, AimdBuilder};
+pub use bottleneck::{Bottleneck, BottleneckBuilder};
+pub use gradient::{GradientController, GradientControllerBuilder};
+pub use gradient2::{Gradient2, Gradient2Builder};
+pub use vegas::{Vegas, VegasBuilder};
 
 /// A concurrency-limit algorithm: from the measurements of one closed window
 /// to the next limit.

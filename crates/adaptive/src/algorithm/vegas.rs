@@ -83,14 +83,14 @@ pub struct Vegas {
 }
 
 /// Default interval between no-load latency probes of [`Vegas`].
-pub const DEFAULT_VEGAS_PROBE_INTERVAL: Duration = Duration::from_secs(60);
+pub(crate) const DEFAULT_VEGAS_PROBE_INTERVAL: Duration = Duration::from_secs(60);
 /// Default jitter of [`Vegas`]'s probes, as a share of the interval.
-pub const DEFAULT_VEGAS_PROBE_JITTER: f64 = 0.5;
+pub(crate) const DEFAULT_VEGAS_PROBE_JITTER: f64 = 0.5;
 /// Default concurrency a [`Vegas`] probe pins, 3 (Envoy's
 /// `min_concurrency`): a window of it measures the no-load latency of any
 /// service of 3 workers or more in a third of the time a limit of 1 takes,
 /// and serves three times as much meanwhile.
-pub const DEFAULT_VEGAS_PROBE_LIMIT: usize = 3;
+pub(crate) const DEFAULT_VEGAS_PROBE_LIMIT: usize = 3;
 
 /// Builds a [`Vegas`]; see its defaults on each method.
 #[derive(Debug, Clone)]
@@ -159,7 +159,7 @@ impl VegasBuilder {
     }
 
     /// The limit a no-load probe pins, at least 1 and at most `max_limit`
-    /// (default [`DEFAULT_VEGAS_PROBE_LIMIT`], 3; never below `min_limit`).
+    /// (default 3; never below `min_limit`).
     /// It must not be above the service's real concurrency, or the probe
     /// measures a queue: set 1 for a service of one or two workers.
     pub fn probe_limit(mut self, limit: usize) -> Self {

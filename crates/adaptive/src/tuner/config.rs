@@ -8,29 +8,29 @@ use super::target::{QueueTarget, ThresholdTarget};
 use super::{ScoreWeights, Tuner};
 
 /// The default tuning interval, 10 s (the original design's `adaptationInterval`).
-pub const DEFAULT_TUNE_INTERVAL: Duration = Duration::from_secs(10);
+pub(crate) const DEFAULT_TUNE_INTERVAL: Duration = Duration::from_secs(10);
 /// The default window, 5 snapshots: the mean of the last 5 is compared with
 /// the mean of the 5 before.
-pub const DEFAULT_WINDOW: usize = 5;
+pub(crate) const DEFAULT_WINDOW: usize = 5;
 /// The default trend threshold, 0.05: the score (in `[0, 1]`) must move by
 /// more than this between the two windows to count as a trend.
-pub const DEFAULT_TREND_THRESHOLD: f64 = 0.05;
+pub(crate) const DEFAULT_TREND_THRESHOLD: f64 = 0.05;
 /// The default factor on a deteriorating trend, 0.9.
-pub const DEFAULT_TIGHTEN_FACTOR: f64 = 0.9;
+pub(crate) const DEFAULT_TIGHTEN_FACTOR: f64 = 0.9;
 /// The default factor on an improving trend, 1.05.
-pub const DEFAULT_RELAX_FACTOR: f64 = 1.05;
+pub(crate) const DEFAULT_RELAX_FACTOR: f64 = 1.05;
 /// The default cooldown, 5 snapshots: after a change the tuner waits until
 /// the recent window holds only snapshots taken under the new settings.
-pub const DEFAULT_COOLDOWN: usize = 5;
+pub(crate) const DEFAULT_COOLDOWN: usize = 5;
 /// The default latency target, 100 ms: the latency at which the latency term
 /// of the score is ½.
-pub const DEFAULT_LATENCY_TARGET: Duration = Duration::from_millis(100);
+pub(crate) const DEFAULT_LATENCY_TARGET: Duration = Duration::from_millis(100);
 /// The default bounds of the memory thresholds, 0.5..=0.95.
-pub const DEFAULT_MEMORY_BOUNDS: (f64, f64) = (0.5, 0.95);
+pub(crate) const DEFAULT_MEMORY_BOUNDS: (f64, f64) = (0.5, 0.95);
 /// The default bounds of the CPU thresholds, 0.4..=0.9.
-pub const DEFAULT_CPU_BOUNDS: (f64, f64) = (0.4, 0.9);
+pub(crate) const DEFAULT_CPU_BOUNDS: (f64, f64) = (0.4, 0.9);
 /// The default bounds of the queue size, 1..=10 000.
-pub const DEFAULT_QUEUE_BOUNDS: (usize, usize) = (1, 10_000);
+pub(crate) const DEFAULT_QUEUE_BOUNDS: (usize, usize) = (1, 10_000);
 
 /// Builds a [`Tuner`]; every value is checked by [`build`](Self::build).
 #[derive(Debug, Clone)]
@@ -76,35 +76,35 @@ impl Default for TunerBuilder {
 }
 
 impl TunerBuilder {
-    /// How often the driver pulls a sample. Default [`DEFAULT_TUNE_INTERVAL`].
+    /// How often the driver pulls a sample. Default 10 s.
     pub fn interval(mut self, interval: Duration) -> Self {
         self.interval = interval;
         self
     }
 
     /// How many snapshots each compared window holds; the tuner acts once it
-    /// has twice as many. Default [`DEFAULT_WINDOW`].
+    /// has twice as many. Default 5.
     pub fn window(mut self, snapshots: usize) -> Self {
         self.window = snapshots;
         self
     }
 
     /// By how much the mean score must move to count as a trend (the score
-    /// is in `[0, 1]`). Default [`DEFAULT_TREND_THRESHOLD`].
+    /// is in `[0, 1]`). Default 0.05.
     pub fn trend_threshold(mut self, threshold: f64) -> Self {
         self.trend_threshold = threshold;
         self
     }
 
     /// The factor applied on a deteriorating trend, in `(0, 1]`.
-    /// Default [`DEFAULT_TIGHTEN_FACTOR`].
+    /// Default 0.9.
     pub fn tighten_factor(mut self, factor: f64) -> Self {
         self.tighten = factor;
         self
     }
 
     /// The factor applied on an improving trend, at least 1.
-    /// Default [`DEFAULT_RELAX_FACTOR`].
+    /// Default 1.05.
     pub fn relax_factor(mut self, factor: f64) -> Self {
         self.relax = factor;
         self
@@ -112,14 +112,14 @@ impl TunerBuilder {
 
     /// How many snapshots to wait after a change before the next one. `0`
     /// acts on every snapshot while the trend lasts, as the original design
-    /// did. Default [`DEFAULT_COOLDOWN`].
+    /// did. Default 5.
     pub fn cooldown(mut self, snapshots: usize) -> Self {
         self.cooldown = snapshots;
         self
     }
 
     /// The latency at which the latency term of the score is ½; set it to
-    /// your latency objective. Default [`DEFAULT_LATENCY_TARGET`].
+    /// your latency objective. Default 100 ms.
     pub fn latency_target(mut self, target: Duration) -> Self {
         self.latency_target = target;
         self
@@ -137,7 +137,7 @@ impl TunerBuilder {
         self
     }
 
-    /// The range every memory threshold is kept in. Default [`DEFAULT_MEMORY_BOUNDS`].
+    /// The range every memory threshold is kept in. Default (0.5, 0.95).
     ///
     /// The bounds hold for each of the four thresholds, as
     /// [`Thresholds::scaled`] clamps them: after enough tightening all four
@@ -158,7 +158,7 @@ impl TunerBuilder {
     }
 
     /// The range every CPU threshold is kept in, as for
-    /// [`memory_bounds`](Self::memory_bounds). Default [`DEFAULT_CPU_BOUNDS`].
+    /// [`memory_bounds`](Self::memory_bounds). Default (0.4, 0.9).
     pub fn cpu_bounds(mut self, min: f64, max: f64) -> Self {
         self.cpu_bounds = (min, max);
         self
@@ -170,7 +170,7 @@ impl TunerBuilder {
         self
     }
 
-    /// The range the queue bound is kept in. Default [`DEFAULT_QUEUE_BOUNDS`].
+    /// The range the queue bound is kept in. Default (1, 10000).
     pub fn queue_bounds(mut self, min: usize, max: usize) -> Self {
         self.queue_bounds = (min, max);
         self

@@ -31,15 +31,15 @@ pub struct PerformanceSample {
 }
 
 /// The default weight of the latency term, 0.35.
-pub const DEFAULT_LATENCY_WEIGHT: f64 = 0.35;
+pub(crate) const DEFAULT_LATENCY_WEIGHT: f64 = 0.35;
 /// The default weight of the throughput term, 0.10.
-pub const DEFAULT_THROUGHPUT_WEIGHT: f64 = 0.10;
+pub(crate) const DEFAULT_THROUGHPUT_WEIGHT: f64 = 0.10;
 /// The default weight of the error term, 0.35.
-pub const DEFAULT_ERROR_WEIGHT: f64 = 0.35;
+pub(crate) const DEFAULT_ERROR_WEIGHT: f64 = 0.35;
 /// The default weight of the memory term, 0.10.
-pub const DEFAULT_MEMORY_WEIGHT: f64 = 0.10;
+pub(crate) const DEFAULT_MEMORY_WEIGHT: f64 = 0.10;
 /// The default weight of the CPU term, 0.10.
-pub const DEFAULT_CPU_WEIGHT: f64 = 0.10;
+pub(crate) const DEFAULT_CPU_WEIGHT: f64 = 0.10;
 
 /// How much each term counts in the performance score.
 ///
@@ -62,15 +62,15 @@ pub const DEFAULT_CPU_WEIGHT: f64 = 0.10;
 /// default trend threshold, and that is not enough to act.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ScoreWeights {
-    /// Weight of the latency term. Default [`DEFAULT_LATENCY_WEIGHT`].
+    /// Weight of the latency term. Default 0.35.
     pub latency: f64,
-    /// Weight of the throughput term. Default [`DEFAULT_THROUGHPUT_WEIGHT`].
+    /// Weight of the throughput term. Default 0.10.
     pub throughput: f64,
-    /// Weight of the error term. Default [`DEFAULT_ERROR_WEIGHT`].
+    /// Weight of the error term. Default 0.35.
     pub errors: f64,
-    /// Weight of the memory term. Default [`DEFAULT_MEMORY_WEIGHT`].
+    /// Weight of the memory term. Default 0.10.
     pub memory: f64,
-    /// Weight of the CPU term. Default [`DEFAULT_CPU_WEIGHT`].
+    /// Weight of the CPU term. Default 0.10.
     pub cpu: f64,
 }
 
