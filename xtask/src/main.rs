@@ -2,11 +2,14 @@
 //!
 //! - `demo`: the overload experiment and its report (the project's main job).
 //! - `bench`: the criterion benchmarks and `docs/BENCHMARKS.md`.
+//! - `public-api`: the public surface against its snapshot (`--bless` to
+//!   accept a change).
 //! - `tidy`: source hygiene checks (also run by `cargo test` as a test).
 //! - `ci`: what `.ci/run` does.
 
 mod bench;
 mod demo;
+mod public_api;
 mod tidy;
 
 use std::process::{Command, ExitCode};
@@ -16,6 +19,7 @@ fn main() -> ExitCode {
     match args.first().map(String::as_str) {
         Some("demo") => demo::run(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
+        Some("public-api") => public_api::run(&args[1..]),
         Some("tidy") => match tidy::check(&workspace_root()) {
             Ok(()) => ExitCode::SUCCESS,
             Err(problems) => {
@@ -27,7 +31,7 @@ fn main() -> ExitCode {
         },
         Some("ci") => run(Command::new("bash").arg(workspace_root().join(".ci/run"))),
         _ => {
-            eprintln!("usage: cargo xtask <demo|bench|tidy|ci>");
+            eprintln!("usage: cargo xtask <demo|bench|public-api|tidy|ci>");
             ExitCode::from(2)
         }
     }
