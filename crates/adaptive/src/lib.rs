@@ -23,7 +23,7 @@
 //!   [`LimitHandle`](tower_pressure_core::LimitHandle) — this crate does not
 //!   depend on the admission crate — and lets an operator pin the limit or
 //!   freeze adaptation.
-//! - [`Tuner`] is the original design's score-trend tuner: every interval it
+//! - [`Tuner`] is a score-trend tuner: every interval it
 //!   scores latency, throughput, errors and pressures, and moves the memory
 //!   and CPU thresholds and the queue bound ×0.9 on a deteriorating trend,
 //!   ×1.05 on an improving one, back towards where it began on a stable one,

@@ -15,7 +15,7 @@ pub use driver::RecoveryHandle;
 
 use machine::{Hook, Listener};
 
-/// The default number of ramp steps, 10 (the original design's `recoverySteps`).
+/// The default number of ramp steps, 10.
 pub(crate) const DEFAULT_STEPS: usize = 10;
 /// The default time between ramp steps, 1 s.
 pub(crate) const DEFAULT_STEP_INTERVAL: Duration = Duration::from_secs(1);

@@ -1,4 +1,4 @@
-//! [`Tuner`]: the original design's score-trend tuner of thresholds and
+//! [`Tuner`]: a score-trend tuner of thresholds and
 //! queue size.
 
 mod config;
@@ -91,7 +91,7 @@ impl Decision {
     }
 }
 
-/// The original design's score-trend tuner of thresholds and queue size.
+/// A score-trend tuner of thresholds and queue size.
 ///
 /// Every interval (default 10 s) the tuner takes a [`PerformanceSample`]
 /// from a [`PerformanceSource`], scores it (see [`ScoreWeights`] for the
@@ -124,9 +124,9 @@ impl Decision {
 /// the memory (or CPU) `Critical` threshold is never tuned below the one
 /// found when tuning began.
 /// After each change it waits `cooldown` snapshots (default 5) so that the
-/// next decision is taken on snapshots measured under the new settings; the
-/// original design acted on every snapshot while a trend lasted (cooldown 0),
-/// which tightened up to nine times in a row for one step in the score.
+/// next decision is taken on snapshots measured under the new settings
+/// (acting on every snapshot while a trend lasts, cooldown 0, tightens up
+/// to nine times in a row for one step in the score).
 ///
 /// [`Tuner::observe`] is the whole decision, synchronous and free of time, so
 /// it can be tested sample by sample; [`Tuner::spawn`] runs it on a timer.

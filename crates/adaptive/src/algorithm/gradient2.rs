@@ -53,7 +53,7 @@ use crate::Sample;
 ///   still grows the limit, so a steady drop rate `p` holds it near
 ///   `queue_size / p` while a rising one (drops that grow with the load)
 ///   brings it down.
-/// - **A rise that is not queueing** (issue 22): holding the baseline under
+/// - **A rise that is not queueing**: holding the baseline under
 ///   load makes it a running minimum, so a load-independent rise (a slower
 ///   dependency) or plain latency noise reads as queueing for ever and cuts
 ///   the limit towards `min_limit`. Little's law tells them apart: latency

@@ -7,7 +7,7 @@ use tower_pressure_core::{ConfigError, EventBus, LimitHandle, Signal};
 use super::target::{QueueTarget, ThresholdTarget};
 use super::{ScoreWeights, Tuner};
 
-/// The default tuning interval, 10 s (the original design's `adaptationInterval`).
+/// The default tuning interval, 10 s.
 pub(crate) const DEFAULT_TUNE_INTERVAL: Duration = Duration::from_secs(10);
 /// The default window, 5 snapshots: the mean of the last 5 is compared with
 /// the mean of the 5 before.
@@ -111,8 +111,7 @@ impl TunerBuilder {
     }
 
     /// How many snapshots to wait after a change before the next one. `0`
-    /// acts on every snapshot while the trend lasts, as the original design
-    /// did. Default 5.
+    /// acts on every snapshot while the trend lasts. Default 5.
     pub fn cooldown(mut self, snapshots: usize) -> Self {
         self.cooldown = snapshots;
         self
