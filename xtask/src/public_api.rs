@@ -1,7 +1,9 @@
 //! `cargo xtask public-api [--bless]`: the public surface of every library
 //! crate, read from the rustdoc pages, against the snapshot committed in
 //! `docs/public-api/`, so that the surface only grows (or shrinks) on
-//! purpose. `--bless` writes the snapshot anew.
+//! purpose. `--bless` writes the snapshot anew; `--count <doc folder>` only
+//! counts the items of docs built elsewhere (another checkout, for a
+//! before/after figure).
 //!
 //! An item is a line: a path (`struct Foo`, `fn cgroup::read`), an inherent
 //! method or associated const (`method Foo::bar`), a public field, a
@@ -30,6 +32,19 @@ const KINDS: [&str; 8] = [
 
 pub(crate) fn run(args: &[String]) -> ExitCode {
     let root = crate::workspace_root();
+    if let Some(i) = args.iter().position(|a| a == "--count") {
+        let Some(docs) = args.get(i + 1) else {
+            eprintln!("public-api: --count needs a doc folder");
+            return ExitCode::from(2);
+        };
+        for krate in CRATES {
+            match surface(&Path::new(docs).join(krate)) {
+                Ok(items) => println!("{krate}: {} public items", items.len()),
+                Err(e) => println!("{krate}: {e}"),
+            }
+        }
+        return ExitCode::SUCCESS;
+    }
     let bless = args.iter().any(|a| a == "--bless");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let doc = Command::new(cargo)
@@ -226,8 +241,10 @@ fn members(kind: &str, html: &str) -> Vec<String> {
     for (text, prefixes) in scopes {
         for chunk in text.split("id=\"").skip(1) {
             let id = chunk.split('"').next().unwrap_or("");
+            // `variant.V.field.f` and the like: parts of a listed item.
             if let Some((prefix, name)) = id.split_once('.')
                 && prefixes.contains(&prefix)
+                && !name.contains('.')
             {
                 let prefix = if prefix == "tymethod" {
                     "method"
