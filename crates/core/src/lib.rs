@@ -85,6 +85,10 @@ mod refusal;
 mod signal;
 mod source;
 
+// Plumbing the memory and CPU crates share (cgroup discovery, kept files,
+// parsers), not vocabulary: public for them, hidden from the docs and
+// outside the semver promise.
+#[doc(hidden)]
 pub mod cgroup;
 #[cfg(feature = "grpc")]
 mod grpc;
