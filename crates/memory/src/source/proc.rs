@@ -4,9 +4,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use tower_pressure_core::cgroup::{Cgroups, KeptFile, parse_pressure, parse_u64};
-use tower_pressure_core::{
-    ConfigError, DEFAULT_CRITICAL, DEFAULT_HIGH, DEFAULT_LOW, DEFAULT_MEDIUM, Reading, Source,
-};
+use tower_pressure_core::{ConfigError, PressureLevel, Reading, Source, Thresholds};
 
 pub(crate) fn invalid(msg: impl Into<String>) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, msg.into())
@@ -183,12 +181,13 @@ impl PsiMemory {
     /// The usage a stall share reads as: the default usage thresholds at
     /// this source's thresholds, linear in between, 0 at 0 and 1 at 1.
     fn as_usage(&self, stall: f64) -> f64 {
+        let d = Thresholds::default();
         let usage = [
             0.0,
-            DEFAULT_LOW,
-            DEFAULT_MEDIUM,
-            DEFAULT_HIGH,
-            DEFAULT_CRITICAL,
+            d.threshold(PressureLevel::Low),
+            d.threshold(PressureLevel::Medium),
+            d.threshold(PressureLevel::High),
+            d.threshold(PressureLevel::Critical),
             1.0,
         ];
         let t = &self.thresholds;
