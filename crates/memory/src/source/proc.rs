@@ -92,8 +92,8 @@ impl Source for Meminfo {
 ///
 /// A stall share is not a usage share: 20 % of the time stalled on reclaim
 /// is a machine in trouble, 20 % of memory used is an idle one. So PSI has
-/// thresholds of its own ([`DEFAULT_PSI_THRESHOLDS`]: 5, 10, 20 and 40 % of
-/// the time stalled for Low, Medium, High and Critical), and a reading maps
+/// thresholds of its own (by default 5, 10, 20 and 40 % of the time stalled
+/// for Low, Medium, High and Critical), and a reading maps
 /// them onto the default usage thresholds (0.60, 0.75, 0.85, 0.95), linearly
 /// in between: a stall of 10 % reads as 0.75 (Medium), one of 40 % or more
 /// as 0.95 and up (Critical). Set others with
@@ -114,7 +114,7 @@ pub struct PsiMemory {
 /// a partial stall of 7 % of a second as the first sign of pressure;
 /// systemd-oomd and oomd act at 60 %: Low at 5 %, Critical at 40 %, before
 /// those kill.
-pub const DEFAULT_PSI_THRESHOLDS: [f64; 4] = [0.05, 0.10, 0.20, 0.40];
+const DEFAULT_PSI_THRESHOLDS: [f64; 4] = [0.05, 0.10, 0.20, 0.40];
 
 impl PsiMemory {
     /// Finds the PSI file under `root`: the cgroup's `memory.pressure`, else
@@ -156,7 +156,9 @@ impl PsiMemory {
     }
 
     /// The stall shares, in `(0, 1]` and rising, that read as Low, Medium,
-    /// High and Critical (default [`DEFAULT_PSI_THRESHOLDS`]).
+    /// High and Critical. Default `[0.05, 0.10, 0.20, 0.40]`: Android's
+    /// low-memory killer takes a partial stall of 7 % of a second as the
+    /// first sign of pressure; systemd-oomd and oomd act at 60 %.
     ///
     /// # Errors
     ///
