@@ -54,7 +54,7 @@ impl Cgroup {
     /// A cgroup at `dir` in a hierarchy mounted at `mount` (`dir` should be
     /// `mount` or below it).
     #[must_use]
-    pub fn new(version: CgroupVersion, dir: PathBuf, mount: PathBuf) -> Cgroup {
+    pub(crate) fn new(version: CgroupVersion, dir: PathBuf, mount: PathBuf) -> Cgroup {
         Cgroup {
             version,
             dir,
