@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use serde::Serialize;
-use tower_pressure::Priority;
 use tower_pressure::admission::ClassCounts;
+use tower_pressure::{PerPriority, Priority};
 use voice_gateway::SLO;
 
 use crate::load::{ClassResult, Outcome, Sample};
@@ -176,9 +176,12 @@ pub(crate) struct Refusals {
 
 impl Refusals {
     /// The refusals counted between two snapshots of the limiter's counts.
-    pub(crate) fn between(before: &[ClassCounts; 5], after: &[ClassCounts; 5]) -> Refusals {
+    pub(crate) fn between(
+        before: &PerPriority<ClassCounts>,
+        after: &PerPriority<ClassCounts>,
+    ) -> Refusals {
         let d = |f: fn(&ClassCounts) -> u64| -> [u64; 5] {
-            std::array::from_fn(|i| f(&after[i]).saturating_sub(f(&before[i])))
+            Priority::ALL.map(|p| f(&after[p]).saturating_sub(f(&before[p])))
         };
         Refusals {
             queue_full: d(|c| c.queue_full),

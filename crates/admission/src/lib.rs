@@ -90,10 +90,6 @@ mod sync;
 pub use body::ResponseBody;
 pub use future::ResponseFuture;
 pub use layer::{AdmissionLayer, Delivery, HttpRefusal};
-pub use limiter::config::{
-    DEFAULT_CODEL_INTERVAL, DEFAULT_CODEL_TARGET, DEFAULT_LIMIT, DEFAULT_MAX_QUEUE,
-    DEFAULT_QUEUE_TIMEOUTS, DEFAULT_WEIGHTS,
-};
 pub use limiter::{
     Acquire, AdmitRequest, ClassCounts, Codel, Drain, Permit, PriorityLimiter,
     PriorityLimiterBuilder, Snapshot,

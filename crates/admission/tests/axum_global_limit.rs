@@ -244,7 +244,7 @@ async fn two_connections_share_one_limit_and_the_second_is_refused_with_503() {
     );
 
     until_idle(&server.limiter).await;
-    let counts = server.limiter.snapshot().counts[Priority::Normal.index()];
+    let counts = server.limiter.snapshot().counts[Priority::Normal];
     assert_eq!((counts.admitted, counts.queue_full), (1, 2));
 }
 

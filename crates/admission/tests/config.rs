@@ -34,11 +34,8 @@ fn assert_names(err: &ConfigError, field: &str) {
 #[test]
 fn the_defaults_build() {
     let l = PriorityLimiter::builder().build().unwrap();
-    assert_eq!(l.limit(), tower_pressure_admission::DEFAULT_LIMIT);
-    assert_eq!(
-        l.snapshot().max_queue,
-        tower_pressure_admission::DEFAULT_MAX_QUEUE
-    );
+    assert_eq!(l.limit(), 64);
+    assert_eq!(l.snapshot().max_queue, 1000);
 }
 
 #[test]

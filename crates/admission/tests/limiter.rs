@@ -20,7 +20,7 @@ use tower_pressure_admission::{
 };
 use tower_pressure_core::AsError;
 use tower_pressure_core::metrics::LAYER_ADMISSION;
-use tower_pressure_core::{Deadline, Event, EventBus, Overloaded, Priority, Reason};
+use tower_pressure_core::{Deadline, Event, EventBus, Overloaded, PerPriority, Priority, Reason};
 
 const SECOND: Duration = Duration::from_secs(1);
 
@@ -147,7 +147,7 @@ async fn a_deadline_shorter_than_the_estimated_wait_is_refused_at_once() {
     );
 
     let s = l.snapshot();
-    assert_eq!(s.counts[Priority::Normal.index()].deadline_unmeetable, 2);
+    assert_eq!(s.counts[Priority::Normal].deadline_unmeetable, 2);
     assert_eq!(s.queue_len(), 5);
 
     drop(held);
@@ -279,7 +279,7 @@ async fn a_queued_waiter_gives_up_at_its_deadline_rather_than_its_class_timeout(
     assert!(w.is_woken(), "the deadline timer woke the waiter");
     let err = assert_ready_err!(w.poll());
     assert_eq!(err.reason(), Reason::QueueTimeout);
-    assert_eq!(l.snapshot().counts[Priority::Bulk.index()].timed_out, 1);
+    assert_eq!(l.snapshot().counts[Priority::Bulk].timed_out, 1);
     drop(held);
     assert_idle(&l);
 }
@@ -429,7 +429,7 @@ async fn emergency_refuses_non_critical_work_and_still_admits_critical() {
     drop(l.acquire(Priority::Normal).await.unwrap());
 
     let s = l.snapshot();
-    let c = |p: Priority| s.counts[p.index()].emergency;
+    let c = |p: Priority| s.counts[p].emergency;
     assert_eq!(
         [
             c(Priority::Bulk),
@@ -591,7 +591,7 @@ async fn lowering_max_queue_below_the_queue_refuses_newcomers_but_not_those_wait
     );
     drop(held);
     drop(assert_ready_ok!(late.poll()));
-    assert_eq!(l.snapshot().counts[Priority::Normal.index()].queue_full, 3);
+    assert_eq!(l.snapshot().counts[Priority::Normal].queue_full, 3);
     assert_idle(&l);
 }
 
@@ -605,7 +605,7 @@ async fn the_snapshot_counts_what_happened_to_each_class() {
     assert_pending!(low.poll());
     let s = l.snapshot();
     assert_eq!((s.in_flight, s.limit, s.max_queue), (1, 1, 1));
-    assert_eq!(s.queued, [0, 1, 0, 0, 0]);
+    assert_eq!(s.queued, PerPriority::from([0, 1, 0, 0, 0]));
 
     assert!(l.try_acquire(Priority::Bulk).is_err()); // Bulk queue_full
     let err = assert_ready_err!(spawn(l.acquire(Priority::Low)).poll()); // Low queue_full
@@ -613,7 +613,7 @@ async fn the_snapshot_counts_what_happened_to_each_class() {
     let mut high = spawn(l.acquire(Priority::High)); // evicts Low
     assert_pending!(high.poll());
     assert_eq!(assert_ready_err!(low.poll()).reason(), Reason::Evicted);
-    assert_eq!(l.snapshot().queued, [0, 0, 0, 1, 0]);
+    assert_eq!(l.snapshot().queued, PerPriority::from([0, 0, 0, 1, 0]));
 
     drop(held);
     let held = assert_ready_ok!(high.poll()); // High admitted
@@ -641,7 +641,7 @@ async fn the_snapshot_counts_what_happened_to_each_class() {
     drop(held);
 
     let s = l.snapshot();
-    let [bulk, low, normal, high, critical] = s.counts;
+    let [bulk, low, normal, high, critical] = <[_; 5]>::from(s.counts);
     assert_eq!((bulk.queue_full, bulk.refused(), bulk.admitted), (1, 1, 0));
     assert_eq!(
         (
@@ -682,16 +682,15 @@ async fn the_snapshot_reports_queue_wait_percentiles_including_zero_waits() {
     held.push(assert_ready_ok!(late.poll()));
 
     let s = l.snapshot();
-    let n = Priority::Normal.index();
+    let n = Priority::Normal;
     assert_eq!(s.counts[n].admitted, 11);
     assert_eq!(s.wait_p50[n], Duration::ZERO, "10 of 11 did not wait");
     // hdrhistogram keeps 2 significant digits: allow 2%.
     assert_near(s.wait_p99[n], 2 * SECOND, Duration::from_millis(40));
     assert!(s.wait_p50[n] <= s.wait_p95[n] && s.wait_p95[n] <= s.wait_p99[n]);
     for p in Priority::ALL.into_iter().filter(|&p| p != Priority::Normal) {
-        let i = p.index();
         assert_eq!(
-            (s.wait_p50[i], s.wait_p95[i], s.wait_p99[i]),
+            (s.wait_p50[p], s.wait_p95[p], s.wait_p99[p]),
             (Duration::ZERO, Duration::ZERO, Duration::ZERO),
             "{p} saw nothing"
         );
@@ -719,8 +718,8 @@ async fn a_class_queue_cap_refuses_that_class_while_others_still_queue() {
     let mut normal = spawn(l.acquire(Priority::Normal));
     assert_pending!(low.poll(), "other classes still queue");
     assert_pending!(normal.poll());
-    assert_eq!(l.snapshot().queued, [1, 1, 1, 0, 0]);
-    assert_eq!(l.snapshot().counts[Priority::Bulk.index()].queue_full, 1);
+    assert_eq!(l.snapshot().queued, PerPriority::from([1, 1, 1, 0, 0]));
+    assert_eq!(l.snapshot().counts[Priority::Bulk].queue_full, 1);
 
     // Once the Bulk waiter leaves, another Bulk may take its place.
     drop(bulk);
@@ -801,9 +800,6 @@ async fn the_limiter_guards_a_pool_of_three_connections_for_ten_tasks() {
         Duration::from_millis(400),
         Duration::from_millis(5),
     );
-    assert_eq!(
-        pool.snapshot().counts[Priority::Normal.index()].admitted,
-        10
-    );
+    assert_eq!(pool.snapshot().counts[Priority::Normal].admitted, 10);
     assert_idle(&pool);
 }

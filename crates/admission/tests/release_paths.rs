@@ -152,7 +152,7 @@ async fn queue_timeout_refuses_and_releases() {
     tokio::time::advance(Duration::from_millis(2)).await;
     let err = assert_ready!(waiter.poll()).unwrap_err();
     assert_eq!(err.reason(), Reason::QueueTimeout);
-    assert_eq!(l.snapshot().counts[Priority::Normal.index()].timed_out, 1);
+    assert_eq!(l.snapshot().counts[Priority::Normal].timed_out, 1);
     drop(held);
     assert_idle(&l);
 }
@@ -200,7 +200,7 @@ async fn eviction_refuses_the_lowest_newest_waiter_and_releases() {
     assert!(pending.is_empty(), "every request was served");
     assert_eq!(order, [0, 3, 1], "served in priority order");
     assert_idle(&l);
-    assert_eq!(l.snapshot().counts[Priority::Low.index()].evicted, 1);
+    assert_eq!(l.snapshot().counts[Priority::Low].evicted, 1);
 }
 
 #[tokio::test(start_paused = true)]

@@ -140,7 +140,7 @@ async fn refusals_for_a_lapsed_deadline_or_emergency_keep_no_queue_mode_on() {
         held = assert_ready_ok!(w.poll());
     }
     drop(held);
-    assert_eq!(l.snapshot().counts[Priority::Normal.index()].refused(), 0);
+    assert_eq!(l.snapshot().counts[Priority::Normal].refused(), 0);
     // Nobody is refused for load from now on; a client sends requests whose
     // deadline has passed, and an operator flips emergency mode, every 10 ms.
     for i in 0..30 {

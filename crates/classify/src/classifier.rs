@@ -7,27 +7,27 @@ use std::time::Duration;
 
 use http::{HeaderMap, HeaderName};
 use tokio::time::Instant;
-use tower_pressure_core::{Cohort, ConfigError, Deadline, Priority};
+use tower_pressure_core::{Cohort, ConfigError, Deadline, PerPriority, Priority};
 
 use crate::matcher::RequestHead;
 use crate::{Rules, Trust};
 
 /// The default header through which a *trusted* caller states a priority.
-pub const DEFAULT_PRIORITY_HEADER: &str = "x-priority";
-/// The default cap on a trusted priority: `High` (only rules make `Critical`).
-pub const DEFAULT_MAX_TRUSTED: Priority = Priority::High;
+const DEFAULT_PRIORITY_HEADER: &str = "x-priority";
+/// The default cap on a trusted priority: only rules make `Critical`.
+const DEFAULT_MAX_TRUSTED: Priority = Priority::High;
 /// The default period after which cohort hashes change (DAGOR rotates hourly).
-pub const DEFAULT_COHORT_ROTATION: Duration = Duration::from_secs(3600);
-/// Default deadlines by priority (`Bulk` first) when per-priority deadlines
-/// are on: the original design's voice urgencies (low 20 s, low 20 s,
-/// normal 10 s, high 5 s, realtime 2.5 s).
-pub const DEFAULT_DEADLINES: [Duration; 5] = [
+const DEFAULT_COHORT_ROTATION: Duration = Duration::from_secs(3600);
+/// The default deadlines by priority when per-priority deadlines are on: the
+/// original design's voice urgencies (low 20 s, normal 10 s, high 5 s,
+/// realtime 2.5 s).
+const DEFAULT_DEADLINES: PerPriority<Duration> = PerPriority::from_array([
     Duration::from_secs(20),
     Duration::from_secs(20),
     Duration::from_secs(10),
     Duration::from_secs(5),
     Duration::from_millis(2500),
-];
+]);
 /// A cohort key, never printed.
 #[derive(Clone, Copy)]
 struct SharedKey([u8; 16]);
@@ -131,7 +131,7 @@ pub(crate) struct Classifier {
     epoch: Instant,
     grpc_timeout: bool,
     deadline_header: Option<HeaderName>,
-    default_deadlines: Option<[Duration; 5]>,
+    default_deadlines: Option<PerPriority<Duration>>,
     /// Headers removed once read, so the inner service never sees them.
     strip: Vec<HeaderName>,
 }
@@ -254,7 +254,7 @@ impl Classifier {
             .then(from_grpc)
             .flatten()
             .or_else(from_header);
-        let default = self.default_deadlines.map(|d| d[priority.index()]);
+        let default = self.default_deadlines.map(|d| d[priority]);
         let timeout = match (stated, default) {
             (Some(s), Some(d)) => s.min(d),
             (s, d) => s.or(d)?,
@@ -278,7 +278,7 @@ pub struct ClassifyLayerBuilder {
     rotation: Duration,
     grpc_timeout: bool,
     deadline_header: Option<String>,
-    default_deadlines: Option<[Duration; 5]>,
+    default_deadlines: Option<PerPriority<Duration>>,
     strip_secret: bool,
     strip_priority: bool,
 }
@@ -327,14 +327,14 @@ impl ClassifyLayerBuilder {
     }
 
     /// The header (or gRPC metadata key) through which a trusted caller
-    /// states its priority. Default [`DEFAULT_PRIORITY_HEADER`].
+    /// states its priority. Default `x-priority`.
     pub fn priority_header(mut self, name: &str) -> Self {
         self.priority_header = name.to_owned();
         self
     }
 
     /// The highest priority a trusted caller may state; higher is lowered to
-    /// it. Default [`DEFAULT_MAX_TRUSTED`].
+    /// it. Default [`Priority::High`]: only rules make a request `Critical`.
     pub fn max_trusted(mut self, p: Priority) -> Self {
         self.max_trusted = p;
         self
@@ -385,13 +385,13 @@ impl ClassifyLayerBuilder {
         self
     }
 
-    /// How often cohort hashes change. Default [`DEFAULT_COHORT_ROTATION`].
+    /// How often cohort hashes change. Default an hour, as DAGOR rotates.
     pub fn cohort_rotation(mut self, rotation: Duration) -> Self {
         self.rotation = rotation;
         self
     }
 
-    /// Gives each request a random cohort.
+    /// Gives each request a random cohort. Default off: no cohort.
     pub fn random_cohort(mut self) -> Self {
         self.random_cohort = true;
         self
@@ -406,23 +406,28 @@ impl ClassifyLayerBuilder {
         self
     }
 
-    /// Reads a deadline, in milliseconds from now, from this header.
+    /// Reads a deadline, in milliseconds from now, from this header. Default
+    /// none.
     pub fn deadline_header(mut self, name: &str) -> Self {
         self.deadline_header = Some(name.to_owned());
         self
     }
 
-    /// Gives requests with no stated deadline one by priority, from
-    /// [`DEFAULT_DEADLINES`] unless changed with [`default_deadline`](Self::default_deadline).
+    /// Gives requests with no stated deadline one by priority. Default off.
+    /// When on, the deadlines are a voice service's urgencies — `Bulk` and
+    /// `Low` 20 s, `Normal` 10 s, `High` 5 s, `Critical` (realtime) 2.5 s —
+    /// unless changed with [`default_deadline`](Self::default_deadline).
     pub fn default_deadlines(mut self, on: bool) -> Self {
         self.default_deadlines = on.then_some(self.default_deadlines.unwrap_or(DEFAULT_DEADLINES));
         self
     }
 
-    /// The default deadline of `priority` (turns per-priority deadlines on).
+    /// The default deadline of `priority` (turns per-priority deadlines on;
+    /// the other classes keep theirs, see
+    /// [`default_deadlines`](Self::default_deadlines)).
     pub fn default_deadline(mut self, priority: Priority, deadline: Duration) -> Self {
         let mut d = self.default_deadlines.unwrap_or(DEFAULT_DEADLINES);
-        d[priority.index()] = deadline;
+        d[priority] = deadline;
         self.default_deadlines = Some(d);
         self
     }
@@ -472,7 +477,7 @@ impl ClassifyLayerBuilder {
             None => CohortSource::None,
         };
         if let Some(d) = self.default_deadlines
-            && let Some(p) = Priority::ALL.into_iter().find(|p| d[p.index()].is_zero())
+            && let Some((p, _)) = d.iter().find(|(_, t)| t.is_zero())
         {
             return Err(ConfigError::new(
                 "default_deadline",

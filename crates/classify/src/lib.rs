@@ -60,10 +60,7 @@ mod matcher;
 mod rules;
 mod trust;
 
-pub use classifier::{
-    ClassifyLayerBuilder, DEFAULT_COHORT_ROTATION, DEFAULT_DEADLINES, DEFAULT_MAX_TRUSTED,
-    DEFAULT_PRIORITY_HEADER,
-};
+pub use classifier::ClassifyLayerBuilder;
 pub use glob::{Glob, GlobError};
 pub use layer::{Classify, ClassifyLayer};
 pub use matcher::{Match, Predicate, RequestHead};

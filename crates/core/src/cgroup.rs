@@ -54,7 +54,7 @@ impl Cgroup {
     /// A cgroup at `dir` in a hierarchy mounted at `mount` (`dir` should be
     /// `mount` or below it).
     #[must_use]
-    pub fn new(version: CgroupVersion, dir: PathBuf, mount: PathBuf) -> Cgroup {
+    pub(crate) fn new(version: CgroupVersion, dir: PathBuf, mount: PathBuf) -> Cgroup {
         Cgroup {
             version,
             dir,
@@ -281,7 +281,7 @@ fn unescape(s: &str) -> String {
 }
 
 /// The most a [`KeptFile`] reads: cgroup and `/proc` files are a few KiB.
-pub const KEPT_FILE_MAX_BYTES: usize = 1 << 20;
+const KEPT_FILE_MAX_BYTES: usize = 1 << 20;
 
 /// A file opened once and re-read from offset 0 on every sample, into a
 /// reused buffer: no `open` per sample, no allocation once the buffer has
@@ -325,7 +325,7 @@ impl KeptFile {
     /// # Errors
     ///
     /// When the read fails twice (before and after reopening), or the file
-    /// is larger than [`KEPT_FILE_MAX_BYTES`] (`InvalidData`).
+    /// is larger than 1 MiB (`InvalidData`).
     pub fn read(&mut self) -> io::Result<&[u8]> {
         if self.read_once().is_err() {
             self.file = File::open(&self.path)?;

@@ -73,9 +73,10 @@ pub enum Event {
 }
 
 /// The default number of events a lagging subscriber may fall behind by.
-pub const DEFAULT_EVENT_CAPACITY: usize = 1024;
+const DEFAULT_EVENT_CAPACITY: usize = 1024;
 
-/// A broadcast bus of [`Event`]s. Clones share the bus.
+/// A broadcast bus of [`Event`]s. Clones share the bus. [`EventBus::default`]
+/// keeps up to 1024 events for a lagging subscriber.
 ///
 /// ```
 /// use tower_pressure_core::{Event, EventBus};

@@ -168,7 +168,7 @@ impl<ReqB, ResB: Default, E> Refusal<http::Request<ReqB>, Response<ResB>, E> for
 /// `message` percent-encoded as a `grpc-message` value must be (gRPC over
 /// HTTP/2): every byte outside printable ASCII, and `%` itself, as `%XX`.
 #[must_use]
-pub fn encode_grpc_message(message: &str) -> String {
+fn encode_grpc_message(message: &str) -> String {
     use std::fmt::Write;
     let mut out = String::with_capacity(message.len());
     for &b in message.as_bytes() {
@@ -235,5 +235,15 @@ impl Overloaded {
     #[must_use]
     pub fn pushback_ms(&self) -> u64 {
         u64::try_from(self.retry_after().as_millis()).unwrap_or(u64::MAX)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn grpc_message_is_percent_encoded() {
+        // A reason text with `%` and a non-ASCII byte, as a future reason or
+        // a custom Display might carry: encoded as the gRPC spec requires.
+        assert_eq!(super::encode_grpc_message("50% voilà"), "50%25 voil%C3%A0");
     }
 }

@@ -142,15 +142,15 @@ pub struct Thresholds {
 }
 
 /// The default `low` threshold, 0.60.
-pub const DEFAULT_LOW: f64 = 0.60;
+const DEFAULT_LOW: f64 = 0.60;
 /// The default `medium` threshold, 0.75.
-pub const DEFAULT_MEDIUM: f64 = 0.75;
+const DEFAULT_MEDIUM: f64 = 0.75;
 /// The default `high` threshold, 0.85.
-pub const DEFAULT_HIGH: f64 = 0.85;
+const DEFAULT_HIGH: f64 = 0.85;
 /// The default `critical` threshold, 0.95.
-pub const DEFAULT_CRITICAL: f64 = 0.95;
+const DEFAULT_CRITICAL: f64 = 0.95;
 /// The default hysteresis band, 0.02 (two percentage points).
-pub const DEFAULT_HYSTERESIS: f64 = 0.02;
+const DEFAULT_HYSTERESIS: f64 = 0.02;
 
 impl Default for Thresholds {
     fn default() -> Self {
@@ -260,31 +260,32 @@ impl Default for ThresholdsBuilder {
 }
 
 impl ThresholdsBuilder {
-    /// The utilisation at which `Low` is entered.
+    /// The utilisation at which `Low` is entered. Default 0.60.
     pub fn low(mut self, v: f64) -> Self {
         self.low = v;
         self
     }
 
-    /// The utilisation at which `Medium` is entered.
+    /// The utilisation at which `Medium` is entered. Default 0.75.
     pub fn medium(mut self, v: f64) -> Self {
         self.medium = v;
         self
     }
 
-    /// The utilisation at which `High` is entered.
+    /// The utilisation at which `High` is entered. Default 0.85.
     pub fn high(mut self, v: f64) -> Self {
         self.high = v;
         self
     }
 
-    /// The utilisation at which `Critical` is entered.
+    /// The utilisation at which `Critical` is entered. Default 0.95.
     pub fn critical(mut self, v: f64) -> Self {
         self.critical = v;
         self
     }
 
     /// How far below a threshold a reading must fall to leave its level.
+    /// Default 0.02 (two percentage points).
     pub fn hysteresis(mut self, v: f64) -> Self {
         self.hysteresis = v;
         self

@@ -11,7 +11,8 @@
 //!
 //! - [`Priority`] (five ordered classes) and [`Cohort`] say how important a
 //!   request is; [`Deadline`] says when its caller stops caring.
-//!   [`PriorityOf`] is how a layer reads them from a request.
+//!   [`PriorityOf`] is how a layer reads them from a request;
+//!   [`PerPriority`] holds one value for each class.
 //! - [`Source`] reads a resource; [`Signal`] samples it, smooths it, maps it
 //!   to a [`PressureLevel`] through [`Thresholds`] (with hysteresis) and
 //!   publishes the result for a one-atomic-load read.
@@ -65,8 +66,9 @@
 //! - `http`: [`Overloaded`] as a `503` + `Retry-After` response, or a
 //!   trailers-only gRPC reply for gRPC requests ([`http::Rejection`]).
 //! - `grpc`: [`Overloaded`] as a `tonic::Status` (implies `http`).
-//! - `serde`: `Serialize`/`Deserialize` for [`Priority`], [`PressureLevel`],
-//!   [`Thresholds`] (validated on the way in) and the rejection settings.
+//! - `serde`: `Serialize`/`Deserialize` for [`Priority`], [`PerPriority`]
+//!   (a map keyed by priority name), [`PressureLevel`], [`Thresholds`]
+//!   (validated on the way in) and the rejection settings.
 //!
 //! # Minimum supported Rust version
 //!
@@ -80,6 +82,7 @@ mod event;
 mod level;
 mod limit;
 mod overloaded;
+mod per_priority;
 mod priority;
 mod refusal;
 mod signal;
@@ -98,17 +101,12 @@ pub mod metrics;
 
 pub use deadline::Deadline;
 pub use error::ConfigError;
-pub use event::{DEFAULT_EVENT_CAPACITY, Event, EventBus};
-pub use level::{
-    DEFAULT_CRITICAL, DEFAULT_HIGH, DEFAULT_HYSTERESIS, DEFAULT_LOW, DEFAULT_MEDIUM,
-    ParseLevelError, PressureLevel, Thresholds, ThresholdsBuilder,
-};
+pub use event::{Event, EventBus};
+pub use level::{ParseLevelError, PressureLevel, Thresholds, ThresholdsBuilder};
 pub use limit::{LimitControl, LimitHandle};
 pub use overloaded::{MIN_RETRY_AFTER, Overloaded, Reason};
+pub use per_priority::PerPriority;
 pub use priority::{Cohort, CohortOutOfRange, ParsePriorityError, Priority, PriorityOf};
 pub use refusal::{AsError, BoxError, Refusal};
-pub use signal::{
-    DEFAULT_EWMA_ALPHA, DEFAULT_INTERVAL, DEFAULT_STALE_AFTER, Signal, SignalConfig,
-    SignalConfigBuilder, SignalState,
-};
+pub use signal::{Signal, SignalConfig, SignalConfigBuilder, SignalState};
 pub use source::{ManualSource, Reading, Source};

@@ -46,5 +46,3 @@ pub const THROTTLE_DELAY_SECONDS: &str = "tower_pressure_throttle_delay_seconds"
 pub const PRESSURE_LEVEL: &str = "tower_pressure_level";
 /// Gauge: a signal's smoothed utilisation in `[0, 1]` (labels: layer).
 pub const UTILIZATION: &str = "tower_pressure_utilization";
-/// Counter: failed samples of a resource source (labels: layer).
-pub const SAMPLE_ERRORS_TOTAL: &str = "tower_pressure_sample_errors_total";

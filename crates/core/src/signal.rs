@@ -11,14 +11,14 @@ use crate::{ConfigError, Event, EventBus, PressureLevel, Reading, Source, Thresh
 
 /// The default sampling interval, 250 ms: a threshold breach is acted on
 /// within a second (the original design's CPU target) even with smoothing.
-pub const DEFAULT_INTERVAL: Duration = Duration::from_millis(250);
+const DEFAULT_INTERVAL: Duration = Duration::from_millis(250);
 
 /// The default EWMA weight of a new sample, 0.5.
-pub const DEFAULT_EWMA_ALPHA: f64 = 0.5;
+const DEFAULT_EWMA_ALPHA: f64 = 0.5;
 
 /// After how many intervals without a good sample a signal falls back to
 /// its stale level by default: 4 (a second at the default interval).
-pub const DEFAULT_STALE_AFTER: u32 = 4;
+const DEFAULT_STALE_AFTER: u32 = 4;
 
 /// What a [`Signal`] publishes to its subscribers on every level change.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -73,20 +73,21 @@ pub struct SignalConfigBuilder {
 }
 
 impl SignalConfigBuilder {
-    /// How often the sampler reads the source. Default [`DEFAULT_INTERVAL`].
+    /// How often the sampler reads the source. Default 250 ms.
     pub fn interval(mut self, interval: Duration) -> Self {
         self.interval = interval;
         self
     }
 
     /// The EWMA weight of a new sample in `(0, 1]`: smoothed = α·new +
-    /// (1−α)·previous. `1.0` turns smoothing off. Default [`DEFAULT_EWMA_ALPHA`].
+    /// (1−α)·previous. `1.0` turns smoothing off. Default 0.5.
     pub fn ewma_alpha(mut self, alpha: f64) -> Self {
         self.ewma_alpha = alpha;
         self
     }
 
-    /// The thresholds that map utilisation to a level.
+    /// The thresholds that map utilisation to a level. Default
+    /// [`Thresholds::default`] (0.60, 0.75, 0.85, 0.95).
     pub fn thresholds(mut self, thresholds: Thresholds) -> Self {
         self.thresholds = thresholds;
         self
@@ -103,7 +104,7 @@ impl SignalConfigBuilder {
     /// aborted) — the signal stops trusting its last reading and falls back
     /// to [`stale_level`](Self::stale_level), with one warning, until a good
     /// sample comes. A level frozen at `Critical` would shed for ever. `0`
-    /// never falls back. Default [`DEFAULT_STALE_AFTER`].
+    /// never falls back. Default 4 (a second at the default interval).
     pub fn stale_after(mut self, intervals: u32) -> Self {
         self.stale_after = intervals;
         self

@@ -103,18 +103,6 @@ fn a_refused_client_learns_its_class_and_the_queue_only_when_detail_is_on() {
 }
 
 #[test]
-fn grpc_message_is_percent_encoded() {
-    // A reason text with `%` and a non-ASCII byte, as a future reason or a
-    // custom Display might carry: encoded as the gRPC spec requires.
-    assert_eq!(super_encode("50% voilà"), "50%25 voil%C3%A0");
-}
-
-/// The `grpc-message` a detailed rejection would carry for `message`.
-fn super_encode(message: &str) -> String {
-    tower_pressure_core::http::encode_grpc_message(message)
-}
-
-#[test]
 fn retry_after_seconds_saturate() {
     let err = Overloaded::new(Reason::QueueFull, Priority::Low).with_retry_after(Duration::MAX);
     assert_eq!(err.retry_after_secs(), u64::MAX);

@@ -1,7 +1,8 @@
-//! Priorities, cohorts and levels: parsing, display and ordering.
+//! Priorities, cohorts and levels: parsing, display and ordering; tables
+//! of one value per priority.
 
 use proptest::prelude::*;
-use tower_pressure_core::{Cohort, PressureLevel, Priority, PriorityOf};
+use tower_pressure_core::{Cohort, PerPriority, PressureLevel, Priority, PriorityOf};
 
 fn any_priority() -> impl Strategy<Value = Priority> {
     (0usize..5).prop_map(|i| Priority::from_index(i).expect("index in range"))
@@ -129,4 +130,37 @@ fn http_request_reads_priority_cohort_and_deadline_from_extensions() {
     assert_eq!(req.priority(), Priority::Bulk);
     assert_eq!(req.cohort(), cohort);
     assert_eq!(req.deadline(), Some(deadline));
+}
+
+#[test]
+fn per_priority_is_indexed_and_iterated_by_priority_bulk_first() {
+    let mut t = PerPriority::from([10, 11, 12, 13, 14]);
+    assert_eq!(t[Priority::Bulk], 10);
+    assert_eq!(t[Priority::Critical], 14);
+    t[Priority::High] = 30;
+    assert_eq!(<[i32; 5]>::from(t), [10, 11, 12, 30, 14]);
+
+    let pairs: Vec<(Priority, i32)> = t.iter().map(|(p, &v)| (p, v)).collect();
+    assert_eq!(pairs.first(), Some(&(Priority::Bulk, 10)));
+    assert_eq!(pairs.last(), Some(&(Priority::Critical, 14)));
+    assert_eq!(t.iter().len(), 5);
+    assert_eq!(
+        t.into_iter().map(|(p, _)| p).collect::<Vec<_>>(),
+        Priority::ALL
+    );
+    assert_eq!(t.values().sum::<i32>(), 10 + 11 + 12 + 30 + 14);
+
+    for (p, v) in &mut t {
+        *v = p.index() as i32;
+    }
+    assert_eq!(t, PerPriority::from_fn(|p| p.index() as i32));
+    assert_eq!(t.map(|v| v * 2), PerPriority::from_array([0, 2, 4, 6, 8]));
+    assert_eq!(PerPriority::<u8>::default(), PerPriority::from([0; 5]));
+}
+
+#[test]
+fn per_priority_from_fn_calls_in_priority_order() {
+    let mut seen = Vec::new();
+    let _ = PerPriority::from_fn(|p| seen.push(p));
+    assert_eq!(seen, Priority::ALL);
 }

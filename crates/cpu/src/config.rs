@@ -2,31 +2,24 @@
 
 use std::time::Duration;
 
-use tower_pressure_core::{ConfigError, PressureLevel, Priority};
+use tower_pressure_core::{ConfigError, PerPriority, PressureLevel, Priority};
 
-/// The default base delay at `start` ([`PressureLevel::Medium`]), 100 ms.
-pub const DEFAULT_START_DELAY: Duration = Duration::from_millis(100);
-/// The default base delay at `aggressive` ([`PressureLevel::High`]), 500 ms.
-pub const DEFAULT_AGGRESSIVE_DELAY: Duration = Duration::from_millis(500);
-/// The default base delay at `emergency` ([`PressureLevel::Critical`]), 1 s.
-pub const DEFAULT_EMERGENCY_DELAY: Duration = Duration::from_millis(1000);
-/// The default delay multipliers, indexed by [`Priority`] (`Bulk` first):
-/// 2.0, 1.5, 1.0, 0, 0. Lower priority, longer delay; High and Critical are
-/// never delayed by default. (The design's first draft had 0.5 and 0.1
-/// for them; but a saturated, healthy server reads the top CPU level, and
-/// delaying its High work whenever a Critical health check is in the
-/// service sheds nothing and only adds latency to work that cannot wait.
-/// Set them with [`multiplier`](CpuThrottleConfigBuilder::multiplier) if
-/// High work can wait in your service.)
-pub const DEFAULT_MULTIPLIERS: [f64; 5] = [2.0, 1.5, 1.0, 0.0, 0.0];
-/// The default cap on any one delay, 2 s (the emergency delay of `Bulk`).
-pub const DEFAULT_MAX_DELAY: Duration = Duration::from_secs(2);
-/// The default bound on requests waiting out a delay at once, 1024: past
-/// it the throttle refuses instead of parking more (each parked request
-/// holds its body and a clone of the service).
-pub const DEFAULT_MAX_DELAYED: usize = 1024;
-/// The largest multiplier accepted, 100.
-pub const MAX_MULTIPLIER: f64 = 100.0;
+/// The default base delay at `start` ([`PressureLevel::Medium`]).
+const DEFAULT_START_DELAY: Duration = Duration::from_millis(100);
+/// The default base delay at `aggressive` ([`PressureLevel::High`]).
+const DEFAULT_AGGRESSIVE_DELAY: Duration = Duration::from_millis(500);
+/// The default base delay at `emergency` ([`PressureLevel::Critical`]).
+const DEFAULT_EMERGENCY_DELAY: Duration = Duration::from_millis(1000);
+/// The default delay multipliers, `Bulk` first (see
+/// [`multiplier`](CpuThrottleConfigBuilder::multiplier) for why High and
+/// Critical are not delayed).
+const DEFAULT_MULTIPLIERS: [f64; 5] = [2.0, 1.5, 1.0, 0.0, 0.0];
+/// The default cap on any one delay (the emergency delay of `Bulk`).
+const DEFAULT_MAX_DELAY: Duration = Duration::from_secs(2);
+/// The default bound on requests waiting out a delay at once.
+const DEFAULT_MAX_DELAYED: usize = 1024;
+/// The largest multiplier accepted.
+const MAX_MULTIPLIER: f64 = 100.0;
 
 /// How [`CpuThrottleLayer`](crate::CpuThrottleLayer) delays requests.
 ///
@@ -219,20 +212,19 @@ const PRIORITY_FIELDS: [&str; 5] = [
 ];
 
 impl CpuThrottleConfigBuilder {
-    /// The base delay at `start` ([`PressureLevel::Medium`]).
-    /// Default [`DEFAULT_START_DELAY`].
+    /// The base delay at `start` ([`PressureLevel::Medium`]). Default 100 ms.
     pub fn start_delay(self, delay: Duration) -> Self {
         self.delay(PressureLevel::Medium, delay)
     }
 
-    /// The base delay at `aggressive` ([`PressureLevel::High`]).
-    /// Default [`DEFAULT_AGGRESSIVE_DELAY`].
+    /// The base delay at `aggressive` ([`PressureLevel::High`]). Default
+    /// 500 ms.
     pub fn aggressive_delay(self, delay: Duration) -> Self {
         self.delay(PressureLevel::High, delay)
     }
 
-    /// The base delay at `emergency` ([`PressureLevel::Critical`]).
-    /// Default [`DEFAULT_EMERGENCY_DELAY`].
+    /// The base delay at `emergency` ([`PressureLevel::Critical`]). Default
+    /// 1 s.
     pub fn emergency_delay(self, delay: Duration) -> Self {
         self.delay(PressureLevel::Critical, delay)
     }
@@ -240,27 +232,34 @@ impl CpuThrottleConfigBuilder {
     /// The base delay at any `level`. `None` must stay zero; `Low` is zero by
     /// default (a "warm" level that only reports). Delays must not decrease
     /// as the level rises, and the `Critical` delay must be above zero.
+    /// Defaults: see the setters of the named levels above.
     pub fn delay(mut self, level: PressureLevel, delay: Duration) -> Self {
         self.base[level.index()] = delay;
         self
     }
 
-    /// The multiplier of `priority`'s delay: a number in
-    /// `0..=`[`MAX_MULTIPLIER`], not larger than the multiplier of any lower
-    /// priority. `0` never delays the class. Defaults
-    /// [`DEFAULT_MULTIPLIERS`].
+    /// The multiplier of `priority`'s delay: a number in `0..=100`, not
+    /// larger than the multiplier of any lower priority. `0` never delays
+    /// the class. Defaults: `Bulk` 2.0, `Low` 1.5, `Normal` 1.0, `High` and
+    /// `Critical` 0. Lower priority, longer delay; High and Critical are
+    /// never delayed by default, because a saturated, healthy server reads
+    /// the top CPU level, and delaying its High work whenever a Critical
+    /// health check is in the service sheds nothing and only adds latency
+    /// to work that cannot wait. Set them if High work can wait in your
+    /// service.
     pub fn multiplier(mut self, priority: Priority, multiplier: f64) -> Self {
         self.multipliers[priority as usize] = multiplier;
         self
     }
 
-    /// All five multipliers, `Bulk` first.
-    pub fn multipliers(mut self, multipliers: [f64; 5]) -> Self {
-        self.multipliers = multipliers;
+    /// All five multipliers at once (see [`multiplier`](Self::multiplier)).
+    pub fn multipliers(mut self, multipliers: PerPriority<f64>) -> Self {
+        self.multipliers = multipliers.into();
         self
     }
 
-    /// The cap on any one delay; above zero. Default [`DEFAULT_MAX_DELAY`].
+    /// The cap on any one delay; above zero. Default 2 s (the emergency
+    /// delay of `Bulk`).
     pub fn max_delay(mut self, max: Duration) -> Self {
         self.max_delay = max;
         self
@@ -275,7 +274,8 @@ impl CpuThrottleConfigBuilder {
 
     /// The most requests waiting out a delay at once, at least 1; a request
     /// that would be delayed past it is refused (503, `Retry-After` its
-    /// delay). Default [`DEFAULT_MAX_DELAYED`].
+    /// delay). Default 1024: each parked request holds its body and a clone
+    /// of the service.
     pub fn max_delayed(mut self, max: usize) -> Self {
         self.max_delayed = max;
         self
@@ -299,7 +299,7 @@ impl CpuThrottleConfigBuilder {
     ///
     /// A [`ConfigError`] naming the field when `max_delayed` is 0, a
     /// multiplier is NaN, infinite,
-    /// negative, above [`MAX_MULTIPLIER`] or larger than a lower priority's;
+    /// negative, above 100 or larger than a lower priority's;
     /// when a delay is lower than the delay of a lower level, the `None`
     /// delay is not zero or the `Critical` delay is zero; when `max_delay`
     /// is zero.

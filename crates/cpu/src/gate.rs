@@ -28,12 +28,12 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tower_pressure_core::ConfigError;
 
-/// The default window of the gate's estimates, 1 s.
-pub const DEFAULT_GATE_WINDOW: Duration = Duration::from_secs(1);
-/// The default number of buckets in the window, 10 (100 ms each).
-pub const DEFAULT_GATE_BUCKETS: usize = 10;
-/// The default time the gate keeps checking after its last refusal, 1 s.
-pub const DEFAULT_GATE_COOL_OFF: Duration = Duration::from_secs(1);
+/// The default window of the gate's estimates.
+const DEFAULT_GATE_WINDOW: Duration = Duration::from_secs(1);
+/// The default number of buckets in the window (100 ms each).
+const DEFAULT_GATE_BUCKETS: usize = 10;
+/// The default time the gate keeps checking after its last refusal.
+const DEFAULT_GATE_COOL_OFF: Duration = Duration::from_secs(1);
 
 /// Settings of the capacity gate; see
 /// [`CpuThrottleLayer::capacity_gate`](crate::CpuThrottleLayer::capacity_gate).
@@ -91,20 +91,21 @@ pub struct CapacityGateConfigBuilder {
 }
 
 impl CapacityGateConfigBuilder {
-    /// How far back the estimates look. Default [`DEFAULT_GATE_WINDOW`].
+    /// How far back the estimates look. Default 1 s.
     pub fn window(mut self, window: Duration) -> Self {
         self.config.window = window;
         self
     }
 
-    /// Buckets in the window, in `2..=100`. Default [`DEFAULT_GATE_BUCKETS`].
+    /// Buckets in the window, in `2..=100`. Default 10 (100 ms each with the
+    /// default window).
     pub fn buckets(mut self, buckets: usize) -> Self {
         self.config.buckets = buckets;
         self
     }
 
     /// How long the gate keeps checking after a refusal, whatever the CPU
-    /// level. Default [`DEFAULT_GATE_COOL_OFF`].
+    /// level. Default 1 s.
     pub fn cool_off(mut self, cool_off: Duration) -> Self {
         self.config.cool_off = cool_off;
         self

@@ -96,24 +96,13 @@ mod source;
 mod throttle;
 mod window;
 
-pub use config::{
-    CpuThrottleConfig, CpuThrottleConfigBuilder, DEFAULT_AGGRESSIVE_DELAY, DEFAULT_EMERGENCY_DELAY,
-    DEFAULT_MAX_DELAY, DEFAULT_MAX_DELAYED, DEFAULT_MULTIPLIERS, DEFAULT_START_DELAY,
-    MAX_MULTIPLIER,
-};
+pub use config::{CpuThrottleConfig, CpuThrottleConfigBuilder};
 pub use future::ResponseFuture;
-pub use gate::{
-    CapacityGateConfig, CapacityGateConfigBuilder, DEFAULT_GATE_BUCKETS, DEFAULT_GATE_COOL_OFF,
-    DEFAULT_GATE_WINDOW, GateSnapshot,
-};
+pub use gate::{CapacityGateConfig, CapacityGateConfigBuilder, GateSnapshot};
 pub use highest::Highest;
 pub use layer::CpuThrottleLayer;
 pub use service::CpuThrottle;
-pub use signal::{
-    CpuSignal, CpuSignalConfig, CpuSignalConfigBuilder, DEFAULT_AGGRESSIVE, DEFAULT_CPU_HYSTERESIS,
-    DEFAULT_CPU_INTERVAL, DEFAULT_CPU_WINDOW, DEFAULT_EMERGENCY, DEFAULT_START, DEFAULT_WARM,
-    MAX_CPU_WINDOW, cpu_signal_config,
-};
+pub use signal::{CpuSignal, CpuSignalConfig, CpuSignalConfigBuilder, cpu_signal_config};
 #[cfg(feature = "sysinfo")]
 pub use source::SysinfoCpu;
 pub use source::{CgroupCpu, CpuSource, CpuStats, ProcStat, RuntimeBusy, host_cores};

@@ -7,32 +7,23 @@ use tower_pressure_core::{ConfigError, EventBus, Signal, SignalConfig, Source, T
 
 use crate::Windowed;
 
-/// The default sampling interval of the CPU signal, 50 ms.
-pub const DEFAULT_CPU_INTERVAL: Duration = Duration::from_millis(50);
-/// The default smoothing window of the CPU signal: the mean of the last 4
-/// samples (200 ms of history at the default interval).
-pub const DEFAULT_CPU_WINDOW: usize = 4;
-/// The default `warm` threshold ([`PressureLevel::Low`]), 0.50: reported,
-/// never throttled.
-///
-/// [`PressureLevel::Low`]: tower_pressure_core::PressureLevel::Low
-pub const DEFAULT_WARM: f64 = 0.50;
-/// The default `start` threshold ([`PressureLevel::Medium`]), 0.70.
-///
-/// [`PressureLevel::Medium`]: tower_pressure_core::PressureLevel::Medium
-pub const DEFAULT_START: f64 = 0.70;
-/// The default `aggressive` threshold ([`PressureLevel::High`]), 0.85.
-///
-/// [`PressureLevel::High`]: tower_pressure_core::PressureLevel::High
-pub const DEFAULT_AGGRESSIVE: f64 = 0.85;
-/// The default `emergency` threshold ([`PressureLevel::Critical`]), 0.95.
-///
-/// [`PressureLevel::Critical`]: tower_pressure_core::PressureLevel::Critical
-pub const DEFAULT_EMERGENCY: f64 = 0.95;
-/// The default hysteresis of the CPU levels, 0.02.
-pub const DEFAULT_CPU_HYSTERESIS: f64 = 0.02;
-/// The largest smoothing window accepted, 3600 samples.
-pub const MAX_CPU_WINDOW: usize = 3600;
+/// The default sampling interval of the CPU signal.
+const DEFAULT_CPU_INTERVAL: Duration = Duration::from_millis(50);
+/// The default smoothing window of the CPU signal: 200 ms of history at the
+/// default interval.
+const DEFAULT_CPU_WINDOW: usize = 4;
+/// The default `warm` threshold: reported, never throttled.
+const DEFAULT_WARM: f64 = 0.50;
+/// The default `start` threshold.
+const DEFAULT_START: f64 = 0.70;
+/// The default `aggressive` threshold.
+const DEFAULT_AGGRESSIVE: f64 = 0.85;
+/// The default `emergency` threshold.
+const DEFAULT_EMERGENCY: f64 = 0.95;
+/// The default hysteresis of the CPU levels.
+const DEFAULT_CPU_HYSTERESIS: f64 = 0.02;
+/// The largest smoothing window accepted, in samples.
+const MAX_CPU_WINDOW: usize = 3600;
 
 /// How the CPU [`Signal`] samples and smooths: thresholds, interval, window.
 ///
@@ -177,7 +168,7 @@ impl Default for CpuSignalConfigBuilder {
 
 impl CpuSignalConfigBuilder {
     /// The `warm` threshold ([`PressureLevel::Low`]): reported in the level,
-    /// never delayed by default. Default [`DEFAULT_WARM`].
+    /// never delayed by default. Default 0.50.
     ///
     /// [`PressureLevel::Low`]: tower_pressure_core::PressureLevel::Low
     pub fn warm(mut self, t: f64) -> Self {
@@ -185,44 +176,51 @@ impl CpuSignalConfigBuilder {
         self
     }
 
-    /// The `start` threshold: throttling begins. Default [`DEFAULT_START`].
+    /// The `start` threshold ([`PressureLevel::Medium`]): throttling begins.
+    /// Default 0.70.
+    ///
+    /// [`PressureLevel::Medium`]: tower_pressure_core::PressureLevel::Medium
     pub fn start(mut self, t: f64) -> Self {
         self.start = t;
         self
     }
 
-    /// The `aggressive` threshold. Default [`DEFAULT_AGGRESSIVE`].
+    /// The `aggressive` threshold ([`PressureLevel::High`]). Default 0.85.
+    ///
+    /// [`PressureLevel::High`]: tower_pressure_core::PressureLevel::High
     pub fn aggressive(mut self, t: f64) -> Self {
         self.aggressive = t;
         self
     }
 
-    /// The `emergency` threshold. Default [`DEFAULT_EMERGENCY`].
+    /// The `emergency` threshold ([`PressureLevel::Critical`]). Default 0.95.
+    ///
+    /// [`PressureLevel::Critical`]: tower_pressure_core::PressureLevel::Critical
     pub fn emergency(mut self, t: f64) -> Self {
         self.emergency = t;
         self
     }
 
-    /// The hysteresis band in `[0, 0.5]`. Default [`DEFAULT_CPU_HYSTERESIS`].
+    /// The hysteresis band in `[0, 0.5]`. Default 0.02.
     pub fn hysteresis(mut self, h: f64) -> Self {
         self.hysteresis = h;
         self
     }
 
-    /// The sampling interval, above zero. Default [`DEFAULT_CPU_INTERVAL`].
+    /// The sampling interval, above zero. Default 50 ms.
     pub fn interval(mut self, interval: Duration) -> Self {
         self.interval = interval;
         self
     }
 
-    /// How many samples are averaged, in `1..=`[`MAX_CPU_WINDOW`]
-    /// (1 turns smoothing off). Default [`DEFAULT_CPU_WINDOW`].
+    /// How many samples are averaged, in `1..=3600` (1 turns smoothing off).
+    /// Default 4 (200 ms of history at the default interval).
     pub fn window(mut self, window: usize) -> Self {
         self.window = window;
         self
     }
 
-    /// Publishes level changes on `bus`.
+    /// Publishes level changes on `bus`. Default: no events.
     pub fn events(mut self, bus: EventBus) -> Self {
         self.events = Some(bus);
         self
@@ -235,7 +233,7 @@ impl CpuSignalConfigBuilder {
     /// A [`ConfigError`] naming the field when a threshold is not a number in
     /// `[0, 1]`, the thresholds are not `warm <= start <= aggressive <=
     /// emergency`, the hysteresis is outside `[0, 0.5]`, the interval is zero
-    /// or the window is outside `1..=MAX_CPU_WINDOW`.
+    /// or the window is outside `1..=3600`.
     pub fn build(self) -> Result<CpuSignalConfig, ConfigError> {
         let named = [
             ("cpu.warm", self.warm),

@@ -63,7 +63,7 @@ impl<S: Source> Source for Windowed<S> {
             self.recent.pop_front();
         }
         self.recent.push_back(u);
-        // Summed afresh each time (at most MAX_CPU_WINDOW additions), so no
+        // Summed afresh each time (at most `window` additions), so no
         // float error builds up over a long run.
         let sum: f64 = self.recent.iter().sum();
         let mean = (sum / self.recent.len() as f64).clamp(0.0, 1.0);

@@ -14,7 +14,7 @@ use std::time::Duration;
 use http::{Request, Response, StatusCode};
 use tokio::time::{Instant, sleep};
 use tower::{Layer, Service, ServiceExt, service_fn};
-use tower_pressure_core::{DEFAULT_CRITICAL, PressureLevel, Priority};
+use tower_pressure_core::{PressureLevel, Priority, Thresholds};
 use tower_pressure_memory::{HeapBudget, MemoryShedLayer, ProcessRss, spawn_memory_signal};
 
 const MIB: u64 = 1 << 20;
@@ -35,12 +35,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut rss = ProcessRss::open(Path::new("/"))?;
     let start_rss = rss.bytes()?;
     let budget_bytes = start_rss + 256 * MIB;
+    let critical = Thresholds::default().threshold(PressureLevel::Critical);
     println!(
         "RSS at start {} MiB, budget {} MiB, Critical at {:.0}% ({} MiB)",
         start_rss / MIB,
         budget_bytes / MIB,
-        DEFAULT_CRITICAL * 100.0,
-        (budget_bytes as f64 * DEFAULT_CRITICAL) as u64 / MIB
+        critical * 100.0,
+        (budget_bytes as f64 * critical) as u64 / MIB
     );
 
     let memory = spawn_memory_signal(HeapBudget::new(budget_bytes)?);
@@ -59,7 +60,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let crossed = loop {
             ballast.push(ballast_chunk());
             let used = rss.bytes()?;
-            if used as f64 >= budget_bytes as f64 * DEFAULT_CRITICAL {
+            if used as f64 >= budget_bytes as f64 * critical {
                 break Instant::now();
             }
             sleep(Duration::from_millis(1)).await;

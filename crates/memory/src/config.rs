@@ -5,9 +5,8 @@ use std::time::Duration;
 use tower_pressure_core::{Cohort, ConfigError, MIN_RETRY_AFTER, PressureLevel, Priority};
 
 /// The default lowest priority admitted per level, indexed by
-/// [`PressureLevel::index`]: `None`/`Low` admit everything, `Medium` refuses
-/// `Bulk`, `High` admits `Normal` and above, `Critical` only `Critical`.
-pub const DEFAULT_MIN_PRIORITY: [Priority; 5] = [
+/// [`PressureLevel::index`].
+const DEFAULT_MIN_PRIORITY: [Priority; 5] = [
     Priority::Bulk,
     Priority::Bulk,
     Priority::Low,
@@ -15,8 +14,8 @@ pub const DEFAULT_MIN_PRIORITY: [Priority; 5] = [
     Priority::Critical,
 ];
 
-/// The default `Retry-After` of a memory refusal, 1 s ([`MIN_RETRY_AFTER`]).
-pub const DEFAULT_RETRY_AFTER: Duration = MIN_RETRY_AFTER;
+/// The default `Retry-After` of a memory refusal.
+const DEFAULT_RETRY_AFTER: Duration = MIN_RETRY_AFTER;
 
 /// Which requests a [`MemoryShed`](crate::MemoryShed) still admits at each
 /// pressure level.
@@ -118,8 +117,9 @@ pub struct MemoryShedConfigBuilder {
 }
 
 impl MemoryShedConfigBuilder {
-    /// The lowest priority admitted at `level` (defaults:
-    /// [`DEFAULT_MIN_PRIORITY`]).
+    /// The lowest priority admitted at `level`. Defaults: `None` and `Low`
+    /// admit everything, `Medium` refuses `Bulk`, `High` admits `Normal` and
+    /// above, `Critical` only `Critical`.
     pub fn min_priority(mut self, level: PressureLevel, priority: Priority) -> Self {
         self.min_priority[level.index()] = priority;
         self
@@ -133,7 +133,7 @@ impl MemoryShedConfigBuilder {
     }
 
     /// The `Retry-After` of a refusal (at least [`MIN_RETRY_AFTER`] is sent).
-    /// Default [`DEFAULT_RETRY_AFTER`].
+    /// Default 1 s.
     pub fn retry_after(mut self, retry_after: Duration) -> Self {
         self.retry_after = retry_after;
         self

@@ -12,16 +12,15 @@ use tokio::time::Instant;
 use tower_pressure_core::{ConfigError, PressureLevel, Signal, SignalState};
 
 /// The default share of a cache kept per level, indexed by
-/// [`PressureLevel::index`]: the original design's factors, `Medium` 0.8,
-/// `High` 0.5, `Critical` 0.1; nothing is shrunk below `Medium`.
-pub const DEFAULT_SHRINK_FACTORS: [f64; 5] = [1.0, 1.0, 0.8, 0.5, 0.1];
+/// [`PressureLevel::index`]: the original design's factors.
+const DEFAULT_SHRINK_FACTORS: [f64; 5] = [1.0, 1.0, 0.8, 0.5, 0.1];
 
-/// The default level from which the allocator purge runs, `High`.
-pub const DEFAULT_PURGE_AT: PressureLevel = PressureLevel::High;
+/// The default level from which the allocator purge runs.
+const DEFAULT_PURGE_AT: PressureLevel = PressureLevel::High;
 
-/// The default [`rearm_after`](MemoryHooksBuilder::rearm_after), 30 s: a
-/// level left and re-entered sooner shrinks nothing again.
-pub const DEFAULT_REARM_AFTER: Duration = Duration::from_secs(30);
+/// The default [`rearm_after`](MemoryHooksBuilder::rearm_after): a level
+/// left and re-entered sooner shrinks nothing again.
+const DEFAULT_REARM_AFTER: Duration = Duration::from_secs(30);
 
 /// A cache (or anything else holding memory it can give back) that the hooks
 /// shrink when memory pressure rises.
@@ -83,7 +82,8 @@ type PurgeFn = Box<dyn Fn() + Send + Sync>;
 ///
 /// 1. the [`on_change`](MemoryHooksBuilder::on_change) callbacks;
 /// 2. when the level rose: each registered [`Shrink`] with the new level's
-///    factor (defaults [`DEFAULT_SHRINK_FACTORS`]), unless it is 1;
+///    factor (see [`shrink_factor`](MemoryHooksBuilder::shrink_factor)),
+///    unless it is 1;
 /// 3. when the level rose to [`purge_at`](MemoryHooksBuilder::purge_at) or
 ///    above: the [`purge`](MemoryHooksBuilder::purge) callback, so the
 ///    allocator hands the memory the caches just freed back to the kernel.
@@ -302,8 +302,8 @@ impl MemoryHooksBuilder {
     }
 
     /// The share of each cache kept when the level rises to `level`, in
-    /// `[0, 1]` (1 leaves the caches alone). Defaults
-    /// [`DEFAULT_SHRINK_FACTORS`].
+    /// `[0, 1]` (1 leaves the caches alone). Defaults: `Medium` 0.8, `High`
+    /// 0.5, `Critical` 0.1; nothing is shrunk below `Medium`.
     pub fn shrink_factor(mut self, level: PressureLevel, keep_fraction: f64) -> Self {
         self.hooks.factors[level.index()] = keep_fraction;
         self
@@ -319,14 +319,15 @@ impl MemoryHooksBuilder {
         self
     }
 
-    /// The lowest level at which the purge runs. Default [`DEFAULT_PURGE_AT`].
+    /// The lowest level at which the purge runs. Default
+    /// [`PressureLevel::High`].
     pub fn purge_at(mut self, level: PressureLevel) -> Self {
         self.hooks.purge_at = level;
         self
     }
 
     /// How long a level must have been left before re-entering it shrinks
-    /// the caches (and purges) again. Default [`DEFAULT_REARM_AFTER`]; set
+    /// the caches (and purges) again. Default 30 s; set
     /// it to about the time your caches take to refill. Zero shrinks on
     /// every rise.
     pub fn rearm_after(mut self, after: Duration) -> Self {

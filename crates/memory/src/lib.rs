@@ -68,23 +68,13 @@ mod service;
 mod signal;
 mod source;
 
-pub use config::{
-    DEFAULT_MIN_PRIORITY, DEFAULT_RETRY_AFTER, MemoryShedConfig, MemoryShedConfigBuilder,
-};
+pub use config::{MemoryShedConfig, MemoryShedConfigBuilder};
 pub use future::ResponseFuture;
-pub use hooks::{
-    DEFAULT_PURGE_AT, DEFAULT_REARM_AFTER, DEFAULT_SHRINK_FACTORS, HooksHandle, LevelChange,
-    MemoryHooks, MemoryHooksBuilder, Shrink,
-};
+pub use hooks::{HooksHandle, LevelChange, MemoryHooks, MemoryHooksBuilder, Shrink};
 pub use layer::MemoryShedLayer;
-pub use pressure::{DEFAULT_UNDER_PRESSURE_AT, MemoryPressure};
+pub use pressure::MemoryPressure;
 pub use service::MemoryShed;
-pub use signal::{
-    DEFAULT_MEMORY_EWMA_ALPHA, DEFAULT_MEMORY_INTERVAL, memory_signal_config, spawn_memory_signal,
-};
+pub use signal::{memory_signal_config, spawn_memory_signal};
 #[cfg(feature = "sysinfo")]
 pub use source::SysinfoMemory;
-pub use source::{
-    CgroupMemory, DEFAULT_PSI_THRESHOLDS, DEFAULT_RETRY_SAMPLES, HeapBudget, Meminfo, MemorySource,
-    ProcessRss, PsiMemory, V1_UNLIMITED_FLOOR,
-};
+pub use source::{CgroupMemory, HeapBudget, Meminfo, MemorySource, ProcessRss, PsiMemory};

@@ -3,8 +3,8 @@
 use tower_pressure_core::{PressureLevel, Signal};
 
 /// The default level from which [`MemoryPressure::is_under_pressure`] is
-/// true, `Medium`.
-pub const DEFAULT_UNDER_PRESSURE_AT: PressureLevel = PressureLevel::Medium;
+/// true.
+const DEFAULT_UNDER_PRESSURE_AT: PressureLevel = PressureLevel::Medium;
 
 /// For handlers that degrade instead of refusing: whether memory is pressed.
 /// A cheap `Clone`; one atomic load per question.
@@ -28,7 +28,8 @@ pub struct MemoryPressure {
 }
 
 impl MemoryPressure {
-    /// Pressed from [`DEFAULT_UNDER_PRESSURE_AT`] up.
+    /// Pressed from [`PressureLevel::Medium`] up; change it with
+    /// [`at`](Self::at).
     #[must_use]
     pub fn new(signal: Signal) -> Self {
         MemoryPressure {

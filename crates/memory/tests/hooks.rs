@@ -128,7 +128,7 @@ async fn a_level_flapping_across_a_threshold_shrinks_the_caches_once_per_episode
     // Left for longer than rearm_after: a new episode.
     memory.set_override(Some(PressureLevel::Low));
     settle().await;
-    tokio::time::sleep(tower_pressure_memory::DEFAULT_REARM_AFTER).await;
+    tokio::time::sleep(Duration::from_secs(30)).await; // the default rearm_after
     memory.set_override(Some(PressureLevel::Medium));
     settle().await;
     assert_eq!(take(&log), ["high->low", "low->medium", "shrink 0.8"]);

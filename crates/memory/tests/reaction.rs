@@ -10,9 +10,10 @@ use http::{Request, Response, StatusCode};
 use tokio::time::Instant;
 use tower::{Layer, Service, ServiceExt, service_fn};
 use tower_pressure_core::{ManualSource, Priority, Signal};
-use tower_pressure_memory::{
-    DEFAULT_MEMORY_INTERVAL, HeapBudget, MemoryShedLayer, spawn_memory_signal,
-};
+use tower_pressure_memory::{HeapBudget, MemoryShedLayer, spawn_memory_signal};
+
+/// The memory signal's default sampling interval.
+const MEMORY_INTERVAL: Duration = Duration::from_millis(50);
 
 /// Sends a Normal request every millisecond until one is refused; returns
 /// how long after `crossed` that was.
@@ -43,7 +44,7 @@ async fn a_crossing_is_refused_within_one_interval_whatever_the_phase() {
         source.set(0.97);
         let elapsed = first_refusal_after(memory, Instant::now()).await;
         assert!(
-            elapsed <= DEFAULT_MEMORY_INTERVAL + Duration::from_millis(1),
+            elapsed <= MEMORY_INTERVAL + Duration::from_millis(1),
             "offset {offset_ms} ms: refused after {elapsed:?}"
         );
         assert!(elapsed <= Duration::from_millis(100));

@@ -289,10 +289,7 @@ mod tests {
         // The health check jumped the queue; Bulk waited behind it.
         assert_eq!(health.await.unwrap(), StatusCode::OK);
         assert_eq!(bulk.await.unwrap(), StatusCode::OK);
-        assert_eq!(
-            limiter.snapshot().counts[Priority::Critical.index()].admitted,
-            1
-        );
+        assert_eq!(limiter.snapshot().counts[Priority::Critical].admitted, 1);
     }
 
     #[test]

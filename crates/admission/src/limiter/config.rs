@@ -6,24 +6,19 @@ use tower_pressure_core::{ConfigError, EventBus, Priority};
 
 use super::PriorityLimiter;
 
-/// The default concurrency limit, 64: a starting point. Set it from the
-/// capacity you measured, or let an adaptive limit drive it.
-pub const DEFAULT_LIMIT: usize = 64;
-/// The default bound of the wait queue, 1000 (the original design's `maxQueueSize`).
-pub const DEFAULT_MAX_QUEUE: usize = 1000;
-/// The default queue timeout of every class, one second: a request that
-/// cannot be admitted within a second of queueing is refused, so that what
-/// is served under sustained overload is served near the latency users
-/// expect of a web request. Set each class's timeout from its latency
-/// objective (the objective less the work itself).
-pub const DEFAULT_QUEUE_TIMEOUTS: [Duration; 5] = [Duration::from_secs(1); 5];
-/// Default weights of [`Drain::WeightedFair`], indexed by priority (`Bulk`
-/// first): 1, 2, 4, 8, 16.
-pub const DEFAULT_WEIGHTS: [f64; 5] = [1.0, 2.0, 4.0, 8.0, 16.0];
-/// The default CoDel interval, 100 ms (Facebook's "Fail at Scale" N).
-pub const DEFAULT_CODEL_INTERVAL: Duration = Duration::from_millis(100);
-/// The default CoDel target, 5 ms (Facebook's "Fail at Scale" M).
-pub const DEFAULT_CODEL_TARGET: Duration = Duration::from_millis(5);
+/// The default concurrency limit: a starting point.
+const DEFAULT_LIMIT: usize = 64;
+/// The default bound of the wait queue (the original design's `maxQueueSize`).
+const DEFAULT_MAX_QUEUE: usize = 1000;
+/// The default queue timeout of every class: what is served under sustained
+/// overload is served near the latency users expect of a web request.
+const DEFAULT_QUEUE_TIMEOUTS: [Duration; 5] = [Duration::from_secs(1); 5];
+/// The default weights of [`Drain::WeightedFair`], `Bulk` first.
+const DEFAULT_WEIGHTS: [f64; 5] = [1.0, 2.0, 4.0, 8.0, 16.0];
+/// The default CoDel interval (Facebook's "Fail at Scale" N).
+const DEFAULT_CODEL_INTERVAL: Duration = Duration::from_millis(100);
+/// The default CoDel target (Facebook's "Fail at Scale" M).
+const DEFAULT_CODEL_TARGET: Duration = Duration::from_millis(5);
 
 /// The longest queue timeout or CoDel duration `build` accepts: an hour.
 /// Far past any request's patience, and small enough that no deadline
@@ -60,6 +55,8 @@ pub enum Drain {
 /// there, while the oldest time out. `Critical` waiters keep their class's
 /// timeout: they are the work that must not be refused while anything else
 /// is served.
+///
+/// [`Codel::default`] is Facebook's N = 100 ms and M = 5 ms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Codel {
     /// How long the queue must stay non-empty before the mode engages.
@@ -115,7 +112,9 @@ impl Default for PriorityLimiterBuilder {
 }
 
 impl PriorityLimiterBuilder {
-    /// How many permits may be held at once. At least 1. Default [`DEFAULT_LIMIT`].
+    /// How many permits may be held at once. At least 1. Default 64: a
+    /// starting point. Set it from the capacity you measured, or let an
+    /// adaptive limit drive it.
     pub fn limit(mut self, limit: usize) -> Self {
         self.limit = limit;
         self
@@ -123,13 +122,14 @@ impl PriorityLimiterBuilder {
 
     /// How many requests may wait, all classes together. `0` means no
     /// queue: a request that cannot be admitted at once is refused.
-    /// Default [`DEFAULT_MAX_QUEUE`].
+    /// Default 1000.
     pub fn max_queue(mut self, max_queue: usize) -> Self {
         self.max_queue = max_queue;
         self
     }
 
     /// Caps how many requests of one class may wait (within `max_queue`).
+    /// Default: no cap of its own.
     pub fn class_queue_cap(mut self, priority: Priority, cap: usize) -> Self {
         self.config.class_caps[priority.index()] = Some(cap);
         self
@@ -141,7 +141,8 @@ impl PriorityLimiterBuilder {
         self
     }
 
-    /// Turns on CoDel-style queue management on top of the drain.
+    /// Turns on CoDel-style queue management on top of the drain. Default
+    /// off.
     pub fn codel(mut self, codel: Codel) -> Self {
         self.config.codel = Some(codel);
         self
@@ -152,15 +153,17 @@ impl PriorityLimiterBuilder {
     /// the work itself takes. It also sets how the queue of that class is
     /// judged: a queue whose waiters have all waited more than a tenth of
     /// the timeout for a whole timeout is standing (see
-    /// [`PriorityLimiter`]'s overload rules). Default
-    /// [`DEFAULT_QUEUE_TIMEOUTS`] (one second).
+    /// [`PriorityLimiter`]'s overload rules). Default one second for every
+    /// class: a request that cannot be admitted within a second of queueing
+    /// is refused, so that what is served under sustained overload is served
+    /// near the latency users expect of a web request.
     pub fn queue_timeout(mut self, priority: Priority, timeout: Duration) -> Self {
         self.config.timeouts[priority.index()] = timeout;
         self
     }
 
     /// The share of `priority` under [`Drain::WeightedFair`]: above zero, at
-    /// most a million. Defaults [`DEFAULT_WEIGHTS`].
+    /// most a million. Defaults 1, 2, 4, 8 and 16, from `Bulk` to `Critical`.
     pub fn weight(mut self, priority: Priority, weight: f64) -> Self {
         self.config.weights[priority.index()] = weight;
         self

@@ -24,7 +24,8 @@ use tokio::time::Instant;
 #[cfg(doc)]
 use tower_pressure_core::Reason;
 use tower_pressure_core::{
-    Deadline, Event, EventBus, LimitControl, LimitHandle, Overloaded, Priority, PriorityOf,
+    Deadline, Event, EventBus, LimitControl, LimitHandle, Overloaded, PerPriority, Priority,
+    PriorityOf,
 };
 
 use crate::sync::{Arc, Mutex, lock};
@@ -248,8 +249,8 @@ impl PriorityLimiter {
         let (queued, mut counts, in_flight, limit, max_queue, emergency, cancelled) = {
             let st = lock(&self.shared.state);
             (
-                Priority::ALL.map(|p| st.class_len(p)),
-                st.stats.counts,
+                PerPriority::from_fn(|p| st.class_len(p)),
+                PerPriority::from(st.stats.counts),
                 st.in_flight(),
                 st.limit(),
                 st.max_queue,
@@ -257,15 +258,14 @@ impl PriorityLimiter {
                 st.stats.cancelled,
             )
         };
-        let mut wait_p50 = [Duration::ZERO; 5];
-        let mut wait_p95 = [Duration::ZERO; 5];
-        let mut wait_p99 = [Duration::ZERO; 5];
+        let mut wait_p50 = PerPriority::default();
+        let mut wait_p95 = PerPriority::default();
+        let mut wait_p99 = PerPriority::default();
         let waits = lock(&self.shared.waits);
         for p in Priority::ALL {
-            let i = p.index();
-            counts[i].admitted = self.shared.gate.admitted(p);
-            [wait_p50[i], wait_p95[i], wait_p99[i]] =
-                waits.quantiles(p, counts[i].admitted, [0.50, 0.95, 0.99]);
+            counts[p].admitted = self.shared.gate.admitted(p);
+            [wait_p50[p], wait_p95[p], wait_p99[p]] =
+                waits.quantiles(p, counts[p].admitted, [0.50, 0.95, 0.99]);
         }
         Snapshot {
             in_flight,
@@ -497,24 +497,24 @@ pub struct Snapshot {
     pub max_queue: usize,
     /// Whether emergency mode is on.
     pub emergency: bool,
-    /// Requests waiting now, by priority (`Bulk` first).
-    pub queued: [usize; 5],
+    /// Requests waiting now, by priority.
+    pub queued: PerPriority<usize>,
     /// What happened to the requests of each priority so far.
-    pub counts: [ClassCounts; 5],
+    pub counts: PerPriority<ClassCounts>,
     /// Requests that left the queue because their caller went away.
     pub cancelled: u64,
     /// Median queue wait by priority, over every admission (zero waits included).
-    pub wait_p50: [Duration; 5],
+    pub wait_p50: PerPriority<Duration>,
     /// 95th percentile queue wait by priority.
-    pub wait_p95: [Duration; 5],
+    pub wait_p95: PerPriority<Duration>,
     /// 99th percentile queue wait by priority.
-    pub wait_p99: [Duration; 5],
+    pub wait_p99: PerPriority<Duration>,
 }
 
 impl Snapshot {
     /// Requests waiting now, all classes.
     #[must_use]
     pub fn queue_len(&self) -> usize {
-        self.queued.iter().sum()
+        self.queued.values().sum()
     }
 }

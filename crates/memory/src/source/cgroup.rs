@@ -13,7 +13,7 @@ use super::proc::{host_total, invalid};
 /// A cgroup v1 limit at or above this is the kernel's "unlimited" sentinel
 /// (`PAGE_COUNTER_MAX` pages, about 2^63 bytes, rounded to a page), even when
 /// the host's memory is unknown.
-pub const V1_UNLIMITED_FLOOR: u64 = 1 << 62;
+const V1_UNLIMITED_FLOOR: u64 = 1 << 62;
 
 /// The process's memory cgroup: working set against the smallest limit of the
 /// cgroup and its parents, as Kubernetes measures it.

@@ -12,10 +12,10 @@ use std::path::{Path, PathBuf};
 
 use tower_pressure_core::{Reading, Source};
 
-pub use self::cgroup::{CgroupMemory, V1_UNLIMITED_FLOOR};
+pub use self::cgroup::CgroupMemory;
 
 pub use self::heap::HeapBudget;
-pub use self::proc::{DEFAULT_PSI_THRESHOLDS, Meminfo, ProcessRss, PsiMemory};
+pub use self::proc::{Meminfo, ProcessRss, PsiMemory};
 #[cfg(feature = "sysinfo")]
 pub use self::sysinfo::SysinfoMemory;
 
@@ -35,8 +35,8 @@ pub use self::sysinfo::SysinfoMemory;
 /// in use is named in `Debug`, in [`Source::name`], and in a `tracing` debug
 /// line. When it fails later, the same sample moves on to the next one, with
 /// one `tracing` warning; a sample fails only when every source has. Never a
-/// panic. Every [`DEFAULT_RETRY_SAMPLES`] samples (5 s at the memory
-/// signal's 50 ms) the better sources that failed are tried again, and the
+/// panic. Every 100 samples (5 s at the memory signal's 50 ms; see
+/// [`retry_every`](MemorySource::retry_every)) the better sources that failed are tried again, and the
 /// first that works is taken back (a container's limit matters too much to
 /// give up on for one bad read).
 ///
@@ -65,8 +65,8 @@ pub struct MemorySource {
 }
 
 /// How many samples [`MemorySource`] waits, after falling back, before it
-/// tries the better sources again: 100 (5 s at 50 ms).
-pub const DEFAULT_RETRY_SAMPLES: u32 = 100;
+/// tries the better sources again (5 s at 50 ms).
+const DEFAULT_RETRY_SAMPLES: u32 = 100;
 
 impl MemorySource {
     /// The chain for this machine (root `/`).
@@ -114,7 +114,8 @@ impl MemorySource {
     }
 
     /// After falling back, tries the better sources again every `samples`
-    /// samples; `0` never does. Default [`DEFAULT_RETRY_SAMPLES`].
+    /// samples; `0` never does. Default 100 (5 s at the memory signal's
+    /// 50 ms).
     #[must_use]
     pub fn retry_every(mut self, samples: u32) -> MemorySource {
         self.retry_samples = samples;

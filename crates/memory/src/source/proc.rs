@@ -4,9 +4,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use tower_pressure_core::cgroup::{Cgroups, KeptFile, parse_pressure, parse_u64};
-use tower_pressure_core::{
-    ConfigError, DEFAULT_CRITICAL, DEFAULT_HIGH, DEFAULT_LOW, DEFAULT_MEDIUM, Reading, Source,
-};
+use tower_pressure_core::{ConfigError, PressureLevel, Reading, Source, Thresholds};
 
 pub(crate) fn invalid(msg: impl Into<String>) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, msg.into())
@@ -94,8 +92,8 @@ impl Source for Meminfo {
 ///
 /// A stall share is not a usage share: 20 % of the time stalled on reclaim
 /// is a machine in trouble, 20 % of memory used is an idle one. So PSI has
-/// thresholds of its own ([`DEFAULT_PSI_THRESHOLDS`]: 5, 10, 20 and 40 % of
-/// the time stalled for Low, Medium, High and Critical), and a reading maps
+/// thresholds of its own (by default 5, 10, 20 and 40 % of the time stalled
+/// for Low, Medium, High and Critical), and a reading maps
 /// them onto the default usage thresholds (0.60, 0.75, 0.85, 0.95), linearly
 /// in between: a stall of 10 % reads as 0.75 (Medium), one of 40 % or more
 /// as 0.95 and up (Critical). Set others with
@@ -116,7 +114,7 @@ pub struct PsiMemory {
 /// a partial stall of 7 % of a second as the first sign of pressure;
 /// systemd-oomd and oomd act at 60 %: Low at 5 %, Critical at 40 %, before
 /// those kill.
-pub const DEFAULT_PSI_THRESHOLDS: [f64; 4] = [0.05, 0.10, 0.20, 0.40];
+const DEFAULT_PSI_THRESHOLDS: [f64; 4] = [0.05, 0.10, 0.20, 0.40];
 
 impl PsiMemory {
     /// Finds the PSI file under `root`: the cgroup's `memory.pressure`, else
@@ -158,7 +156,9 @@ impl PsiMemory {
     }
 
     /// The stall shares, in `(0, 1]` and rising, that read as Low, Medium,
-    /// High and Critical (default [`DEFAULT_PSI_THRESHOLDS`]).
+    /// High and Critical. Default `[0.05, 0.10, 0.20, 0.40]`: Android's
+    /// low-memory killer takes a partial stall of 7 % of a second as the
+    /// first sign of pressure; systemd-oomd and oomd act at 60 %.
     ///
     /// # Errors
     ///
@@ -183,12 +183,13 @@ impl PsiMemory {
     /// The usage a stall share reads as: the default usage thresholds at
     /// this source's thresholds, linear in between, 0 at 0 and 1 at 1.
     fn as_usage(&self, stall: f64) -> f64 {
+        let d = Thresholds::default();
         let usage = [
             0.0,
-            DEFAULT_LOW,
-            DEFAULT_MEDIUM,
-            DEFAULT_HIGH,
-            DEFAULT_CRITICAL,
+            d.threshold(PressureLevel::Low),
+            d.threshold(PressureLevel::Medium),
+            d.threshold(PressureLevel::High),
+            d.threshold(PressureLevel::Critical),
             1.0,
         ];
         let t = &self.thresholds;
