@@ -17,12 +17,12 @@ use tower_pressure_benches::{Job, calls, current_thread, noop_http, noop_job};
 use tower_pressure_core::AsError;
 use tower_pressure_core::{Priority, Signal, Source};
 use tower_pressure_cpu::{
-    CapacityGateConfig, CpuSource, CpuThrottleLayer, ProcStat, RuntimeBusy, cpu_signal_config,
+    CapacityGateConfig, CpuSignalConfig, CpuSource, CpuThrottleLayer, ProcStat, RuntimeBusy,
 };
 
 /// A CPU signal with no sampler and no reading: level `None`, below `start`.
 fn idle_cpu() -> Signal {
-    Signal::new(cpu_signal_config())
+    Signal::new(CpuSignalConfig::default().signal_config().clone())
 }
 
 fn below_start_http(c: &mut Criterion) {

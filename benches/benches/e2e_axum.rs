@@ -25,7 +25,7 @@ use tokio::runtime::Runtime;
 use tokio::time::Instant;
 use tower_pressure::adaptive::{Aimd, Bottleneck};
 use tower_pressure::cpu::{CpuSignal, CpuSource};
-use tower_pressure::memory::{MemorySource, spawn_memory_signal};
+use tower_pressure::memory::{MemorySignal, MemorySource};
 use tower_pressure::{
     AdaptiveLimit, ManualSource, Priority, PriorityLimiter, Rules, Signal, SignalConfig,
 };
@@ -80,7 +80,7 @@ fn readme_stack() -> (Router, PriorityLimiter) {
         .queue_timeout(Priority::High, Duration::from_millis(450))
         .build()
         .expect("valid limiter");
-    let memory = spawn_memory_signal(MemorySource::auto());
+    let memory = MemorySignal::spawn(MemorySource::auto());
     let cpu = CpuSignal::spawn(CpuSource::auto());
     let adaptive = AdaptiveLimit::new(Bottleneck::default(), limiter.limit_handle());
     let app = hello().layer(

@@ -19,7 +19,7 @@ use tower::{Layer, Service, ServiceExt};
 use tower_pressure_benches::{Job, current_thread, noop_http, noop_job};
 use tower_pressure_core::AsError;
 use tower_pressure_core::{PressureLevel, Priority, Signal};
-use tower_pressure_memory::{MemoryShedLayer, memory_signal_config};
+use tower_pressure_memory::{MemoryShedLayer, MemorySignal};
 
 /// `iters` calls of `svc`, timed inside one `block_on` so that entering the
 /// runtime is not measured. Refusals are results like any other.
@@ -41,7 +41,7 @@ where
 
 /// A memory signal with no sampler, held at `level`.
 fn signal_at(level: PressureLevel) -> Signal {
-    let signal = Signal::new(memory_signal_config().build().expect("valid defaults"));
+    let signal = Signal::new(MemorySignal::config().build().expect("valid defaults"));
     signal.set_override(Some(level));
     signal
 }

@@ -183,8 +183,8 @@ fn protect(
                 // The README's "every layer at once", word for word but the
                 // rules (the gateway's own).
                 use tower_pressure::cpu::{CpuSignal, CpuSource};
-                use tower_pressure::memory::{MemorySource, spawn_memory_signal};
-                let memory = spawn_memory_signal(MemorySource::auto());
+                use tower_pressure::memory::{MemorySignal, MemorySource};
+                let memory = MemorySignal::spawn(MemorySource::auto());
                 let cpu = CpuSignal::spawn(CpuSource::auto());
                 let adaptive = AdaptiveLimit::new(Bottleneck::default(), limiter.limit_handle());
                 let app = router.layer(

@@ -102,7 +102,7 @@ pub use gate::{CapacityGateConfig, CapacityGateConfigBuilder, GateSnapshot};
 pub use highest::Highest;
 pub use layer::CpuThrottleLayer;
 pub use service::CpuThrottle;
-pub use signal::{CpuSignal, CpuSignalConfig, CpuSignalConfigBuilder, cpu_signal_config};
+pub use signal::{CpuSignal, CpuSignalConfig, CpuSignalConfigBuilder};
 #[cfg(feature = "sysinfo")]
 pub use source::SysinfoCpu;
 pub use source::{CgroupCpu, CpuSource, CpuStats, ProcStat, RuntimeBusy, host_cores};

@@ -129,14 +129,6 @@ impl CpuSignalConfig {
     }
 }
 
-/// The default core [`SignalConfig`] of a CPU signal: 50 ms interval, EWMA
-/// off, the CPU thresholds. Use it with a [`Windowed`] source (as
-/// [`CpuSignal::spawn`] does) for the default smoothing.
-#[must_use]
-pub fn cpu_signal_config() -> SignalConfig {
-    CpuSignalConfig::default().signal
-}
-
 /// Builds a validated [`CpuSignalConfig`].
 #[derive(Debug, Clone)]
 #[must_use]
@@ -312,6 +304,12 @@ impl CpuSignalConfigBuilder {
 pub struct CpuSignal;
 
 impl CpuSignal {
+    /// A [`CpuSignalConfig`] builder with the CPU defaults; change what you
+    /// need, `build()`, and pass it to [`spawn_with`](Self::spawn_with).
+    pub fn config() -> CpuSignalConfigBuilder {
+        CpuSignalConfig::builder()
+    }
+
     /// Starts a sampler of `source` with [`CpuSignalConfig::default`]: every
     /// 50 ms, the mean of the last 4 samples.
     ///

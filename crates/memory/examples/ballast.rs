@@ -15,7 +15,7 @@ use http::{Request, Response, StatusCode};
 use tokio::time::{Instant, sleep};
 use tower::{Layer, Service, ServiceExt, service_fn};
 use tower_pressure_core::{PressureLevel, Priority, Thresholds};
-use tower_pressure_memory::{HeapBudget, MemoryShedLayer, ProcessRss, spawn_memory_signal};
+use tower_pressure_memory::{HeapBudget, MemoryShedLayer, MemorySignal, ProcessRss};
 
 const MIB: u64 = 1 << 20;
 const CHUNK: usize = 8 << 20;
@@ -44,7 +44,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         (budget_bytes as f64 * critical) as u64 / MIB
     );
 
-    let memory = spawn_memory_signal(HeapBudget::new(budget_bytes)?);
+    let memory = MemorySignal::spawn(HeapBudget::new(budget_bytes)?);
     let mut svc =
         MemoryShedLayer::new(memory.clone()).layer(service_fn(|_req: Request<()>| async {
             Ok::<_, Infallible>(Response::new(String::new()))

@@ -118,10 +118,10 @@ type PurgeFn = Box<dyn Fn() + Send + Sync>;
 /// use std::sync::Arc;
 /// use std::sync::atomic::{AtomicUsize, Ordering};
 /// use tower_pressure_core::{PressureLevel, Signal};
-/// use tower_pressure_memory::{MemoryHooks, memory_signal_config};
+/// use tower_pressure_memory::{MemoryHooks, MemorySignal};
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_pressure_core::ConfigError> {
-/// let memory = Signal::new(memory_signal_config().build()?);
+/// let memory = Signal::new(MemorySignal::config().build()?);
 /// let cache_size = Arc::new(AtomicUsize::new(1000));
 /// let cache = cache_size.clone();
 /// let hooks = MemoryHooks::builder()

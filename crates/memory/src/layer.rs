@@ -38,14 +38,14 @@ use crate::{MemoryPressure, MemoryShed, MemoryShedConfig};
 /// Every service made by the layer shares its settings; the signal is shared
 /// by all layers given clones of it. The layer starts no task: the signal's
 /// sampler is started by whoever builds the signal
-/// ([`spawn_memory_signal`](crate::spawn_memory_signal)).
+/// ([`MemorySignal::spawn`](crate::MemorySignal::spawn)).
 ///
 /// ```
 /// use axum::{Router, routing::get};
-/// use tower_pressure_memory::{MemoryShedLayer, MemorySource, spawn_memory_signal};
+/// use tower_pressure_memory::{MemoryShedLayer, MemorySource, MemorySignal};
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-/// let memory = spawn_memory_signal(MemorySource::auto());
+/// let memory = MemorySignal::spawn(MemorySource::auto());
 /// let app: Router = Router::new()
 ///     .route("/", get(|| async { "hello" }))
 ///     .layer(MemoryShedLayer::new(memory));
@@ -57,7 +57,7 @@ use crate::{MemoryPressure, MemoryShed, MemoryShedConfig};
 /// ```
 /// use tower::{ServiceBuilder, ServiceExt, service_fn};
 /// use tower_pressure_core::{AsError, Overloaded, PressureLevel, Priority, PriorityOf, Signal};
-/// use tower_pressure_memory::{MemoryShedLayer, memory_signal_config};
+/// use tower_pressure_memory::{MemoryShedLayer, MemorySignal};
 ///
 /// struct Job(Priority);
 /// impl PriorityOf for Job {
@@ -65,7 +65,7 @@ use crate::{MemoryPressure, MemoryShed, MemoryShedConfig};
 /// }
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower::BoxError> {
-/// let memory = Signal::new(memory_signal_config().build()?);
+/// let memory = Signal::new(MemorySignal::config().build()?);
 /// let svc = ServiceBuilder::new()
 ///     .layer(MemoryShedLayer::new(memory.clone()).refusal(AsError))
 ///     .service(service_fn(|job: Job| async move { Ok::<_, tower::BoxError>(job.0) }));

@@ -11,9 +11,9 @@
 //!   ([`Meminfo`]), else `sysinfo` (feature) — and degrades to the next when
 //!   one fails. [`HeapBudget`] measures the process against a budget of its
 //!   own; [`PsiMemory`] reads pressure-stall information.
-//! - **Signal**: [`spawn_memory_signal`] samples every 50 ms without
+//! - **Signal**: [`MemorySignal::spawn`] samples every 50 ms without
 //!   smoothing, so a reading that crosses a threshold is acted on within
-//!   100 ms ([`memory_signal_config`] to change it).
+//!   100 ms ([`MemorySignal::config`] to change it).
 //! - **Shedding**: [`MemoryShedLayer`] admits, per pressure level, only the
 //!   priorities the [`MemoryShedConfig`] table allows; refusals are
 //!   `503`/gRPC responses, or errors for any service with
@@ -26,11 +26,11 @@
 //!
 //! ```
 //! use axum::{Router, routing::get};
-//! use tower_pressure_memory::{MemoryHooks, MemoryShedLayer, MemorySource, spawn_memory_signal};
+//! use tower_pressure_memory::{MemoryHooks, MemoryShedLayer, MemorySource, MemorySignal};
 //!
 //! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_pressure_core::ConfigError> {
 //! // One sampler for the process, started explicitly.
-//! let memory = spawn_memory_signal(MemorySource::auto());
+//! let memory = MemorySignal::spawn(MemorySource::auto());
 //!
 //! // Shrink a cache when memory gets tight; stops when `_hooks` drops.
 //! let _hooks = MemoryHooks::builder()
@@ -74,7 +74,7 @@ pub use hooks::{HooksHandle, LevelChange, MemoryHooks, MemoryHooksBuilder, Shrin
 pub use layer::MemoryShedLayer;
 pub use pressure::MemoryPressure;
 pub use service::MemoryShed;
-pub use signal::{memory_signal_config, spawn_memory_signal};
+pub use signal::MemorySignal;
 #[cfg(feature = "sysinfo")]
 pub use source::SysinfoMemory;
 pub use source::{CgroupMemory, HeapBudget, Meminfo, MemorySource, ProcessRss, PsiMemory};

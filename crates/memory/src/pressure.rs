@@ -11,10 +11,10 @@ const DEFAULT_UNDER_PRESSURE_AT: PressureLevel = PressureLevel::Medium;
 ///
 /// ```
 /// use tower_pressure_core::{PressureLevel, Signal};
-/// use tower_pressure_memory::{MemoryPressure, memory_signal_config};
+/// use tower_pressure_memory::{MemoryPressure, MemorySignal};
 ///
 /// # fn main() -> Result<(), tower_pressure_core::ConfigError> {
-/// let memory = Signal::new(memory_signal_config().build()?);
+/// let memory = Signal::new(MemorySignal::config().build()?);
 /// let pressure = MemoryPressure::new(memory.clone());
 /// assert!(!pressure.is_under_pressure());
 /// memory.set_override(Some(PressureLevel::Medium));

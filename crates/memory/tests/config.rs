@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use tower_pressure_core::{PressureLevel, Priority};
-use tower_pressure_memory::{MemoryHooks, MemoryShedConfig, memory_signal_config};
+use tower_pressure_memory::{MemoryHooks, MemoryShedConfig, MemorySignal};
 
 #[test]
 fn cohort_fractions_outside_zero_to_one_are_refused() {
@@ -84,7 +84,7 @@ fn a_higher_level_keeping_more_of_a_cache_is_refused() {
 
 #[test]
 fn a_zero_signal_interval_is_refused() {
-    let err = memory_signal_config()
+    let err = MemorySignal::config()
         .interval(Duration::ZERO)
         .build()
         .unwrap_err();

@@ -10,12 +10,11 @@ use http::{Request, Response, StatusCode};
 use tower::{Layer, ServiceExt, service_fn};
 use tower_pressure_core::{ManualSource, PressureLevel, Priority, Signal};
 use tower_pressure_memory::{
-    LevelChange, MemoryHooks, MemoryPressure, MemoryShedLayer, memory_signal_config,
-    spawn_memory_signal,
+    LevelChange, MemoryHooks, MemoryPressure, MemoryShedLayer, MemorySignal,
 };
 
 fn manual_signal() -> Signal {
-    Signal::new(memory_signal_config().build().unwrap())
+    Signal::new(MemorySignal::config().build().unwrap())
 }
 
 /// Lets the hooks task run (paused time: no real waiting).
@@ -42,7 +41,7 @@ fn take(log: &Log) -> Vec<String> {
 #[tokio::test(start_paused = true)]
 async fn hooks_fire_once_per_change_not_per_sample() {
     let source = ManualSource::new(0.5);
-    let memory = spawn_memory_signal(source.clone());
+    let memory = MemorySignal::spawn(source.clone());
     let changes = Arc::new(AtomicUsize::new(0));
     let c = changes.clone();
     let _hooks = MemoryHooks::builder()

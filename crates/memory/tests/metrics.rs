@@ -13,7 +13,7 @@ use metrics::{
 use tower::{Layer, Service, service_fn};
 use tower_pressure_core::AsError;
 use tower_pressure_core::{PressureLevel, Priority, PriorityOf, Signal};
-use tower_pressure_memory::{LevelChange, MemoryHooks, MemoryShedLayer, memory_signal_config};
+use tower_pressure_memory::{LevelChange, MemoryHooks, MemoryShedLayer, MemorySignal};
 
 type Values = Arc<Mutex<BTreeMap<String, f64>>>;
 
@@ -91,7 +91,7 @@ impl PriorityOf for Job {
 fn refusals_and_level_changes_are_exported_with_bounded_labels() {
     let recorder = Collect::default();
     let values = recorder.0.clone();
-    let memory = Signal::new(memory_signal_config().build().unwrap());
+    let memory = Signal::new(MemorySignal::config().build().unwrap());
     memory.set_override(Some(PressureLevel::High));
     let mut svc = MemoryShedLayer::new(memory)
         .refusal(AsError)

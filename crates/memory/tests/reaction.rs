@@ -10,7 +10,7 @@ use http::{Request, Response, StatusCode};
 use tokio::time::Instant;
 use tower::{Layer, Service, ServiceExt, service_fn};
 use tower_pressure_core::{ManualSource, Priority, Signal};
-use tower_pressure_memory::{HeapBudget, MemoryShedLayer, spawn_memory_signal};
+use tower_pressure_memory::{HeapBudget, MemoryShedLayer, MemorySignal};
 
 /// The memory signal's default sampling interval.
 const MEMORY_INTERVAL: Duration = Duration::from_millis(50);
@@ -38,7 +38,7 @@ async fn a_crossing_is_refused_within_one_interval_whatever_the_phase() {
     // Cross at every millisecond offset within the sampling interval.
     for offset_ms in 0..50 {
         let source = ManualSource::new(0.5);
-        let memory = spawn_memory_signal(source.clone());
+        let memory = MemorySignal::spawn(source.clone());
         tokio::time::sleep(Duration::from_millis(offset_ms)).await;
         // Past Critical (0.95), where Normal is refused.
         source.set(0.97);
@@ -56,7 +56,7 @@ async fn a_heap_budget_crossing_is_refused_within_100_ms() {
     let used = Arc::new(AtomicU64::new(100));
     let u = used.clone();
     let budget = HeapBudget::with_measure(1000, move || u.load(Ordering::Relaxed)).unwrap();
-    let memory = spawn_memory_signal(budget);
+    let memory = MemorySignal::spawn(budget);
     tokio::time::sleep(Duration::from_millis(123)).await;
     // "Allocate" past Critical (95% of the budget).
     used.store(990, Ordering::Relaxed);

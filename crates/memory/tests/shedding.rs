@@ -13,10 +13,10 @@ use tower_pressure_core::AsError;
 use tower_pressure_core::{
     Cohort, Event, EventBus, Overloaded, PressureLevel, Priority, PriorityOf, Reason, Signal,
 };
-use tower_pressure_memory::{MemoryShedConfig, MemoryShedLayer, memory_signal_config};
+use tower_pressure_memory::{MemoryShedConfig, MemoryShedLayer, MemorySignal};
 
 fn signal_at(level: PressureLevel) -> Signal {
-    let s = Signal::new(memory_signal_config().build().unwrap());
+    let s = Signal::new(MemorySignal::config().build().unwrap());
     s.set_override(Some(level));
     s
 }

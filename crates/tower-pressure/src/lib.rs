@@ -60,13 +60,13 @@
 //! use axum::{Router, routing::post};
 //! use tower_pressure::adaptive::Bottleneck;
 //! use tower_pressure::cpu::{CpuSignal, CpuSource};
-//! use tower_pressure::memory::{MemorySource, spawn_memory_signal};
+//! use tower_pressure::memory::{MemorySource, MemorySignal};
 //! use tower_pressure::{AdaptiveLimit, PriorityLimiter, Rules};
 //!
 //! # let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
 //! # let _guard = rt.enter();
 //! let limiter = PriorityLimiter::builder().limit(32).max_queue(256).build()?;
-//! let memory = spawn_memory_signal(MemorySource::auto()); // cgroup, else /proc/meminfo, …
+//! let memory = MemorySignal::spawn(MemorySource::auto()); // cgroup, else /proc/meminfo, …
 //! let cpu = CpuSignal::spawn(CpuSource::auto()); // cgroup quota, else /proc/stat, …
 //! let adaptive = AdaptiveLimit::new(Bottleneck::default(), limiter.limit_handle());
 //! let app: Router = Router::new()
