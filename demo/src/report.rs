@@ -20,7 +20,7 @@ pub(crate) struct Report {
     arrivals: &'static str,
     mix: [f64; 5],
     pub(crate) runs: Vec<Run>,
-    /// The proof issue's targets, per system.
+    /// The targets, checked per system.
     targets: Vec<Check>,
 }
 

@@ -209,9 +209,9 @@ fn a_vegas_probe_pins_three_requests_not_one() {
     }
 }
 
-/// Issue 22: Gradient2's long-term latency only ever fell under load, so a
+/// A long-term latency that only ever falls under load reads a
 /// load-independent rise (every request now twice as slow: a slower
-/// dependency, same 60 workers) read as queueing forever and cut the limit
+/// dependency, same 60 workers) as queueing forever, and cuts the limit
 /// towards its minimum of 1. A rise that does not fall when the limit is
 /// cut is not queueing at this limit: it is learned as the new baseline
 /// while the limit is still within reach of capacity, and the limit grows
@@ -237,7 +237,7 @@ fn gradient2_learns_a_load_independent_latency_rise_without_collapsing() {
     assert!(long >= BASE.as_secs_f64() * 1.8, "long RTT {long}");
 }
 
-/// Issue 22: with noisy latency (each window's mean off by up to ±50 %,
+/// With noisy latency (each window's mean off by up to ±50 %,
 /// no queueing below 60 in flight) a long-term latency that only ever falls
 /// becomes the lowest window ever seen, and the limit sits far below
 /// capacity. It must stay at or above capacity.

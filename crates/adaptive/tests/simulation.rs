@@ -1,4 +1,4 @@
-//! The proof: each algorithm, driving a real `PriorityLimiter` in front of a
+//! Each algorithm, driving a real `PriorityLimiter` in front of a
 //! simulated service (`support::sim`), finds the ideal limit from a cold
 //! start, follows the capacity down and back up, and keeps latency low —
 //! where a fixed limit is either slow or wasteful.

@@ -18,9 +18,9 @@ const DEFAULT_PRIORITY_HEADER: &str = "x-priority";
 const DEFAULT_MAX_TRUSTED: Priority = Priority::High;
 /// The default period after which cohort hashes change (DAGOR rotates hourly).
 const DEFAULT_COHORT_ROTATION: Duration = Duration::from_secs(3600);
-/// The default deadlines by priority when per-priority deadlines are on: the
-/// original design's voice urgencies (low 20 s, normal 10 s, high 5 s,
-/// realtime 2.5 s).
+/// The default deadlines by priority when per-priority deadlines are on: a
+/// voice service's urgencies (low 20 s, normal 10 s, high 5 s, realtime
+/// 2.5 s).
 const DEFAULT_DEADLINES: PerPriority<Duration> = PerPriority::from_array([
     Duration::from_secs(20),
     Duration::from_secs(20),

@@ -8,8 +8,8 @@
 //!
 //! - [`Rules`]: ordered matchers (path prefix, exact path, path [`Glob`],
 //!   method, header present / equal, gRPC method or service, a closure), first
-//!   match wins, default `Normal`. [`Rules::voice_service`] is the original
-//!   design's classification with segment-aware prefixes.
+//!   match wins, default `Normal`. [`Rules::voice_service`] classifies a
+//!   voice service's API with segment-aware prefixes.
 //! - [`Trust`]: a client's own priority header is ignored unless trusted, and
 //!   then capped (default `High`). An untrusted client can never raise its
 //!   own priority.

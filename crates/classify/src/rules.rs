@@ -52,7 +52,7 @@ impl Rules {
         RulesBuilder::default()
     }
 
-    /// The original design's classification of the voice service's API:
+    /// The classification of a voice service's API:
     ///
     /// | path | priority |
     /// | --- | --- |
@@ -62,12 +62,11 @@ impl Rules {
     /// | `/analytics/…`, `/report/…` | `Low` |
     /// | anything else | `Normal` |
     ///
-    /// The original matched substrings anywhere in the path, so
-    /// `/api/healthcare` or `/users/health` would have been `Critical` — a
-    /// client could choose such a path to raise its own priority. Here every
-    /// pattern is a prefix anchored at the start of the path and ends at a
-    /// segment boundary: `/health` matches `/health` and `/health/live`, not
-    /// `/healthcare`, `/api/health` or `/users/health`.
+    /// Every pattern is a prefix anchored at the start of the path and ends
+    /// at a segment boundary: `/health` matches `/health` and `/health/live`,
+    /// not `/healthcare`, `/api/health` or `/users/health`. Matching a
+    /// substring anywhere in the path would let a client choose such a path
+    /// to make its request `Critical`.
     pub fn voice_service() -> Rules {
         RulesBuilder::voice_service()
             .build()

@@ -117,8 +117,7 @@ impl FromStr for PressureLevel {
 /// wobbles around a threshold does not make the level flap: a reading moving
 /// by less than half the band changes the level at most once.
 ///
-/// Defaults are the original design's memory thresholds: 0.60, 0.75, 0.85,
-/// 0.95, with a hysteresis of 0.02.
+/// Defaults: 0.60, 0.75, 0.85 and 0.95, with a hysteresis of 0.02.
 ///
 /// ```
 /// use tower_pressure_core::{PressureLevel, Thresholds};

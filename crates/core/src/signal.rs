@@ -10,7 +10,7 @@ use tokio::sync::{oneshot, watch};
 use crate::{ConfigError, Event, EventBus, PressureLevel, Reading, Source, Thresholds};
 
 /// The default sampling interval, 250 ms: a threshold breach is acted on
-/// within a second (the original design's CPU target) even with smoothing.
+/// within a second even with smoothing.
 const DEFAULT_INTERVAL: Duration = Duration::from_millis(250);
 
 /// The default EWMA weight of a new sample, 0.5.

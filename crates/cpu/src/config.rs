@@ -282,12 +282,11 @@ impl CpuThrottleConfigBuilder {
     }
 
     /// Delay a class even when no request of a higher class is in the
-    /// service, as the original design's throttle did. Default off: a delay
-    /// frees the CPU for work that matters more only if such work is being
-    /// served; with none (a service saturated by one class, or by the
-    /// lower classes alone) it sheds nothing and only adds latency, and a
-    /// healthy service busy at full CPU would serve slower than without
-    /// the throttle.
+    /// service. Default off: a delay frees the CPU for work that matters
+    /// more only if such work is being served; with none (a service
+    /// saturated by one class, or by the lower classes alone) it sheds
+    /// nothing and only adds latency, and a healthy service busy at full
+    /// CPU would serve slower than without the throttle.
     pub fn delay_uncontended(mut self, delay: bool) -> Self {
         self.delay_uncontended = delay;
         self

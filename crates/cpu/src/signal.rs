@@ -27,16 +27,15 @@ const MAX_CPU_WINDOW: usize = 3600;
 
 /// How the CPU [`Signal`] samples and smooths: thresholds, interval, window.
 ///
-/// The original design averaged the last 60 samples. At one sample a second
-/// that is a minute of history: steady, but a burst is acted on only after
-/// half a minute. Here the signal is a plain mean of the last `window`
-/// samples (the signal's own EWMA is off), so the worst case from a step in
-/// the source to the level that step implies is bounded:
-/// `window × interval` (any step that crosses a threshold has filled the
-/// whole window by then). The defaults, 4 samples every 50 ms, give at most
-/// 200 ms; a larger window is steadier and proportionally slower. A sample
-/// costs microseconds (one `pread` of a `/proc` or cgroup file), so 20
-/// samples a second are cheap.
+/// The signal is a plain mean of the last `window` samples (the signal's
+/// own EWMA is off), so the worst case from a step in the source to the
+/// level that step implies is bounded: `window × interval` (any step that
+/// crosses a threshold has filled the whole window by then). The defaults,
+/// 4 samples every 50 ms, give at most 200 ms; a larger window is steadier
+/// and proportionally slower (a mean of 60 samples taken a second apart
+/// acts on a burst only after half a minute). A sample costs microseconds
+/// (one `pread` of a `/proc` or cgroup file), so 20 samples a second are
+/// cheap.
 ///
 /// The levels map to the throttle's names: `warm` is
 /// [`PressureLevel::Low`] (reported, never delayed), `start` `Medium`,

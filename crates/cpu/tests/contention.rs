@@ -139,11 +139,11 @@ async fn a_delayed_request_is_checked_again_when_it_wakes() {
     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
 }
 
-/// Issue 22: a saturated but healthy server sits at the top CPU level (a
-/// busy CPU reads 100 %), and its fast Critical health checks are in the
-/// service now and then. High work must not be delayed there by default:
-/// High and Critical are the work that cannot wait, and a delay of theirs
-/// sheds nothing. (A user who wants the design's old 0.5/0.1 sets them.)
+/// A saturated but healthy server sits at the top CPU level (a busy CPU
+/// reads 100 %), and its fast Critical health checks are in the service now
+/// and then. High work must not be delayed there by default: High and
+/// Critical are the work that cannot wait, and a delay of theirs sheds
+/// nothing. (A service whose High work can wait sets their multipliers.)
 #[tokio::test(start_paused = true)]
 async fn high_is_not_delayed_while_a_health_check_is_served() {
     let layer = CpuThrottleLayer::new(signal_at(PressureLevel::Critical));

@@ -12,7 +12,7 @@ use tokio::time::Instant;
 use tower_pressure_core::{ConfigError, PressureLevel, Signal, SignalState};
 
 /// The default share of a cache kept per level, indexed by
-/// [`PressureLevel::index`]: the original design's factors.
+/// [`PressureLevel::index`]: the less, the higher the level.
 const DEFAULT_SHRINK_FACTORS: [f64; 5] = [1.0, 1.0, 0.8, 0.5, 0.1];
 
 /// The default level from which the allocator purge runs.

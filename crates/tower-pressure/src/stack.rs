@@ -24,10 +24,13 @@ type Layers = Stack<
     >,
 >;
 
-/// The whole family as one layer, in the order of DESIGN §4: classify, shed
-/// on memory, throttle on CPU, admit through the priority queue, measure
-/// what got in. Memory, CPU and the adaptive limit are left out unless
-/// given.
+/// The whole family as one layer, outermost first: classify, shed on
+/// memory, throttle on CPU, admit through the priority queue, measure what
+/// got in. Classification comes first so that every layer after it reads
+/// the class; the cheap refusals come before the queue so that a refused or
+/// delayed request never holds a permit; the recording comes inside the
+/// queue so that it measures admitted work only. Memory, CPU and the
+/// adaptive limit are left out unless given.
 ///
 /// ```
 /// use std::time::Duration;

@@ -1,5 +1,5 @@
-//! The voice-processing gateway of the original design, with a simulated
-//! capacity, behind tower-pressure.
+//! A voice-processing gateway with a simulated capacity, behind
+//! tower-pressure.
 //!
 //! Every route does the same simulated work: it takes one of `slots` worker
 //! slots and holds it for `work`, so the gateway serves at most
@@ -37,8 +37,8 @@ impl Capacity {
     }
 }
 
-/// The gateway's classification: the original design's API classes, plus
-/// `/batch/` as `Bulk` work.
+/// The gateway's classification: the API classes of
+/// [`Rules::voice_service`], plus `/batch/` as `Bulk` work.
 pub fn rules() -> Rules {
     RulesBuilder::voice_service()
         .path_prefix("/batch/", Priority::Bulk)

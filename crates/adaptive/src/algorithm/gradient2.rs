@@ -356,8 +356,8 @@ impl LimitAlgorithm for Gradient2 {
 
     fn update(&mut self, sample: &Sample) -> usize {
         // Drops take away their share of the limit (down to half of it),
-        // even when latency is flat (issue 137): timed-out requests report
-        // no latency, so latency alone never falls.
+        // even when latency is flat (Netflix issue 137): timed-out requests
+        // report no latency, so latency alone never falls.
         let kept = kept_share(sample);
         let Some(short) = sample.avg_rtt.map(|d| d.as_secs_f64()).filter(|s| *s > 0.0) else {
             return self.cut(sample, kept);
@@ -371,7 +371,7 @@ impl LimitAlgorithm for Gradient2 {
                 short
             }
             Some(long) if short <= long || app_limited => self.long.add(short),
-            // Under load and slower than usual: hold the baseline (PR 134).
+            // Under load and slower than usual: hold the baseline (Netflix PR 134).
             Some(long) => long,
         };
         let long = if long / short > 2.0 {

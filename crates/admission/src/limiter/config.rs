@@ -8,7 +8,7 @@ use super::PriorityLimiter;
 
 /// The default concurrency limit: a starting point.
 const DEFAULT_LIMIT: usize = 64;
-/// The default bound of the wait queue (the original design's `maxQueueSize`).
+/// The default bound of the wait queue.
 const DEFAULT_MAX_QUEUE: usize = 1000;
 /// The default queue timeout of every class: what is served under sustained
 /// overload is served near the latency users expect of a web request.
