@@ -157,7 +157,7 @@ fn work(job: Job) -> std::future::Ready<Result<Priority, std::convert::Infallibl
 
 /// The same through the layer, but each call does some work under its
 /// permit: with anything to do, two threads must get more done than one
-/// (the "no collapse"); with nothing to do, both tower and we lose
+/// (no collapse under contention); with nothing to do, both tower and we lose
 /// throughput to the one shared cache line.
 fn contended_layer_with_work(c: &mut Criterion) {
     layer_group(c, "contended_layer_with_work", tower::service_fn(work));
