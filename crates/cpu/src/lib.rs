@@ -25,7 +25,12 @@
 //! - Optionally, a capacity gate (Sentinel/Kratos "BBR",
 //!   [`CpuThrottleLayer::capacity_gate`]): while the CPU is pressed, refuse
 //!   the requests in excess of max throughput × min latency, so that CPU
-//!   alone does not make the service oscillate.
+//!   alone does not make the service oscillate. It lives here, not in the
+//!   admission or adaptive crates, because it acts only on the CPU signal:
+//!   without CPU pressure it admits everything, and its estimate is of the
+//!   work the CPU can hold, measured where the CPU is spent. A limit that
+//!   should hold whatever the CPU reads belongs to the admission limiter,
+//!   tuned by the adaptive crate.
 //!
 //! # Example
 //!
