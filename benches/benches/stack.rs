@@ -148,6 +148,11 @@ fn stack(c: &mut Criterion, mode: Mode) {
         "the stack admits"
     );
     measure(&mut g, &rt, "classify_admission", mode, pressure);
+    // The ORCA load report alone: reading the limiter, formatting the header.
+    let reporting = tower_pressure::LoadReportLayer::new()
+        .limiter(limiter(LIMIT))
+        .layer(noop_http());
+    measure(&mut g, &rt, "load_report", mode, reporting);
     // Every layer of the family: memory and CPU on quiet signals, the
     // adaptive recording layer inside admission.
     let full = {

@@ -81,6 +81,8 @@ mod error;
 mod event;
 mod level;
 mod limit;
+#[cfg(feature = "http")]
+mod load_report;
 mod overloaded;
 mod per_priority;
 mod priority;
@@ -104,6 +106,11 @@ pub use error::ConfigError;
 pub use event::{Event, EventBus};
 pub use level::{ParseLevelError, PressureLevel, Thresholds, ThresholdsBuilder};
 pub use limit::{LimitControl, LimitHandle};
+#[cfg(feature = "http")]
+pub use load_report::{
+    ENDPOINT_LOAD_METRICS, ENDPOINT_LOAD_METRICS_FORMAT, LoadReport, LoadReportFuture,
+    LoadReportLayer, LoadReporting,
+};
 pub use overloaded::{MIN_RETRY_AFTER, Overloaded, Reason};
 pub use per_priority::PerPriority;
 pub use priority::{Cohort, CohortOutOfRange, ParsePriorityError, Priority, PriorityOf};

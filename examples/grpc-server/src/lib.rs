@@ -11,6 +11,9 @@
 //!   pushback, rather than left to the client's own timer;
 //! - a refusal is a trailers-only gRPC reply, `RESOURCE_EXHAUSTED` (or
 //!   `UNAVAILABLE`) with `grpc-retry-pushback-ms`, never a bare HTTP 503;
+//! - every answer carries an ORCA load report (`endpoint-load-metrics`):
+//!   the admission limiter's in-flight and queue shares, for the balancers
+//!   in front of a fleet;
 //! - a stream holds its admission permit until its last message is sent,
 //!   and its producer writes into a bounded channel: a client that stops
 //!   reading stalls the producer (HTTP/2 flow control, then the channel)
@@ -38,7 +41,9 @@ use tokio_stream::Stream;
 use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
 use tonic::{Request, Response, Status};
 use tower_pressure::http::{GrpcCode, Rejection};
-use tower_pressure::{AdmissionLayer, ClassifyLayer, Priority, PriorityLimiter, Rules};
+use tower_pressure::{
+    AdmissionLayer, ClassifyLayer, LoadReportLayer, Priority, PriorityLimiter, Rules,
+};
 
 /// The generated messages, client and server of `proto/voice.proto`.
 #[allow(
@@ -189,6 +194,8 @@ pub async fn serve(
         produced: settings.produced.clone(),
     };
     let stack = tower::ServiceBuilder::new()
+        // Every answer tells the balancer how pressed this replica is.
+        .layer(LoadReportLayer::new().limiter(settings.limiter.clone()))
         .layer(ClassifyLayer::new(rules()))
         .layer(
             AdmissionLayer::new(settings.limiter.clone())

@@ -181,14 +181,21 @@ async fn a_stream_holds_its_permit_to_its_last_message() {
     let limiter = limiter(PriorityLimiter::builder().limit(4));
     let channel = start(Settings::new(limiter.clone())).await;
     let mut client = VoiceClient::new(channel);
-    let mut stream = client
+    let response = client
         .stream_transcript(TranscribeRequest {
             work_ms: 50,
             chunks: 4,
         })
         .await
-        .unwrap()
-        .into_inner();
+        .unwrap();
+    // The head carries the replica's load report: this stream holds one of
+    // four permits.
+    let report = response.metadata().get("endpoint-load-metrics").unwrap();
+    assert_eq!(
+        report.to_str().unwrap(),
+        "TEXT application_utilization=0.25, named_metrics.queue=0"
+    );
+    let mut stream = response.into_inner();
     let first = stream.message().await.unwrap().unwrap();
     assert_eq!(first.index, 0);
     assert_eq!(
