@@ -37,6 +37,17 @@ fn working(priority: Priority, ms: u64) -> Request<()> {
     req
 }
 
+/// How long one request takes through `svc`, which must answer `200`.
+async fn time_of<S>(svc: &mut S, req: Request<()>) -> Duration
+where
+    S: Service<Request<()>, Response = Response<String>, Error = BoxError>,
+{
+    let t0 = Instant::now();
+    let res = svc.ready().await.unwrap().call(req).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    t0.elapsed()
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_service_saturated_by_one_class_is_not_slowed() {
     // CPU at emergency, every request Normal: nothing that matters more is
@@ -50,16 +61,11 @@ async fn a_service_saturated_by_one_class_is_not_slowed() {
             f
         })
         .collect();
-    let t0 = Instant::now();
-    let res = svc
-        .ready()
-        .await
-        .unwrap()
-        .call(working(Priority::Normal, 0))
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::OK);
-    assert_eq!(t0.elapsed(), Duration::ZERO, "not delayed");
+    assert_eq!(
+        time_of(&mut svc, working(Priority::Normal, 0)).await,
+        Duration::ZERO,
+        "not delayed"
+    );
     drop(busy);
 }
 
@@ -71,28 +77,17 @@ async fn a_lower_class_waits_while_a_higher_one_is_served() {
     let mut high = task::spawn(svc.call(working(Priority::High, 1_000)));
     // High itself had nothing above it: not delayed, in the service at once.
     assert_pending!(high.poll());
-    let t0 = Instant::now();
-    svc.ready()
-        .await
-        .unwrap()
-        .call(working(Priority::Normal, 0))
-        .await
-        .unwrap();
     assert_eq!(
-        t0.elapsed(),
+        time_of(&mut svc, working(Priority::Normal, 0)).await,
         Duration::from_millis(100),
         "Normal's delay at Medium"
     );
     // Once the High work is done, Normal passes again.
     drop(high);
-    let t1 = Instant::now();
-    svc.ready()
-        .await
-        .unwrap()
-        .call(working(Priority::Normal, 0))
-        .await
-        .unwrap();
-    assert_eq!(t1.elapsed(), Duration::ZERO);
+    assert_eq!(
+        time_of(&mut svc, working(Priority::Normal, 0)).await,
+        Duration::ZERO
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -151,25 +146,16 @@ async fn high_is_not_delayed_while_a_health_check_is_served() {
     let mut check = task::spawn(svc.call(working(Priority::Critical, 20)));
     assert_pending!(check.poll());
     for priority in [Priority::High, Priority::Critical] {
-        let t0 = Instant::now();
-        let res = svc
-            .ready()
-            .await
-            .unwrap()
-            .call(working(priority, 0))
-            .await
-            .unwrap();
-        assert_eq!(res.status(), StatusCode::OK);
-        assert_eq!(t0.elapsed(), Duration::ZERO, "{priority} was delayed");
+        assert_eq!(
+            time_of(&mut svc, working(priority, 0)).await,
+            Duration::ZERO,
+            "{priority} was delayed"
+        );
     }
     // Normal, work that can wait, still gives way to the health check.
-    let t0 = Instant::now();
-    svc.ready()
-        .await
-        .unwrap()
-        .call(working(Priority::Normal, 0))
-        .await
-        .unwrap();
-    assert_eq!(t0.elapsed(), Duration::from_secs(1));
+    assert_eq!(
+        time_of(&mut svc, working(Priority::Normal, 0)).await,
+        Duration::from_secs(1)
+    );
     drop(check);
 }
