@@ -15,13 +15,14 @@ use std::path::Path;
 use std::process::{Command, ExitCode};
 
 /// The library crates, as rustdoc names their folders.
-const CRATES: [&str; 7] = [
+const CRATES: [&str; 8] = [
     "tower_pressure_core",
     "tower_pressure_classify",
     "tower_pressure_admission",
     "tower_pressure_memory",
     "tower_pressure_cpu",
     "tower_pressure_adaptive",
+    "tower_pressure_client",
     "tower_pressure",
 ];
 

@@ -29,6 +29,10 @@ pub enum Reason {
     Cpu(PressureLevel),
     /// Emergency mode: only `Critical` work is admitted.
     Emergency,
+    /// Refused by the caller itself, before it was sent: the service it
+    /// calls has been turning most recent calls away (client-side adaptive
+    /// throttling).
+    ClientThrottled,
 }
 
 impl Reason {
@@ -43,6 +47,7 @@ impl Reason {
             Reason::Memory(_) => "memory",
             Reason::Cpu(_) => "cpu",
             Reason::Emergency => "emergency",
+            Reason::ClientThrottled => "client_throttled",
         }
     }
 }
@@ -57,6 +62,9 @@ impl fmt::Display for Reason {
             Reason::Memory(l) => write!(f, "memory pressure {l}"),
             Reason::Cpu(l) => write!(f, "cpu pressure {l}"),
             Reason::Emergency => f.write_str("emergency mode, only critical requests admitted"),
+            Reason::ClientThrottled => {
+                f.write_str("throttled by the client, the service refused most recent calls")
+            }
         }
     }
 }

@@ -14,7 +14,7 @@ fn grpc_headers(content_type: &'static str) -> HeaderMap {
     h
 }
 
-const ALL_REASONS: [Reason; 7] = [
+const ALL_REASONS: [Reason; 8] = [
     Reason::QueueFull,
     Reason::QueueTimeout,
     Reason::Evicted,
@@ -22,12 +22,13 @@ const ALL_REASONS: [Reason; 7] = [
     Reason::Memory(PressureLevel::High),
     Reason::Cpu(PressureLevel::Critical),
     Reason::Emergency,
+    Reason::ClientThrottled,
 ];
 
 proptest! {
     #[test]
     fn http_response_is_503_with_retry_after_in_whole_seconds_at_least_one(
-        nanos in 0u64..100_000_000_000, reason in 0usize..7,
+        nanos in 0u64..100_000_000_000, reason in 0usize..ALL_REASONS.len(),
     ) {
         let retry = Duration::from_nanos(nanos);
         let err = Overloaded::new(ALL_REASONS[reason], Priority::Low).with_retry_after(retry);

@@ -11,8 +11,10 @@
 //! (`ClassifyLayer`), admission (the `PriorityLimiter` and its layers),
 //! memory shedding (`MemoryShedLayer`), CPU throttling (`CpuThrottleLayer`)
 //! and adaptive limits (`AdaptiveLimit`, the threshold `Tuner`,
-//! `Recovery`). `ServiceBuilderExt` adds them to a `ServiceBuilder` by
-//! name; `stack()` (feature `full`) is all of them as one layer.
+//! `Recovery`); on the calling side, the client crate (`ThrottleLayer`,
+//! `PushbackPolicy`). `ServiceBuilderExt` adds the server layers to a
+//! `ServiceBuilder` by name; `stack()` (feature `full`) is all of them as
+//! one layer.
 //!
 //! # Example
 //!
@@ -92,6 +94,9 @@
 //! - `cpu`: `CpuThrottleLayer`, CPU sources.
 //! - `adaptive`: `AdaptiveLimit`, `Tuner`, `Recovery`.
 //! - `full`: all of the above, and `stack()`.
+//! - `client`: the calling side, apart from `full`: `ThrottleLayer`
+//!   (adaptive throttling of outgoing calls) and `PushbackPolicy` (retries
+//!   after the server's pushback, within a budget).
 //! - `sysinfo`: the portable fallback sources of memory and CPU.
 //! - `http`: rejections as HTTP responses (on with `admission`).
 //! - `grpc`: rejections as `tonic::Status`.
@@ -118,6 +123,9 @@ pub use tower_pressure_cpu::{self as cpu, CpuThrottleLayer};
 pub use tower_pressure_adaptive::{
     self as adaptive, AdaptiveLayer, AdaptiveLimit, Recovery, Tuner,
 };
+
+#[cfg(feature = "client")]
+pub use tower_pressure_client::{self as client, PushbackPolicy, ThrottleLayer};
 
 mod ext;
 pub use ext::ServiceBuilderExt;
