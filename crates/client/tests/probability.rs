@@ -65,13 +65,12 @@ fn tolerance(p: f64, trials: u64) -> f64 {
     4.0 * (p * (1.0 - p) / trials as f64).sqrt()
 }
 
-#[tokio::test(start_paused = true)]
-async fn the_observed_refusal_rate_matches_the_probability_when_all_are_refused() {
+/// Over 2000 trials after `accepted` accepts and `refused` refusals, the
+/// refused fraction is `expected` within four standard deviations.
+async fn assert_observed_rate(accepted: u64, refused: u64, expected: f64) {
     const TRIALS: u64 = 2000;
-    let (rate, p) = observed_rate(0, 100, TRIALS).await;
-    assert_eq!(p, 100.0 / 101.0);
-    // p = 0.990: the standard deviation of the rate over 2000 trials is
-    // 0.0022; four of them is 0.009.
+    let (rate, p) = observed_rate(accepted, refused, TRIALS).await;
+    assert_eq!(p, expected);
     let tol = tolerance(p, TRIALS);
     assert!(
         (rate - p).abs() <= tol,
@@ -80,17 +79,17 @@ async fn the_observed_refusal_rate_matches_the_probability_when_all_are_refused(
 }
 
 #[tokio::test(start_paused = true)]
+async fn the_observed_refusal_rate_matches_the_probability_when_all_are_refused() {
+    // p = 0.990: the standard deviation of the rate over 2000 trials is
+    // 0.0022; four of them is 0.009.
+    assert_observed_rate(0, 100, 100.0 / 101.0).await;
+}
+
+#[tokio::test(start_paused = true)]
 async fn the_observed_refusal_rate_matches_the_probability_half_way() {
-    const TRIALS: u64 = 2000;
-    // 25 accepted, 75 refused: (100 − 2 × 25) / 101 = 0.495.
-    let (rate, p) = observed_rate(25, 75, TRIALS).await;
-    assert_eq!(p, 50.0 / 101.0);
-    // The standard deviation of the rate is 0.011; four of them is 0.045.
-    let tol = tolerance(p, TRIALS);
-    assert!(
-        (rate - p).abs() <= tol,
-        "observed {rate}, expected {p} ± {tol}"
-    );
+    // 25 accepted, 75 refused: (100 − 2 × 25) / 101 = 0.495; the standard
+    // deviation of the rate is 0.011, four of them 0.045.
+    assert_observed_rate(25, 75, 50.0 / 101.0).await;
 }
 
 #[tokio::test(start_paused = true)]
