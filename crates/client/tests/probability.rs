@@ -67,7 +67,7 @@ fn tolerance(p: f64, trials: u64) -> f64 {
 
 /// Over 2000 trials after `accepted` accepts and `refused` refusals, the
 /// refused fraction is `expected` within four standard deviations.
-async fn assert_observed_rate(accepted: u64, refused: u64, expected: f64) {
+async fn assert_observed_rate(accepted: usize, refused: usize, expected: f64) {
     const TRIALS: u64 = 2000;
     let (rate, p) = observed_rate(accepted, refused, TRIALS).await;
     assert_eq!(p, expected);
