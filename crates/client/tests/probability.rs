@@ -34,6 +34,18 @@ async fn a_hundred_refusals_and_no_accept_give_a_hundred_over_a_hundred_and_one(
     );
 }
 
+/// A backend script: the first `accepts` calls answered `200`, every
+/// later one `503`.
+fn accepts_first(accepts: usize) -> impl Fn(usize) -> http::Response<String> + Clone + Send + Sync {
+    move |n| {
+        if n < accepts {
+            status(StatusCode::OK)
+        } else {
+            status(StatusCode::SERVICE_UNAVAILABLE)
+        }
+    }
+}
+
 /// Builds `trials` throttles (seeds 0..trials), feeds each `accepts`
 /// accepted calls then `rejects` refused ones, and makes one more call:
 /// the fraction of these last calls refused locally.
@@ -42,13 +54,7 @@ async fn observed_rate(accepts: usize, rejects: usize, trials: u64) -> (f64, f64
     let mut probability = f64::NAN;
     for seed in 0..trials {
         let layer = seeded(seed);
-        let (server, _) = backend(move |n| {
-            if n < accepts {
-                status(StatusCode::OK)
-            } else {
-                status(StatusCode::SERVICE_UNAVAILABLE)
-            }
-        });
+        let (server, _) = backend(accepts_first(accepts));
         let mut svc = layer.layer(server);
         // Accepted calls first: while requests ≤ accepts nothing is refused,
         // so every one of them reaches the server.
@@ -159,13 +165,7 @@ proptest! {
             .unwrap();
         rt.block_on(async {
             let layer = seeded(seed);
-            let (server, _) = backend(move |n| {
-                if n < accepts {
-                    status(StatusCode::OK)
-                } else {
-                    status(StatusCode::SERVICE_UNAVAILABLE)
-                }
-            });
+            let (server, _) = backend(accepts_first(accepts));
             let mut svc = layer.layer(server);
             send_n(&mut svc, Priority::Bulk, accepts + rejects).await;
             let p = layer.refusal_probability(Priority::Bulk);
